@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { ConfigError, loadConfig } from "../../config.js";
+import { createLogger } from "../../logger.js";
+import { initDataDir, startFleetgate } from "../../main.js";
+import { pkiExists, pkiPaths } from "../ca/key-store.js";
+import { PkiExistsError } from "../../../provisioning/init-pki.js";
+import { CliError, EXIT } from "./output.js";
+import { registerRegistryCommands } from "./registry-commands.js";
+
+type Opts = Record<string, unknown>;
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function portFlag(raw: unknown): number | undefined {
+  return raw === undefined ? undefined : Number(raw);
+}
+
+function serveFlags(opts: Opts): Record<string, unknown> {
+  const flags: Record<string, unknown> = {};
+  if (opts["data"]) flags["dataDir"] = opts["data"];
+  if ((opts["hostname"] as string[]).length > 0) flags["hostnames"] = opts["hostname"];
+  if (opts["logLevel"]) flags["logLevel"] = opts["logLevel"];
+  const enrollPort = portFlag(opts["enrollPort"]);
+  if (enrollPort !== undefined) flags["enroll"] = { port: enrollPort };
+  return flags;
+}
+
+async function init(opts: Opts): Promise<void> {
+  const config = loadConfig(serveFlags(opts));
+  await initDataDir(config, createLogger(config.logLevel));
+}
+
+async function serve(opts: Opts): Promise<void> {
+  const config = loadConfig(serveFlags(opts));
+  const logger = createLogger(config.logLevel);
+  if (!pkiExists(pkiPaths(config.dataDir))) {
+    logger.info({ dataDir: config.dataDir }, "no PKI yet: initializing the data dir with embedded defaults");
+    await initDataDir(config, logger);
+  }
+  const running = await startFleetgate(config, logger);
+  const stop = (signal: string) => {
+    logger.info({ signal }, "shutting down");
+    running.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
+}
+
+function program(): Command {
+  const cli = new Command("fleetgate").description("Identity and message bus for an IoT fleet").showHelpAfterError();
+  cli
+    .command("init")
+    .description("create the CA hierarchy, server certificate and registry in the data dir")
+    .option("--data <dir>", "data directory (env FLEETGATE_DATA, default ./data)")
+    .option("--hostname <name>", "extra DNS name or IP for the server certificate (repeatable)", collect, [])
+    .action(init);
+  cli
+    .command("serve")
+    .description("run the enrollment API (initializing the data dir first if it is empty)")
+    .option("--data <dir>", "data directory")
+    .option("--hostname <name>", "extra server certificate name when initializing (repeatable)", collect, [])
+    .option("--enroll-port <port>", "enrollment HTTPS port (0 = ephemeral)")
+    .option("--log-level <level>", "pino log level")
+    .action(serve);
+  registerRegistryCommands(cli);
+  return cli;
+}
+
+function exitCodeFor(error: unknown): number {
+  if (error instanceof CliError) return error.exitCode;
+  if (error instanceof ConfigError) return EXIT.usage;
+  if (error instanceof PkiExistsError) return EXIT.failed;
+  return EXIT.failed;
+}
+
+program()
+  .parseAsync(process.argv)
+  .catch((error: unknown) => {
+    console.error(`fleetgate: ${(error as Error).message}`);
+    process.exit(exitCodeFor(error));
+  });

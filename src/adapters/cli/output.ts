@@ -1,0 +1,34 @@
+/** Human tables by default, JSON for scripts. */
+export function printTable(rows: readonly Record<string, unknown>[], columns: readonly string[]): void {
+  const cells = rows.map((row) => columns.map((column) => formatCell(row[column])));
+  const widths = columns.map((column, i) => Math.max(column.length, ...cells.map((r) => r[i]!.length)));
+  const line = (values: readonly string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
+  console.log(line(columns.map((c) => c.toUpperCase())));
+  for (const row of cells) console.log(line(row));
+}
+
+function formatCell(value: unknown): string {
+  if (value === null || value === undefined) return "-";
+  return String(value);
+}
+
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
+
+export function isoTime(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** Exit codes: 0 ok, 1 refused or failed, 2 usage or configuration error. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.failed,
+  ) {
+    super(message);
+    this.name = "CliError";
+  }
+}

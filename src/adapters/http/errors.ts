@@ -1,0 +1,45 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { ERROR_CATALOGUE, FleetgateError, isFleetgateError, type ErrorCode } from "../../domain/errors.js";
+import type { Logger } from "../../logger.js";
+import type { Metrics } from "../../metrics.js";
+
+/** Fastify's own refusals, mapped onto the catalogue so every answer has one of our codes. */
+const FASTIFY_CODES: Readonly<Record<string, ErrorCode>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: "body_too_large",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "unsupported_media_type",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "malformed_request",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "malformed_request",
+  FST_ERR_CTP_INVALID_JSON_BODY: "malformed_request",
+  FST_ERR_VALIDATION: "malformed_request",
+};
+
+export function toFleetgateError(error: unknown): FleetgateError {
+  if (isFleetgateError(error)) return error;
+  const fastifyError = error as Partial<FastifyError>;
+  const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
+  if (mapped) return new FleetgateError(mapped, fastifyError.message, { cause: error });
+  // Body-parser errors without a FST code (e.g. a JSON SyntaxError) carry statusCode 400.
+  if (fastifyError.statusCode === 400) return new FleetgateError("malformed_request", fastifyError.message, { cause: error });
+  return new FleetgateError("internal_error", (error as Error)?.message ?? String(error), { cause: error });
+}
+
+export function sendError(reply: FastifyReply, error: FleetgateError): FastifyReply {
+  return reply.code(ERROR_CATALOGUE[error.code].status).type("application/json").send(error.toPublicJSON());
+}
+
+/** One error path for a listener: a safe JSON body out, the internal cause to the log. */
+export function installErrorHandling(app: FastifyInstance, service: string, logger: Logger, metrics: Metrics): void {
+  app.setErrorHandler((raw: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const error = toFleetgateError(raw);
+    const fields = { service, method: request.method, url: request.url, ip: request.ip, code: error.code, detail: error.detail };
+    if (error.code === "internal_error") logger.error({ ...fields, err: raw }, "request failed");
+    else logger.warn(fields, "request refused");
+    metrics.httpRefusals.inc({ service, code: error.code });
+    if (error.code === "rate_limited") void reply.header("retry-after", String(reply.getHeader("retry-after") ?? 1));
+    return sendError(reply, error);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    metrics.httpRefusals.inc({ service, code: "not_found" });
+    return sendError(reply, new FleetgateError("not_found", `${request.method} ${request.url}`));
+  });
+}

@@ -1,0 +1,81 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { enrollDevice } from "../../app/enroll-device.js";
+import { renewDevice } from "../../app/renew-device.js";
+import type { IssuedCertificate } from "../../app/deps.js";
+import { FleetgateError } from "../../domain/errors.js";
+import { identityFromCertificate, type DeviceIdentity } from "../../domain/identity.js";
+import { certificateFacts } from "../ca/certificate-facts.js";
+import { strictBase64 } from "../ca/pem.js";
+import { x509 } from "../ca/x509.js";
+import { peerSocket, requireMediaType, type EnrollContext } from "./enroll-server.js";
+import { limitToken, observeEnrollment } from "./enroll.routes.js";
+
+/** RFC 7030 §3.2.2: the EST operation paths under /.well-known/est. */
+const EST = "/.well-known/est";
+const CERTS_ONLY = "application/pkcs7-mime; smime-type=certs-only";
+
+/** RFC 7617 Basic credentials: username = device id, password = bootstrap token. */
+export function basicCredentials(header: string | undefined): { username: string; password: string } | null {
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? "");
+  if (!match) return null;
+  const decoded = Buffer.from(match[1]!, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  return colon < 0 ? null : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** RFC 7030 §4.2.1 + RFC 8951: the body is base64 DER PKCS#10, line breaks allowed. */
+function csrFromBody(request: FastifyRequest): Uint8Array<ArrayBuffer> {
+  requireMediaType(request, "application/pkcs10");
+  const der = typeof request.body === "string" ? strictBase64(request.body) : null;
+  if (der === null) throw new FleetgateError("malformed_csr", "body is not base64");
+  return der;
+}
+
+/** RFC 7030 §4.2.3: a certs-only CMS message holding just the issued certificate, base64. */
+function sendCertsOnly(reply: FastifyReply, issued: IssuedCertificate): FastifyReply {
+  const body = new x509.X509Certificates([new x509.X509Certificate(issued.certificateDer)]).export("base64");
+  return reply.code(200).header("content-transfer-encoding", "base64").type(CERTS_ONLY).send(body);
+}
+
+/** RFC 7030 §3.3.2: the current certificate, verified by TLS against the issuing CA. */
+function currentIdentity(request: FastifyRequest): DeviceIdentity {
+  const socket = peerSocket(request);
+  const peer = socket.getPeerX509Certificate?.();
+  if (!peer) throw new FleetgateError("client_certificate_required", "no client certificate");
+  if (!socket.authorized) throw new FleetgateError("client_certificate_required", `not verified: ${socket.authorizationError}`);
+  const identity = identityFromCertificate(certificateFacts(new Uint8Array(peer.raw)));
+  if (!identity.ok) throw new FleetgateError("certificate_not_active", identity.reason);
+  return identity.identity;
+}
+
+export function registerEstRoutes(app: FastifyInstance, context: EnrollContext): void {
+  // RFC 7030 §4.1.3: the CA certificates as a certs-only message.
+  const caCerts = new x509.X509Certificates([
+    new x509.X509Certificate(context.deps.signer.issuingCaPem),
+    new x509.X509Certificate(context.deps.signer.rootCaPem),
+  ]).export("base64");
+  app.get(`${EST}/cacerts`, async (_request, reply) =>
+    reply.header("content-transfer-encoding", "base64").type("application/pkcs7-mime").send(caCerts),
+  );
+
+  app.post(`${EST}/simpleenroll`, async (request, reply) => {
+    const credentials = basicCredentials(request.headers.authorization);
+    if (!credentials) {
+      void reply.header("www-authenticate", 'Basic realm="fleetgate-est"');
+      throw new FleetgateError("token_missing", "no Basic credentials");
+    }
+    limitToken(context, credentials.password);
+    const csrDer = csrFromBody(request);
+    const issued = await observeEnrollment(context, "est", () =>
+      enrollDevice(context.deps, { token: credentials.password, csrDer, claimedDeviceId: credentials.username || undefined }),
+    );
+    return sendCertsOnly(reply, issued);
+  });
+
+  app.post(`${EST}/simplereenroll`, async (request, reply) => {
+    const identity = currentIdentity(request);
+    const csrDer = csrFromBody(request);
+    const issued = await observeEnrollment(context, "est-reenroll", () => renewDevice(context.deps, identity, csrDer));
+    return sendCertsOnly(reply, issued);
+  });
+}

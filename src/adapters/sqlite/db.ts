@@ -1,0 +1,39 @@
+import Database from "better-sqlite3";
+import { chmodSync, existsSync } from "node:fs";
+import { MIGRATIONS } from "./migrations.js";
+
+export type Db = Database.Database;
+
+/**
+ * Opens the registry file: WAL so readers never block the writer, `synchronous=FULL` so an
+ * issued or revoked certificate survives a power cut the moment the call returns.
+ */
+export function openDatabase(file: string): Db {
+  const isNew = !existsSync(file);
+  const db = new Database(file);
+  if (isNew) chmodSync(file, 0o600);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = FULL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  migrate(db);
+  return db;
+}
+
+export function schemaVersion(db: Db): number {
+  const row = db.prepare("SELECT MAX(version) AS v FROM schema_migrations").get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+export function migrate(db: Db): void {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+  const current = schemaVersion(db);
+  const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+  if (current > latest) throw new Error(`registry schema v${current} is newer than this fleetgate (v${latest}); upgrade fleetgate`);
+  for (const migration of MIGRATIONS.filter((m) => m.version > current)) {
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(migration.version, migration.name, Date.now());
+    }).immediate();
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Versioned schema migrations, applied in order inside one transaction each. Never edit a
+ * released migration; add the next one.
+ */
+export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: "devices, certificates, tokens, audit log",
+    sql: `
+      CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        revocation_reason TEXT,
+        last_seen_at INTEGER
+      ) STRICT;
+
+      CREATE TABLE certificates (
+        serial TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL REFERENCES devices (id),
+        pem TEXT NOT NULL,
+        not_before INTEGER NOT NULL,
+        not_after INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'superseded', 'revoked')),
+        issued_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        revocation_reason TEXT
+      ) STRICT;
+      CREATE INDEX certificates_by_device ON certificates (device_id);
+      CREATE INDEX certificates_by_expiry ON certificates (not_after) WHERE status = 'active';
+
+      CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        device_id TEXT,
+        prefix TEXT,
+        profile TEXT NOT NULL,
+        uses_total INTEGER NOT NULL CHECK (uses_total > 0),
+        uses_left INTEGER NOT NULL CHECK (uses_left >= 0),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        CHECK ((device_id IS NULL) <> (prefix IS NULL))
+      ) STRICT;
+
+      CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT,
+        details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      ) STRICT;
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    `,
+  },
+];

@@ -1,0 +1,182 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { z } from "zod";
+import { DEFAULT_ACL } from "./domain/acl.js";
+import { DEFAULT_ALLOWED_KEYS } from "./domain/csr-policy.js";
+import { parseDuration } from "./domain/duration.js";
+import { DEFAULT_PROFILES, ROLE_PATTERN } from "./domain/profile.js";
+
+/**
+ * The whole configuration, validated once at start-up and frozen. Sources, weakest first:
+ * `fleetgate.json` in the data dir < `FLEETGATE_*` environment variables < command-line flags.
+ */
+const port = z.number().int().min(0).max(65535);
+const host = z.string().min(1);
+const duration = z
+  .union([z.number().int().positive(), z.string()])
+  .transform((value, ctx) => {
+    const ms = typeof value === "number" ? value : parseDuration(value);
+    if (ms === null) ctx.addIssue({ code: "custom", message: `expected a duration like 30s, 24h or 90d (got ${JSON.stringify(value)})` });
+    return ms ?? 0;
+  });
+const rate = z.strictObject({ perSecond: z.number().positive(), burst: z.number().int().positive() });
+const listener = (defaultHost: string, defaultPort: number) =>
+  z.strictObject({ host: host.default(defaultHost), port: port.default(defaultPort) });
+
+const ConfigSchema = z.strictObject({
+  dataDir: z.string().min(1).default("./data"),
+  hostnames: z.array(z.string().regex(/^[A-Za-z0-9.:-]+$/, "expected a DNS name or IP address")).default([]),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  enroll: z
+    .strictObject({
+      ...listener("0.0.0.0", 8443).shape,
+      bodyLimit: z.number().int().min(1024).max(1048576).default(16384),
+      rateLimit: z
+        .strictObject({
+          perAddress: rate.default({ perSecond: 100, burst: 500 }),
+          perToken: rate.default({ perSecond: 50, burst: 100 }),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  mqtt: z
+    .strictObject({
+      ...listener("0.0.0.0", 8883).shape,
+      handshakeTimeout: duration.default(10_000),
+      maxConnections: z.number().int().positive().default(20_000),
+      connectRatePerAddress: rate.default({ perSecond: 200, burst: 1000 }),
+      maxPacketSize: z.number().int().min(128).max(268435455).default(65536),
+      publishRate: rate.default({ perSecond: 100, burst: 200 }),
+      keepalive: z.strictObject({ min: z.number().int().min(0), max: z.number().int().max(65535) }).default({ min: 0, max: 3600 }),
+      maxOutgoingQueue: z.number().int().positive().default(1000),
+      onDeniedPublish: z.enum(["disconnect", "drop"]).default("disconnect"),
+    })
+    .prefault({}),
+  pki: z
+    .strictObject({
+      ...listener("0.0.0.0", 8880).shape,
+      publicUrl: z.url({ protocol: /^https?$/ }).default("http://localhost:8880"),
+    })
+    .prefault({}),
+  admin: listener("127.0.0.1", 9443).prefault({}),
+  metrics: listener("127.0.0.1", 9464).prefault({}),
+  profiles: z
+    .record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/), z.strictObject({ role: z.string().regex(ROLE_PATTERN), lifetime: duration }))
+    .prefault(() => structuredClone(DEFAULT_PROFILES) as never),
+  allowedKeys: z
+    .array(z.string().regex(/^(ec:P-(256|384|521)|rsa:\d{4,5})$/, "expected ec:P-256, ec:P-384, ec:P-521 or rsa:<min bits>"))
+    .min(1)
+    .default([...DEFAULT_ALLOWED_KEYS]),
+  acl: z
+    .record(z.string().regex(ROLE_PATTERN), z.strictObject({ publish: z.array(z.string()), subscribe: z.array(z.string()) }))
+    .default(() => structuredClone(DEFAULT_ACL)),
+});
+
+export type Config = Readonly<z.output<typeof ConfigSchema>>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Environment variables and the key each sets; documented in the README. */
+export const ENV_KEYS: Readonly<Record<string, string>> = {
+  FLEETGATE_DATA: "dataDir",
+  FLEETGATE_HOSTNAMES: "hostnames",
+  FLEETGATE_LOG_LEVEL: "logLevel",
+  FLEETGATE_ENROLL_HOST: "enroll.host",
+  FLEETGATE_ENROLL_PORT: "enroll.port",
+  FLEETGATE_MQTT_HOST: "mqtt.host",
+  FLEETGATE_MQTT_PORT: "mqtt.port",
+  FLEETGATE_PKI_HOST: "pki.host",
+  FLEETGATE_PKI_PORT: "pki.port",
+  FLEETGATE_PKI_PUBLIC_URL: "pki.publicUrl",
+  FLEETGATE_ADMIN_HOST: "admin.host",
+  FLEETGATE_ADMIN_PORT: "admin.port",
+  FLEETGATE_METRICS_HOST: "metrics.host",
+  FLEETGATE_METRICS_PORT: "metrics.port",
+};
+
+type Tree = Record<string, unknown>;
+
+function setPath(target: Tree, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node[key] !== "object" || node[key] === null) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function mergeDeep(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue;
+    const prior = out[key];
+    const bothObjects = isPlainObject(prior) && isPlainObject(value);
+    out[key] = bothObjects ? mergeDeep(prior as Tree, value as Tree) : value;
+  }
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Tree {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function envValue(key: string, raw: string): unknown {
+  if (key === "hostnames") return raw.split(",").map((s) => s.trim()).filter(Boolean);
+  return /^\d+$/.test(raw) ? Number(raw) : raw;
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv): Tree {
+  const out: Tree = {};
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== "") setPath(out, key, envValue(key, raw));
+  }
+  return out;
+}
+
+function readConfigFile(dataDir: string): Tree {
+  const file = join(dataDir, "fleetgate.json");
+  if (!existsSync(file)) return {};
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(file, "utf8"));
+    if (!isPlainObject(parsed)) throw new Error("top level must be an object");
+    return parsed;
+  } catch (error) {
+    throw new ConfigError(`config file ${file}: ${(error as Error).message}`);
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `  ${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`)
+    .join("\n");
+}
+
+/** Validates one merged input; throws a ConfigError naming every bad key and what it allows. */
+export function parseConfig(input: Tree): Config {
+  const result = ConfigSchema.safeParse(input);
+  if (!result.success) throw new ConfigError(`invalid configuration:\n${formatIssues(result.error)}`);
+  const config = result.data;
+  config.dataDir = resolve(config.dataDir);
+  return deepFreeze(config);
+}
+
+/** file < env < flags. The data dir itself may come from env or flags, so it is found first. */
+export function loadConfig(flags: Tree = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const fromEnv = configFromEnv(env);
+  const dataDir = String(flags["dataDir"] ?? fromEnv["dataDir"] ?? "./data");
+  const merged = mergeDeep(mergeDeep(readConfigFile(dataDir), fromEnv), flags);
+  return parseConfig(merged);
+}

@@ -1,0 +1,55 @@
+import { createHash } from "node:crypto";
+
+/**
+ * The audit log is hash-chained: each entry's hash covers its own content and the previous
+ * entry's hash, so editing or deleting any entry breaks every hash after it.
+ */
+export const GENESIS_HASH = "0".repeat(64);
+
+export interface ChainedContent {
+  readonly seq: number;
+  readonly at: number;
+  readonly actor: string;
+  readonly action: string;
+  readonly subject: string | null;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+/** JSON with object keys sorted at every depth, so the same content always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function chainHash(prevHash: string, content: ChainedContent): string {
+  return createHash("sha256").update(prevHash).update("\n").update(canonicalJson(content)).digest("hex");
+}
+
+export interface ChainBreak {
+  readonly seq: number;
+  readonly problem: string;
+}
+
+/** Walks the chain in order; returns the first break, or null when every link holds. */
+export function findChainBreak(
+  entries: Iterable<ChainedContent & { prevHash: string; hash: string }>,
+  startHash = GENESIS_HASH,
+  startSeq = 1,
+): ChainBreak | null {
+  let expectedPrev = startHash;
+  let expectedSeq = startSeq;
+  for (const entry of entries) {
+    if (entry.seq !== expectedSeq) return { seq: expectedSeq, problem: `entry ${expectedSeq} is missing` };
+    if (entry.prevHash !== expectedPrev) return { seq: entry.seq, problem: "previous-hash link broken" };
+    if (chainHash(entry.prevHash, entry) !== entry.hash) return { seq: entry.seq, problem: "content does not match its hash" };
+    expectedPrev = entry.hash;
+    expectedSeq += 1;
+  }
+  return null;
+}

@@ -1,0 +1,75 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { EnrollmentDeps } from "./app/deps.js";
+import type { Config } from "./config.js";
+import type { KeySpec } from "./domain/csr-policy.js";
+import type { CertificateProfile } from "./domain/profile.js";
+import { decodeCsr } from "./adapters/ca/csr-decoder.js";
+import { pkiExists, pkiPaths, type PkiPaths } from "./adapters/ca/key-store.js";
+import { X509Signer } from "./adapters/ca/signer.js";
+import { createEnrollServer, listen } from "./adapters/http/enroll-server.js";
+import { SqliteRegistry } from "./adapters/sqlite/registry.js";
+import type { Logger } from "./logger.js";
+import { Metrics } from "./metrics.js";
+import { systemClock, type Clock } from "./ports.js";
+import { initPki } from "../provisioning/init-pki.js";
+
+export function registryFile(dataDir: string): string {
+  return join(dataDir, "registry.db");
+}
+
+export function profilesFrom(config: Config): Map<string, CertificateProfile> {
+  return new Map(Object.entries(config.profiles).map(([name, p]) => [name, { name, role: p.role, lifetimeMs: p.lifetime }]));
+}
+
+export function revocationUrls(config: Config): { crl: string; ocsp: string } {
+  const base = config.pki.publicUrl.replace(/\/+$/, "");
+  return { crl: `${base}/crl/issuing-ca.crl`, ocsp: `${base}/ocsp` };
+}
+
+/** `fleetgate init`: the CA hierarchy, server certificate and an empty registry. */
+export async function initDataDir(config: Config, logger: Logger): Promise<PkiPaths> {
+  const paths = pkiPaths(config.dataDir);
+  await initPki(paths, { hostnames: config.hostnames });
+  SqliteRegistry.open(registryFile(config.dataDir)).close();
+  logger.info({ dataDir: config.dataDir, pki: paths.dir }, "initialized PKI and registry");
+  return paths;
+}
+
+export interface RunningFleetgate {
+  readonly ports: { readonly enroll: number };
+  readonly registry: SqliteRegistry;
+  readonly metrics: Metrics;
+  readonly deps: EnrollmentDeps;
+  close(): Promise<void>;
+}
+
+/** Wires the adapters and starts every listener; `close` stops them in reverse order. */
+export async function startFleetgate(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningFleetgate> {
+  const paths = pkiPaths(config.dataDir);
+  if (!pkiExists(paths)) throw new Error(`no PKI in ${config.dataDir}; run \`fleetgate init --data ${config.dataDir}\` first`);
+  if (!existsSync(registryFile(config.dataDir))) logger.warn({ dataDir: config.dataDir }, "registry file missing; creating an empty one");
+  const registry = SqliteRegistry.open(registryFile(config.dataDir));
+  const metrics = new Metrics();
+  const signer = await X509Signer.load(paths, revocationUrls(config));
+  const deps: EnrollmentDeps = {
+    registry,
+    signer,
+    clock,
+    profiles: profilesFrom(config),
+    allowedKeys: config.allowedKeys as KeySpec[],
+    decodeCsr,
+  };
+  const enroll = await createEnrollServer({ deps, pki: paths, bodyLimit: config.enroll.bodyLimit, rateLimit: config.enroll.rateLimit, logger, metrics });
+  const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
+  return {
+    ports: { enroll: enrollPort },
+    registry,
+    metrics,
+    deps,
+    async close() {
+      await enroll.close();
+      registry.close();
+    },
+  };
+}
