@@ -14,6 +14,11 @@ import { limitToken, observeEnrollment } from "./enroll.routes.js";
 const EST = "/.well-known/est";
 const CERTS_ONLY = "application/pkcs7-mime; smime-type=certs-only";
 
+/** RFC 2045 §6.8 lines (64 characters), which every base64 decoder, `openssl base64 -d` included, reads. */
+function certsOnlyBase64(certificates: x509.X509Certificate[]): string {
+  return new x509.X509Certificates(certificates).export("base64").replace(/(.{64})/g, "$1\n").replace(/\n?$/, "\n");
+}
+
 /** RFC 7617 Basic credentials: username = device id, password = bootstrap token. */
 export function basicCredentials(header: string | undefined): { username: string; password: string } | null {
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? "");
@@ -33,7 +38,7 @@ function csrFromBody(request: FastifyRequest): Uint8Array<ArrayBuffer> {
 
 /** RFC 7030 §4.2.3: a certs-only CMS message holding just the issued certificate, base64. */
 function sendCertsOnly(reply: FastifyReply, issued: IssuedCertificate): FastifyReply {
-  const body = new x509.X509Certificates([new x509.X509Certificate(issued.certificateDer)]).export("base64");
+  const body = certsOnlyBase64([new x509.X509Certificate(issued.certificateDer)]);
   return reply.code(200).header("content-transfer-encoding", "base64").type(CERTS_ONLY).send(body);
 }
 
@@ -50,10 +55,10 @@ function currentIdentity(request: FastifyRequest): DeviceIdentity {
 
 export function registerEstRoutes(app: FastifyInstance, context: EnrollContext): void {
   // RFC 7030 §4.1.3: the CA certificates as a certs-only message.
-  const caCerts = new x509.X509Certificates([
+  const caCerts = certsOnlyBase64([
     new x509.X509Certificate(context.deps.signer.issuingCaPem),
     new x509.X509Certificate(context.deps.signer.rootCaPem),
-  ]).export("base64");
+  ]);
   app.get(`${EST}/cacerts`, async (_request, reply) =>
     reply.header("content-transfer-encoding", "base64").type("application/pkcs7-mime").send(caCerts),
   );
