@@ -8,6 +8,8 @@ import { decodeCsr } from "./adapters/ca/csr-decoder.js";
 import { pkiExists, pkiPaths, type PkiPaths } from "./adapters/ca/key-store.js";
 import { X509Signer } from "./adapters/ca/signer.js";
 import { createEnrollServer, listen } from "./adapters/http/enroll-server.js";
+import { createMetricsServer } from "./adapters/http/metrics-server.js";
+import { MqttGateway } from "./adapters/mqtt/broker.js";
 import { SqliteRegistry } from "./adapters/sqlite/registry.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
@@ -37,11 +39,38 @@ export async function initDataDir(config: Config, logger: Logger): Promise<PkiPa
 }
 
 export interface RunningFleetgate {
-  readonly ports: { readonly enroll: number };
+  readonly ports: { readonly enroll: number; readonly mqtt: number; readonly metrics: number };
   readonly registry: SqliteRegistry;
   readonly metrics: Metrics;
   readonly deps: EnrollmentDeps;
+  readonly gateway: MqttGateway;
   close(): Promise<void>;
+}
+
+function startGateway(config: Config, paths: PkiPaths, deps: EnrollmentDeps, registry: SqliteRegistry, logger: Logger, metrics: Metrics): Promise<MqttGateway> {
+  const { mqtt } = config;
+  return MqttGateway.start({
+    host: mqtt.host,
+    port: mqtt.port,
+    pki: paths,
+    issuingCaPem: deps.signer.issuingCaPem,
+    rootCaPem: deps.signer.rootCaPem,
+    handshakeTimeoutMs: mqtt.handshakeTimeout,
+    maxConnections: mqtt.maxConnections,
+    connectRatePerAddress: mqtt.connectRatePerAddress,
+    maxPacketSize: mqtt.maxPacketSize,
+    publishRate: mqtt.publishRate,
+    maxOutgoingQueue: mqtt.maxOutgoingQueue,
+    onDeniedPublish: mqtt.onDeniedPublish,
+    admission: {
+      isCertificateActive: async (serial, deviceId) => registry.isCertificateActiveSync(serial, deviceId),
+      acl: config.acl,
+      keepalive: mqtt.keepalive,
+      clock: deps.clock,
+    },
+    logger,
+    metrics,
+  });
 }
 
 /** Wires the adapters and starts every listener; `close` stops them in reverse order. */
@@ -62,12 +91,19 @@ export async function startFleetgate(config: Config, logger: Logger, clock: Cloc
   };
   const enroll = await createEnrollServer({ deps, pki: paths, bodyLimit: config.enroll.bodyLimit, rateLimit: config.enroll.rateLimit, logger, metrics });
   const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
+  const gateway = await startGateway(config, paths, deps, registry, logger, metrics);
+  const health = { check: () => (registry.ping(), { registry: "ok", sessions: gateway.sessions.size }) };
+  const metricsServer = createMetricsServer(metrics, health, logger);
+  const metricsPort = await listen(metricsServer, "metrics", config.metrics.host, config.metrics.port, logger);
   return {
-    ports: { enroll: enrollPort },
+    ports: { enroll: enrollPort, mqtt: gateway.port, metrics: metricsPort },
     registry,
     metrics,
     deps,
+    gateway,
     async close() {
+      await metricsServer.close();
+      await gateway.close();
       await enroll.close();
       registry.close();
     },

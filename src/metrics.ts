@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** Every Prometheus metric fleetgate exports, on one registry (served at GET /metrics). */
 export class Metrics {
@@ -23,6 +23,57 @@ export class Metrics {
     name: "fleetgate_http_refusals_total",
     help: "HTTP requests refused before reaching a use case, by listener and error code.",
     labelNames: ["service", "code"] as const,
+    registers: [this.registry],
+  });
+
+  readonly mqttConnections = new Gauge({
+    name: "fleetgate_mqtt_connections",
+    help: "Open MQTT connections (TCP accepted, including those still in the TLS handshake).",
+    registers: [this.registry],
+  });
+
+  readonly mqttSessions = new Gauge({
+    name: "fleetgate_mqtt_sessions",
+    help: "Admitted MQTT sessions currently connected.",
+    registers: [this.registry],
+  });
+
+  readonly mqttHandshakeFailures = new Counter({
+    name: "fleetgate_mqtt_handshake_failures_total",
+    help: "TLS handshakes that failed, by reason (e.g. no_certificate, unknown_ca, expired, timeout).",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+
+  readonly mqttRefusals = new Counter({
+    name: "fleetgate_mqtt_refusals_total",
+    help: "CONNECTs refused after the TLS handshake, by reason.",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+
+  readonly mqttDenials = new Counter({
+    name: "fleetgate_mqtt_denials_total",
+    help: "Packets or connections denied by permission or limit, by reason.",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+
+  readonly mqttMessagesIn = new Counter({
+    name: "fleetgate_mqtt_messages_in_total",
+    help: "PUBLISH packets accepted from clients.",
+    registers: [this.registry],
+  });
+
+  readonly mqttMessagesOut = new Counter({
+    name: "fleetgate_mqtt_messages_out_total",
+    help: "PUBLISH packets forwarded to subscribers.",
+    registers: [this.registry],
+  });
+
+  readonly mqttKicks = new Counter({
+    name: "fleetgate_mqtt_kicks_total",
+    help: "Live sessions closed by the session kicker (revocation).",
     registers: [this.registry],
   });
 }

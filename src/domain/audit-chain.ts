@@ -28,7 +28,10 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function chainHash(prevHash: string, content: ChainedContent): string {
-  return createHash("sha256").update(prevHash).update("\n").update(canonicalJson(content)).digest("hex");
+  // Exactly the chained fields: a stored entry also carries prevHash/hash, which must not be hashed.
+  const { seq, at, actor, action, subject, details } = content;
+  const canonical = canonicalJson({ seq, at, actor, action, subject, details });
+  return createHash("sha256").update(prevHash).update("\n").update(canonical).digest("hex");
 }
 
 export interface ChainBreak {

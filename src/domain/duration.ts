@@ -6,8 +6,9 @@ export function parseDuration(text: string): number | null {
   const match = DURATION_PATTERN.exec(text.trim());
   if (!match) return null;
   const unit = (match[2] ?? "ms") as keyof typeof UNIT_MS;
-  const value = Number(match[1]) * UNIT_MS[unit];
-  return Number.isFinite(value) && value > 0 ? Math.round(value) : null;
+  // Judge the rounded value: "0.4ms" would otherwise pass as positive and come back as 0.
+  const ms = Math.round(Number(match[1]) * UNIT_MS[unit]);
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : null;
 }
 
 export function formatDuration(ms: number): string {

@@ -23,8 +23,10 @@ function serveFlags(opts: Opts): Record<string, unknown> {
   if (opts["data"]) flags["dataDir"] = opts["data"];
   if ((opts["hostname"] as string[]).length > 0) flags["hostnames"] = opts["hostname"];
   if (opts["logLevel"]) flags["logLevel"] = opts["logLevel"];
-  const enrollPort = portFlag(opts["enrollPort"]);
-  if (enrollPort !== undefined) flags["enroll"] = { port: enrollPort };
+  for (const service of ["enroll", "mqtt", "metrics"] as const) {
+    const port = portFlag(opts[`${service}Port`]);
+    if (port !== undefined) flags[service] = { port };
+  }
   return flags;
 }
 
@@ -59,10 +61,12 @@ function program(): Command {
     .action(init);
   cli
     .command("serve")
-    .description("run the enrollment API (initializing the data dir first if it is empty)")
+    .description("run the enrollment API and the MQTT gateway (initializing the data dir first if it is empty)")
     .option("--data <dir>", "data directory")
     .option("--hostname <name>", "extra server certificate name when initializing (repeatable)", collect, [])
     .option("--enroll-port <port>", "enrollment HTTPS port (0 = ephemeral)")
+    .option("--mqtt-port <port>", "MQTT over TLS port (0 = ephemeral)")
+    .option("--metrics-port <port>", "Prometheus /metrics and /healthz port (0 = ephemeral)")
     .option("--log-level <level>", "pino log level")
     .action(serve);
   registerRegistryCommands(cli);

@@ -49,7 +49,8 @@ export async function createEnrollServer(options: EnrollServerOptions): Promise<
     https: {
       key: readFileSync(options.pki.serverKey),
       cert: readFileSync(options.pki.serverCert),
-      ca: [options.deps.signer.issuingCaPem],
+      // The chain must reach a self-signed root for OpenSSL; renewDevice then requires a registry-known serial.
+      ca: [options.deps.signer.issuingCaPem, options.deps.signer.rootCaPem],
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: "TLSv1.2",

@@ -215,6 +215,11 @@ export class SqliteRegistry implements Registry {
     this.q.insertAudit.run({ ...content, details: JSON.stringify(entry.details), prevHash, hash });
   }
 
+  /** Throws if the database cannot answer (used by /healthz). */
+  ping(): void {
+    this.db.prepare("SELECT 1").get();
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
