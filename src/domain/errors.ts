@@ -21,7 +21,6 @@ export const ERROR_CATALOGUE = {
   device_exists: { status: 403, message: "This device id is already enrolled; only a token issued for this exact device can re-enroll it." },
   device_revoked: { status: 403, message: "This device is revoked; an operator must reset it before it can enroll again." },
   not_found: { status: 404, message: "No such resource." },
-  method_not_allowed: { status: 405, message: "Method not allowed on this resource." },
   body_too_large: { status: 413, message: "The request body is larger than allowed." },
   unsupported_media_type: { status: 415, message: "The request's content type is not accepted here." },
   rate_limited: { status: 429, message: "Too many requests; slow down." },

@@ -6,6 +6,7 @@ import { initDataDir, startFleetgate } from "../../main.js";
 import { pkiExists, pkiPaths } from "../ca/key-store.js";
 import { PkiExistsError } from "../../../provisioning/init-pki.js";
 import { CliError, EXIT } from "./output.js";
+import { registerAclCommands } from "./acl-commands.js";
 import { registerRegistryCommands } from "./registry-commands.js";
 
 type Opts = Record<string, unknown>;
@@ -70,6 +71,7 @@ function program(): Command {
     .option("--log-level <level>", "pino log level")
     .action(serve);
   registerRegistryCommands(cli);
+  registerAclCommands(cli);
   return cli;
 }
 
