@@ -10,6 +10,8 @@ import { X509Signer } from "./adapters/ca/signer.js";
 import { createEnrollServer, listen } from "./adapters/http/enroll-server.js";
 import { createMetricsServer } from "./adapters/http/metrics-server.js";
 import { MqttGateway } from "./adapters/mqtt/broker.js";
+import { InProcessEventBus } from "./adapters/events/in-process-bus.js";
+import type { RevocationDeps } from "./app/revoke-device.js";
 import { SqliteRegistry } from "./adapters/sqlite/registry.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
@@ -44,6 +46,7 @@ export interface RunningFleetgate {
   readonly metrics: Metrics;
   readonly deps: EnrollmentDeps;
   readonly gateway: MqttGateway;
+  readonly revocation: RevocationDeps;
   close(): Promise<void>;
 }
 
@@ -92,6 +95,8 @@ export async function startFleetgate(config: Config, logger: Logger, clock: Cloc
   const enroll = await createEnrollServer({ deps, pki: paths, bodyLimit: config.enroll.bodyLimit, rateLimit: config.enroll.rateLimit, logger, metrics });
   const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
   const gateway = await startGateway(config, paths, deps, registry, logger, metrics);
+  const bus = new InProcessEventBus(logger);
+  bus.onRevocation((event) => gateway.sessions.kick(event.deviceId, `revoked: ${event.reason}`));
   const health = { check: () => (registry.ping(), { registry: "ok", sessions: gateway.sessions.size }) };
   const metricsServer = createMetricsServer(metrics, health, logger);
   const metricsPort = await listen(metricsServer, "metrics", config.metrics.host, config.metrics.port, logger);
@@ -101,6 +106,7 @@ export async function startFleetgate(config: Config, logger: Logger, clock: Cloc
     metrics,
     deps,
     gateway,
+    revocation: { registry, bus, clock },
     async close() {
       await metricsServer.close();
       await gateway.close();

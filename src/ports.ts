@@ -34,6 +34,12 @@ export interface CertificateRecord {
   readonly revocationReason: string | null;
 }
 
+export interface RevokedCertificate {
+  readonly serial: string;
+  readonly revokedAt: number;
+  readonly reason: string;
+}
+
 export interface AuditEntry {
   readonly seq: number;
   readonly at: number;
@@ -83,6 +89,18 @@ export interface Registry {
   /** The admission question asked on every connection: active certificate of an active device. */
   isCertificateActive(serial: string, deviceId: string): Promise<boolean>;
 
+  /**
+   * One transaction: the device and every certificate of it not yet revoked become revoked
+   * (RFC 5280 reason name). Returns the serials revoked now; empty if the device was already revoked.
+   */
+  revokeDevice(id: string, reason: string, at: number, audit: AuditInput): Promise<string[]>;
+  /** A revoked device becomes active again (its certificates stay revoked) so it may enroll anew. */
+  resetDevice(id: string, at: number, audit: AuditInput): Promise<boolean>;
+  /** Every revoked certificate, for the CRL. */
+  listRevokedCertificates(): Promise<RevokedCertificate[]>;
+  /** Next CRL number for an issuer (RFC 5280 §5.2.3: monotonically increasing). */
+  nextCrlNumber(issuer: string, at: number): Promise<number>;
+
   appendAudit(entry: AuditInput, at: number): Promise<void>;
   listAudit(options?: { limit?: number; afterSeq?: number }): Promise<AuditEntry[]>;
   close(): void;
@@ -115,4 +133,21 @@ export interface CertificateSigner {
 /** Closes every live session of a device and discards its persistent session state. */
 export interface SessionKicker {
   kick(deviceId: string, reason: string): Promise<number>;
+}
+
+/** A device was revoked (durably, before this is published). */
+export interface RevocationEvent {
+  readonly deviceId: string;
+  readonly reason: string;
+  readonly serials: readonly string[];
+  readonly at: number;
+}
+
+/**
+ * Fans revocations out to everything that must act on them: the session kicker, the CRL
+ * publisher. In-process by default; a multi-node mode would carry the same events over Redis.
+ */
+export interface EventBus {
+  publishRevocation(event: RevocationEvent): Promise<void>;
+  onRevocation(handler: (event: RevocationEvent) => Promise<unknown> | unknown): void;
 }

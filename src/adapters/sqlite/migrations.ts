@@ -62,4 +62,16 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
     `,
   },
+  {
+    version: 2,
+    name: "CRL numbering",
+    sql: `
+      CREATE TABLE crl_state (
+        issuer TEXT PRIMARY KEY,
+        crl_number INTEGER NOT NULL,
+        this_update INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX certificates_revoked ON certificates (revoked_at) WHERE status = 'revoked';
+    `,
+  },
 ];

@@ -8,6 +8,7 @@ import type {
   DeviceRecord,
   NewCertificate,
   Registry,
+  RevokedCertificate,
 } from "../../ports.js";
 import { openDatabase, type Db } from "./db.js";
 
@@ -91,6 +92,24 @@ export class SqliteRegistry implements Registry {
       activeCertificate: db.prepare(
         `SELECT 1 FROM certificates c JOIN devices d ON d.id = c.device_id
          WHERE c.serial = ? AND c.device_id = ? AND c.status = 'active' AND d.status = 'active'`,
+      ),
+      revokeDevice: db.prepare(
+        "UPDATE devices SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE id = ? AND status = 'active'",
+      ),
+      unrevokedSerials: db.prepare("SELECT serial FROM certificates WHERE device_id = ? AND status != 'revoked'"),
+      revokeCertificates: db.prepare(
+        "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE device_id = ? AND status != 'revoked'",
+      ),
+      resetDevice: db.prepare(
+        "UPDATE devices SET status = 'active', revoked_at = NULL, revocation_reason = NULL WHERE id = ? AND status = 'revoked'",
+      ),
+      revokedCertificates: db.prepare(
+        "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' ORDER BY revoked_at, serial",
+      ),
+      bumpCrlNumber: db.prepare(
+        `INSERT INTO crl_state (issuer, crl_number, this_update) VALUES (?, 1, ?)
+         ON CONFLICT (issuer) DO UPDATE SET crl_number = crl_number + 1, this_update = excluded.this_update
+         RETURNING crl_number`,
       ),
       lastAudit: db.prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"),
       insertAudit: db.prepare(
@@ -196,6 +215,36 @@ export class SqliteRegistry implements Registry {
   /** The broker's admission path asks this on every CONNECT; a sync call avoids a microtask hop. */
   isCertificateActiveSync(serial: string, deviceId: string): boolean {
     return this.q.activeCertificate.get(serial, deviceId) !== undefined;
+  }
+
+  async revokeDevice(id: string, reason: string, at: number, audit: AuditInput): Promise<string[]> {
+    return this.db.transaction(() => {
+      if (this.q.revokeDevice.run(at, reason, id).changes !== 1) return [];
+      const serials = (this.q.unrevokedSerials.all(id) as { serial: string }[]).map((r) => r.serial);
+      this.q.revokeCertificates.run(at, reason, id);
+      this.audit({ ...audit, details: { ...audit.details, reason, serials } }, at);
+      return serials;
+    }).immediate();
+  }
+
+  async resetDevice(id: string, at: number, audit: AuditInput): Promise<boolean> {
+    return this.db.transaction(() => {
+      const changed = this.q.resetDevice.run(id).changes === 1;
+      if (changed) this.audit(audit, at);
+      return changed;
+    }).immediate();
+  }
+
+  async listRevokedCertificates(): Promise<RevokedCertificate[]> {
+    return (this.q.revokedCertificates.all() as Row[]).map((r) => ({
+      serial: r["serial"] as string,
+      revokedAt: r["revoked_at"] as number,
+      reason: r["revocation_reason"] as string,
+    }));
+  }
+
+  async nextCrlNumber(issuer: string, at: number): Promise<number> {
+    return (this.q.bumpCrlNumber.get(issuer, at) as { crl_number: number }).crl_number;
   }
 
   async appendAudit(entry: AuditInput, at: number): Promise<void> {
