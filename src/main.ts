@@ -1,22 +1,25 @@
-import { existsSync } from "node:fs";
 import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
 import type { EnrollmentDeps } from "./app/deps.js";
+import type { RevocationDeps } from "./app/revoke-device.js";
 import type { Config } from "./config.js";
 import type { KeySpec } from "./domain/csr-policy.js";
 import type { CertificateProfile } from "./domain/profile.js";
 import { decodeCsr } from "./adapters/ca/csr-decoder.js";
 import { pkiExists, pkiPaths, type PkiPaths } from "./adapters/ca/key-store.js";
 import { X509Signer } from "./adapters/ca/signer.js";
+import { InProcessEventBus } from "./adapters/events/in-process-bus.js";
+import { createAdminServer } from "./adapters/http/admin-server.js";
 import { createEnrollServer, listen } from "./adapters/http/enroll-server.js";
 import { createMetricsServer } from "./adapters/http/metrics-server.js";
 import { MqttGateway } from "./adapters/mqtt/broker.js";
-import { InProcessEventBus } from "./adapters/events/in-process-bus.js";
-import type { RevocationDeps } from "./app/revoke-device.js";
 import { SqliteRegistry } from "./adapters/sqlite/registry.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { systemClock, type Clock } from "./ports.js";
+import { removeRuntimeInfo, writeRuntimeInfo } from "./runtime-file.js";
 import { initPki } from "../provisioning/init-pki.js";
+import { issueFirstOperator } from "../provisioning/operator-credential.js";
 
 export function registryFile(dataDir: string): string {
   return join(dataDir, "registry.db");
@@ -31,17 +34,27 @@ export function revocationUrls(config: Config): { crl: string; ocsp: string } {
   return { crl: `${base}/crl/issuing-ca.crl`, ocsp: `${base}/ocsp` };
 }
 
-/** `fleetgate init`: the CA hierarchy, server certificate and an empty registry. */
+async function enrollmentDeps(config: Config, paths: PkiPaths, registry: SqliteRegistry, clock: Clock): Promise<EnrollmentDeps> {
+  const signer = await X509Signer.load(paths, revocationUrls(config));
+  return { registry, signer, clock, profiles: profilesFrom(config), allowedKeys: config.allowedKeys as KeySpec[], decodeCsr };
+}
+
+/** `fleetgate init`: the CA hierarchy, server certificate, registry and the first operator credential. */
 export async function initDataDir(config: Config, logger: Logger): Promise<PkiPaths> {
   const paths = pkiPaths(config.dataDir);
   await initPki(paths, { hostnames: config.hostnames });
-  SqliteRegistry.open(registryFile(config.dataDir)).close();
-  logger.info({ dataDir: config.dataDir, pki: paths.dir }, "initialized PKI and registry");
+  const registry = SqliteRegistry.open(registryFile(config.dataDir));
+  try {
+    const operator = await issueFirstOperator(await enrollmentDeps(config, paths, registry, systemClock), config.dataDir);
+    logger.info({ dataDir: config.dataDir, pki: paths.dir, operator: operator.cert }, "initialized PKI, registry and operator credential");
+  } finally {
+    registry.close();
+  }
   return paths;
 }
 
 export interface RunningFleetgate {
-  readonly ports: { readonly enroll: number; readonly mqtt: number; readonly metrics: number };
+  readonly ports: { readonly enroll: number; readonly mqtt: number; readonly metrics: number; readonly admin: number };
   readonly registry: SqliteRegistry;
   readonly metrics: Metrics;
   readonly deps: EnrollmentDeps;
@@ -80,37 +93,36 @@ function startGateway(config: Config, paths: PkiPaths, deps: EnrollmentDeps, reg
 export async function startFleetgate(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningFleetgate> {
   const paths = pkiPaths(config.dataDir);
   if (!pkiExists(paths)) throw new Error(`no PKI in ${config.dataDir}; run \`fleetgate init --data ${config.dataDir}\` first`);
-  if (!existsSync(registryFile(config.dataDir))) logger.warn({ dataDir: config.dataDir }, "registry file missing; creating an empty one");
   const registry = SqliteRegistry.open(registryFile(config.dataDir));
   const metrics = new Metrics();
-  const signer = await X509Signer.load(paths, revocationUrls(config));
-  const deps: EnrollmentDeps = {
-    registry,
-    signer,
-    clock,
-    profiles: profilesFrom(config),
-    allowedKeys: config.allowedKeys as KeySpec[],
-    decodeCsr,
-  };
+  const deps = await enrollmentDeps(config, paths, registry, clock);
   const enroll = await createEnrollServer({ deps, pki: paths, bodyLimit: config.enroll.bodyLimit, rateLimit: config.enroll.rateLimit, logger, metrics });
+  const servers: FastifyInstance[] = [enroll];
   const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
   const gateway = await startGateway(config, paths, deps, registry, logger, metrics);
   const bus = new InProcessEventBus(logger);
   bus.onRevocation((event) => gateway.sessions.kick(event.deviceId, `revoked: ${event.reason}`));
+  const revocation: RevocationDeps = { registry, bus, clock };
+  const admin = createAdminServer({ enrollment: deps, revocation, sessions: gateway.sessions, acl: config.acl, logger, metrics }, paths);
+  servers.push(admin);
+  const adminPort = await listen(admin, "admin", config.admin.host, config.admin.port, logger);
   const health = { check: () => (registry.ping(), { registry: "ok", sessions: gateway.sessions.size }) };
   const metricsServer = createMetricsServer(metrics, health, logger);
+  servers.push(metricsServer);
   const metricsPort = await listen(metricsServer, "metrics", config.metrics.host, config.metrics.port, logger);
+  const ports = { enroll: enrollPort, mqtt: gateway.port, metrics: metricsPort, admin: adminPort };
+  writeRuntimeInfo(config.dataDir, { pid: process.pid, ports, adminHost: config.admin.host });
   return {
-    ports: { enroll: enrollPort, mqtt: gateway.port, metrics: metricsPort },
+    ports,
     registry,
     metrics,
     deps,
     gateway,
-    revocation: { registry, bus, clock },
+    revocation,
     async close() {
-      await metricsServer.close();
+      removeRuntimeInfo(config.dataDir, process.pid);
+      for (const server of servers.reverse()) await server.close();
       await gateway.close();
-      await enroll.close();
       registry.close();
     },
   };

@@ -34,6 +34,16 @@ export interface CertificateRecord {
   readonly revocationReason: string | null;
 }
 
+export interface OperatorRecord {
+  readonly serial: string;
+  readonly name: string;
+  readonly pem: string;
+  readonly status: "active" | "revoked";
+  readonly createdAt: number;
+  readonly notAfter: number;
+  readonly revokedAt: number | null;
+}
+
 export interface RevokedCertificate {
   readonly serial: string;
   readonly revokedAt: number;
@@ -100,6 +110,12 @@ export interface Registry {
   listRevokedCertificates(): Promise<RevokedCertificate[]>;
   /** Next CRL number for an issuer (RFC 5280 §5.2.3: monotonically increasing). */
   nextCrlNumber(issuer: string, at: number): Promise<number>;
+
+  addOperator(operator: OperatorRecord, audit: AuditInput): Promise<void>;
+  listOperators(): Promise<OperatorRecord[]>;
+  isOperatorActive(serial: string): Promise<boolean>;
+  /** Revokes every active certificate of the named operator; returns how many. */
+  revokeOperator(name: string, at: number, audit: AuditInput): Promise<number>;
 
   appendAudit(entry: AuditInput, at: number): Promise<void>;
   listAudit(options?: { limit?: number; afterSeq?: number }): Promise<AuditEntry[]>;

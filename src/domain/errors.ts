@@ -13,6 +13,8 @@ export const ERROR_CATALOGUE = {
   token_used: { status: 401, message: "The bootstrap token has no enrollments left." },
   token_revoked: { status: 401, message: "The bootstrap token was revoked." },
   client_certificate_required: { status: 401, message: "Re-enrollment needs a valid client certificate issued by this CA." },
+  operator_certificate_required: { status: 401, message: "The admin API needs a verified operator client certificate." },
+  operator_not_authorized: { status: 403, message: "This certificate is not an active operator certificate." },
   certificate_not_active: { status: 403, message: "The client certificate is unknown, superseded or revoked." },
   cn_invalid: { status: 403, message: "The CSR's common name must be 1-64 characters of [A-Za-z0-9._-]." },
   cn_mismatch: { status: 403, message: "The CSR's common name is not the one this credential may enroll." },

@@ -6,7 +6,7 @@ import { initDataDir, startFleetgate } from "../../main.js";
 import { pkiExists, pkiPaths } from "../ca/key-store.js";
 import { PkiExistsError } from "../../../provisioning/init-pki.js";
 import { CliError, EXIT } from "./output.js";
-import { registerAclCommands } from "./acl-commands.js";
+import { registerAdminCommands } from "./admin-commands.js";
 import { registerRegistryCommands } from "./registry-commands.js";
 
 type Opts = Record<string, unknown>;
@@ -24,7 +24,7 @@ function serveFlags(opts: Opts): Record<string, unknown> {
   if (opts["data"]) flags["dataDir"] = opts["data"];
   if ((opts["hostname"] as string[]).length > 0) flags["hostnames"] = opts["hostname"];
   if (opts["logLevel"]) flags["logLevel"] = opts["logLevel"];
-  for (const service of ["enroll", "mqtt", "metrics"] as const) {
+  for (const service of ["enroll", "mqtt", "metrics", "admin"] as const) {
     const port = portFlag(opts[`${service}Port`]);
     if (port !== undefined) flags[service] = { port };
   }
@@ -68,10 +68,11 @@ function program(): Command {
     .option("--enroll-port <port>", "enrollment HTTPS port (0 = ephemeral)")
     .option("--mqtt-port <port>", "MQTT over TLS port (0 = ephemeral)")
     .option("--metrics-port <port>", "Prometheus /metrics and /healthz port (0 = ephemeral)")
+    .option("--admin-port <port>", "admin API port, operator mTLS (0 = ephemeral)")
     .option("--log-level <level>", "pino log level")
     .action(serve);
   registerRegistryCommands(cli);
-  registerAclCommands(cli);
+  registerAdminCommands(cli);
   return cli;
 }
 

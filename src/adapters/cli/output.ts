@@ -20,8 +20,8 @@ export function isoTime(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-/** Exit codes: 0 ok, 1 refused or failed, 2 usage or configuration error. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+/** Exit codes: 0 ok, 1 refused or failed, 2 usage or configuration error, 3 server unreachable. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
 export class CliError extends Error {
   constructor(

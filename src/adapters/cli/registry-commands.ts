@@ -1,121 +1,110 @@
 import type { Command } from "commander";
-import { issueToken, TokenRequestError } from "../../app/issue-token.js";
-import { tokenState } from "../../domain/bootstrap-token.js";
-import { parseDuration } from "../../domain/duration.js";
 import { loadConfig } from "../../config.js";
-import { registryFile } from "../../main.js";
-import { systemClock } from "../../ports.js";
-import { SqliteRegistry } from "../sqlite/registry.js";
+import { AdminClient } from "./admin-client.js";
 import { CliError, EXIT, isoTime, printJson, printTable } from "./output.js";
 
 type Opts = Record<string, unknown>;
+type Row = Record<string, unknown>;
 
-async function withRegistry<T>(opts: Opts, run: (registry: SqliteRegistry, profiles: Set<string>) => Promise<T>): Promise<T> {
+function client(opts: Opts): AdminClient {
   const config = loadConfig(opts["data"] ? { dataDir: opts["data"] } : {});
-  const registry = SqliteRegistry.open(registryFile(config.dataDir));
-  try {
-    return await run(registry, new Set(Object.keys(config.profiles)));
-  } finally {
-    registry.close();
-  }
+  return AdminClient.fromConfig(config, (opts["operator"] as string | undefined) ?? "admin");
 }
 
-function parseUses(raw: unknown): number | undefined {
-  if (raw === undefined) return undefined;
-  const uses = Number(raw);
-  if (!Number.isInteger(uses) || uses < 1) throw new CliError("--uses must be a positive integer", EXIT.usage);
-  return uses;
+function show(opts: Opts, rows: Row[], columns: string[]): void {
+  if (opts["json"]) printJson(rows);
+  else printTable(rows, columns);
 }
 
 async function createToken(opts: Opts): Promise<void> {
-  const ttlMs = parseDuration(String(opts["ttl"]));
-  if (ttlMs === null) throw new CliError("--ttl must be a duration like 30m, 24h or 7d", EXIT.usage);
-  await withRegistry(opts, async (registry, profiles) => {
-    const request = {
-      deviceId: opts["device"] as string | undefined,
-      prefix: opts["prefix"] as string | undefined,
-      uses: parseUses(opts["uses"]),
-      ttlMs,
-      profile: String(opts["profile"]),
-      actor: "cli",
-    };
-    const issued = await issueToken({ registry, clock: systemClock, profiles }, request).catch((error: unknown) => {
-      throw error instanceof TokenRequestError ? new CliError(error.message, EXIT.usage) : error;
-    });
-    const { record } = issued;
-    if (opts["json"]) return printJson({ token: issued.token, id: record.id, expiresAt: isoTime(record.expiresAt), usesLeft: record.usesLeft });
-    console.log(issued.token);
-    console.error(`token ${record.id} for ${record.deviceId ?? `prefix ${record.prefix}* (${record.usesTotal} uses)`}, profile ${record.profile}, expires ${isoTime(record.expiresAt)}`);
-    console.error("This token is shown once and stored only as a hash.");
-  });
+  const uses = opts["uses"] === undefined ? undefined : Number(opts["uses"]);
+  if (uses !== undefined && (!Number.isInteger(uses) || uses < 1)) throw new CliError("--uses must be a positive integer", EXIT.usage);
+  const body = { deviceId: opts["device"], prefix: opts["prefix"], uses, ttl: opts["ttl"], profile: opts["profile"] };
+  const issued = await client(opts).call<Row>("POST", "/v1/tokens", body);
+  if (opts["json"]) return printJson(issued);
+  console.log(issued["token"]);
+  const scope = issued["deviceId"] ?? `prefix ${String(issued["prefix"])}* (${String(issued["usesLeft"])} uses)`;
+  console.error(`token ${String(issued["id"])} for ${String(scope)}, profile ${String(issued["profile"])}, expires ${String(issued["expiresAt"])}`);
+  console.error("This token is shown once and stored only as a hash.");
 }
 
 async function listTokens(opts: Opts): Promise<void> {
-  await withRegistry(opts, async (registry) => {
-    const now = Date.now();
-    const rows = (await registry.listTokens()).map((t) => ({
-      id: t.id,
-      scope: t.deviceId ?? `${t.prefix}*`,
-      profile: t.profile,
-      uses: `${t.usesLeft}/${t.usesTotal}`,
-      state: tokenState(t, now),
-      expires: isoTime(t.expiresAt),
-    }));
-    if (opts["json"]) printJson(rows);
-    else printTable(rows, ["id", "scope", "profile", "uses", "state", "expires"]);
-  });
-}
-
-async function revokeToken(id: string, opts: Opts): Promise<void> {
-  await withRegistry(opts, async (registry) => {
-    const at = Date.now();
-    const revoked = await registry.revokeToken(id, at, { actor: "cli", action: "token.revoked", subject: id, details: {} });
-    if (!revoked) throw new CliError(`no active token ${id}`);
-    console.log(`token ${id} revoked`);
-  });
+  const tokens = await client(opts).call<Row[]>("GET", "/v1/tokens");
+  const rows = tokens.map((t) => ({
+    id: t["id"],
+    scope: t["deviceId"] ?? `${String(t["prefix"])}*`,
+    profile: t["profile"],
+    uses: `${String(t["usesLeft"])}/${String(t["usesTotal"])}`,
+    state: t["state"],
+    expires: isoTime(t["expiresAt"] as number),
+  }));
+  show(opts, rows, ["id", "scope", "profile", "uses", "state", "expires"]);
 }
 
 async function listDevices(opts: Opts): Promise<void> {
-  await withRegistry(opts, async (registry) => {
-    const rows = (await registry.listDevices()).map((d) => ({ id: d.id, role: d.role, status: d.status, created: isoTime(d.createdAt), revoked: isoTime(d.revokedAt) }));
-    if (opts["json"]) printJson(rows);
-    else printTable(rows, ["id", "role", "status", "created", "revoked"]);
-  });
+  const query = new URLSearchParams();
+  if (opts["status"]) query.set("status", String(opts["status"]));
+  if (opts["online"]) query.set("online", "true");
+  if (opts["expiring"]) query.set("expiring", String(opts["expiring"]));
+  const devices = await client(opts).call<Row[]>("GET", `/v1/devices?${query}`);
+  if (opts["json"]) return printJson(devices);
+  const rows = devices.map((d) => ({ ...d, created: isoTime(d["createdAt"] as number), revoked: isoTime(d["revokedAt"] as number | null), online: d["online"] ? "yes" : "no", expiresIn: formatMs(d["certificateExpiresIn"] as number | null) }));
+  printTable(rows, ["id", "role", "status", "online", "expiresIn", "created", "revoked"]);
+}
+
+function formatMs(ms: number | null): string | null {
+  if (ms === null) return null;
+  return ms < 0 ? "expired" : `${Math.floor(ms / 86_400_000)}d${Math.floor((ms % 86_400_000) / 3_600_000)}h`;
 }
 
 async function showDevice(id: string, opts: Opts): Promise<void> {
-  await withRegistry(opts, async (registry) => {
-    const device = await registry.getDevice(id);
-    if (!device) throw new CliError(`no device ${id}`);
-    const certificates = (await registry.listCertificates(id)).map((c) => ({
-      serial: c.serial,
-      status: c.status,
-      notBefore: isoTime(c.notBefore),
-      notAfter: isoTime(c.notAfter),
-    }));
-    if (opts["json"]) return printJson({ ...device, createdAt: isoTime(device.createdAt), revokedAt: isoTime(device.revokedAt), certificates });
-    console.log(`device   ${device.id}\nrole     ${device.role} (profile ${device.profile})\nstatus   ${device.status}\ncreated  ${isoTime(device.createdAt)}`);
-    printTable(certificates, ["serial", "status", "notBefore", "notAfter"]);
-  });
+  const device = await client(opts).call<Row>("GET", `/v1/devices/${encodeURIComponent(id)}`);
+  if (opts["json"]) return printJson(device);
+  const sessions = device["sessions"] as Row[];
+  console.log(`device   ${String(device["id"])}\nrole     ${String(device["role"])} (profile ${String(device["profile"])})\nstatus   ${String(device["status"])}`);
+  console.log(`created  ${isoTime(device["createdAt"] as number)}\nonline   ${sessions.length ? sessions.map((s) => `since ${String(s["connectedAt"])} from ${String(s["address"])}`).join("; ") : "no"}`);
+  const certificates = (device["certificates"] as Row[]).map((c) => ({ ...c, notAfter: isoTime(c["notAfter"] as number), revoked: isoTime(c["revokedAt"] as number | null) }));
+  printTable(certificates, ["serial", "status", "notAfter", "revoked", "revocationReason"]);
+}
+
+async function revokeDevice(id: string, opts: Opts): Promise<void> {
+  const result = await client(opts).call<Row>("POST", `/v1/devices/${encodeURIComponent(id)}/revoke`, { reason: opts["reason"] });
+  if (opts["json"]) return printJson(result);
+  const serials = result["serials"] as string[];
+  console.log(`device ${id} revoked (${String(result["reason"])}): ${serials.length} certificate(s), ${String(result["sessionsClosed"])} live session(s) closed${result["alreadyRevoked"] ? " (it was already revoked)" : ""}`);
+}
+
+async function resetDevice(id: string, opts: Opts): Promise<void> {
+  const result = await client(opts).call<Row>("POST", `/v1/devices/${encodeURIComponent(id)}/reset`, {});
+  if (!result["reset"]) throw new CliError(`device ${id} is not revoked; nothing to reset`);
+  console.log(`device ${id} reset: it may enroll again with a new token`);
 }
 
 export function registerRegistryCommands(program: Command): void {
+  const common = (command: Command) => command.option("--data <dir>", "data directory").option("--operator <name>", "operator credential to use", "admin").option("--json", "machine-readable output");
   const token = program.command("token").description("bootstrap tokens");
-  token
-    .command("create")
-    .description("create a bootstrap token (printed once)")
+  common(token.command("create").description("create a bootstrap token (printed once)"))
     .option("--device <id>", "the one device id this token may enroll")
-    .option("--prefix <prefix>", "group token: any device id starting with this prefix")
+    .option("--prefix <prefix>", "group token: any new device id starting with this prefix")
     .option("--uses <n>", "group token: how many enrollments it allows")
     .option("--ttl <duration>", "lifetime of the token", "24h")
     .option("--profile <name>", "certificate profile", "device")
-    .option("--data <dir>", "data directory")
-    .option("--json", "machine-readable output")
     .action(createToken);
-  token.command("list").option("--data <dir>").option("--json").action(listTokens);
-  token.command("revoke <id>").option("--data <dir>").action(revokeToken);
+  common(token.command("list").description("list tokens (never the tokens themselves)")).action(listTokens);
+  common(token.command("revoke <id>").description("revoke a token")).action(async (id: string, opts: Opts) => {
+    await client(opts).call("POST", `/v1/tokens/${encodeURIComponent(id)}/revoke`, {});
+    console.log(`token ${id} revoked`);
+  });
 
   const device = program.command("device").description("enrolled devices");
-  device.command("list").option("--data <dir>").option("--json").action(listDevices);
-  device.command("show <id>").option("--data <dir>").option("--json").action(showDevice);
+  common(device.command("list").description("list devices"))
+    .option("--status <status>", "active or revoked")
+    .option("--online", "only devices connected now")
+    .option("--expiring <duration>", "only devices whose certificate expires within this duration, e.g. 7d")
+    .action(listDevices);
+  common(device.command("show <id>").description("a device, its certificates and live sessions")).action(showDevice);
+  common(device.command("revoke <id>").description("revoke a device: its certificates, live sessions, future enrollments"))
+    .option("--reason <reason>", "RFC 5280 reason: keyCompromise, cessationOfOperation, superseded, affiliationChanged, privilegeWithdrawn, unspecified", "unspecified")
+    .action(revokeDevice);
+  common(device.command("reset <id>").description("let a revoked device enroll again (with a new token)")).action(resetDevice);
 }

@@ -14,11 +14,17 @@ const EnrollBody = z.strictObject({
 
 const CSR_LABELS = ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"];
 
-/** Spends one per-token allowance; keyed by hash so the limiter never holds a usable token. */
-export function limitToken(context: EnrollContext, token: string | undefined): void {
+/**
+ * Spends one per-token allowance; keyed by hash so the limiter never holds a usable token. A
+ * refusal carries the per-token Retry-After (the error handler would otherwise default to 1 s).
+ */
+export function limitToken(context: EnrollContext, token: string | undefined, reply: FastifyReply): void {
   if (!token) return;
   const key = hashToken(token).slice(0, 32);
-  if (!context.tokenLimiter.take(key, Date.now())) throw new FleetgateError("rate_limited", "per-token limit");
+  const now = Date.now();
+  if (context.tokenLimiter.take(key, now)) return;
+  void reply.header("retry-after", String(context.tokenLimiter.retryAfterSeconds(key, now)));
+  throw new FleetgateError("rate_limited", "per-token limit");
 }
 
 /** Runs an enrollment use case with its outcome metric, duration and one log line. */
@@ -47,7 +53,7 @@ export function registerEnrollRoutes(app: FastifyInstance, context: EnrollContex
     requireMediaType(request, "application/json");
     const parsed = EnrollBody.safeParse(request.body);
     if (!parsed.success) throw new FleetgateError("malformed_request", parsed.error.issues.map((i) => i.path.join(".") + ": " + i.message).join("; "));
-    limitToken(context, parsed.data.token);
+    limitToken(context, parsed.data.token, reply);
     const issued = await observeEnrollment(context, "json", async () => {
       // Unparseable PEM becomes empty DER, refused as malformed_csr only after the token is judged.
       const csrDer = pemToDer(parsed.data.csr, CSR_LABELS) ?? new Uint8Array();

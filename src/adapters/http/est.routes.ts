@@ -53,6 +53,14 @@ function currentIdentity(request: FastifyRequest): DeviceIdentity {
   return identity.identity;
 }
 
+/**
+ * Refuses a wrong content type before any body parser runs: otherwise a JSON body sent here would
+ * be judged by the JSON parser and refused as malformed_request (400) instead of 415.
+ */
+const pkcs10Only = {
+  onRequest: async (request: FastifyRequest) => requireMediaType(request, "application/pkcs10"),
+};
+
 export function registerEstRoutes(app: FastifyInstance, context: EnrollContext): void {
   // RFC 7030 §4.1.3: the CA certificates as a certs-only message.
   const caCerts = certsOnlyBase64([
@@ -63,13 +71,13 @@ export function registerEstRoutes(app: FastifyInstance, context: EnrollContext):
     reply.header("content-transfer-encoding", "base64").type("application/pkcs7-mime").send(caCerts),
   );
 
-  app.post(`${EST}/simpleenroll`, async (request, reply) => {
+  app.post(`${EST}/simpleenroll`, pkcs10Only, async (request, reply) => {
     const credentials = basicCredentials(request.headers.authorization);
     if (!credentials) {
       void reply.header("www-authenticate", 'Basic realm="fleetgate-est"');
       throw new FleetgateError("token_missing", "no Basic credentials");
     }
-    limitToken(context, credentials.password);
+    limitToken(context, credentials.password, reply);
     const csrDer = csrFromBody(request);
     const issued = await observeEnrollment(context, "est", () =>
       enrollDevice(context.deps, { token: credentials.password, csrDer, claimedDeviceId: credentials.username || undefined }),
@@ -77,7 +85,7 @@ export function registerEstRoutes(app: FastifyInstance, context: EnrollContext):
     return sendCertsOnly(reply, issued);
   });
 
-  app.post(`${EST}/simplereenroll`, async (request, reply) => {
+  app.post(`${EST}/simplereenroll`, pkcs10Only, async (request, reply) => {
     const identity = currentIdentity(request);
     const csrDer = csrFromBody(request);
     const issued = await observeEnrollment(context, "est-reenroll", () => renewDevice(context.deps, identity, csrDer));

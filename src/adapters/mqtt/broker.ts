@@ -37,7 +37,8 @@ export function handshakeFailureReason(error: NodeJS.ErrnoException): string {
   if (text.includes("TIMEOUT")) return "timeout";
   if (text.includes("PEER_DID_NOT_RETURN_A_CERTIFICATE")) return "no_certificate";
   if (text.includes("EXPIRED")) return "certificate_expired";
-  if (text.includes("UNKNOWN_CA") || text.includes("UNABLE_TO_GET_ISSUER") || text.includes("CERTIFICATE_VERIFY_FAILED") || text.includes("VERIFY")) return "certificate_untrusted";
+  if (text.includes("NOT_YET_VALID")) return "certificate_not_yet_valid";
+  if (text.includes("UNKNOWN_CA") || text.includes("UNABLE_TO_GET_ISSUER") || text.includes("CERTIFICATE_VERIFY_FAILED") || text.includes("VERIFY") || text.includes("SELF_SIGNED")) return "certificate_untrusted";
   if (text.includes("VERSION") || text.includes("PROTOCOL")) return "protocol_version";
   if (text.includes("ECONNRESET") || text.includes("SOCKET HANG UP")) return "reset";
   return "other";
@@ -119,9 +120,14 @@ export class MqttGateway {
   private onHandshakeFailure(error: NodeJS.ErrnoException, socket: TLSSocket): void {
     const raw = (socket as unknown as { _parent?: Socket })._parent;
     if (raw && this.refusedSockets.has(raw)) return;
-    const reason = handshakeFailureReason(error);
+    // A client certificate that fails verification (unknown CA, expired) does not fail the OpenSSL
+    // handshake: Node records it in authorizationError and destroys the socket, so the only error
+    // emitted is the ECONNRESET "socket hang up" of that close. The verification error is the reason.
+    const verifyError = socket.authorizationError as string | Error | undefined;
+    const cause: NodeJS.ErrnoException = verifyError ? Object.assign(new Error(String(verifyError)), { code: String(verifyError) }) : error;
+    const reason = handshakeFailureReason(cause);
     this.options.metrics.mqttHandshakeFailures.inc({ reason });
-    this.options.logger.warn({ service: "mqtt", reason, error: error.code ?? error.message, ip: raw?.remoteAddress }, "TLS handshake failed");
+    this.options.logger.warn({ service: "mqtt", reason, error: cause.code ?? cause.message, ip: raw?.remoteAddress }, "TLS handshake failed");
   }
 
   private onSecureConnection(socket: TLSSocket): void {

@@ -1,4 +1,5 @@
 import type { AedesPublishPacket, Client, ConnectPacket, PublishPacket, Subscription } from "aedes";
+import { randomUUID } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import { authorizeClient, type AdmissionDeps, type PeerCertificate } from "../../app/authorize-client.js";
 import { MQTT_REFUSALS, type MqttDenial, type MqttRefusal } from "../../domain/mqtt-refusals.js";
@@ -25,6 +26,9 @@ interface ConnectFacts {
 
 /** A dropped publish is re-addressed here: no ACL covers `$` topics, so nobody receives it. */
 const DROP_TOPIC_PREFIX = "$fleetgate/dropped/";
+
+/** The id a refused client is renamed to: not a valid device id, so it names nobody's session. */
+const REFUSED_CLIENT_PREFIX = "$refused/";
 
 type AuthError = Error & { returnCode: number };
 
@@ -56,13 +60,27 @@ export class BrokerHooks {
   /** Username and password are ignored: identity comes only from the verified certificate. */
   authenticate = (client: Client, _username: unknown, _password: unknown, done: (error: AuthError | null, ok: boolean | null) => void): void => {
     this.admit(client).then(
-      (refusal) => (refusal === null ? done(null, true) : done(this.authError(refusal), null)),
+      (refusal) => {
+        if (refusal === null) return done(null, true);
+        this.disown(client);
+        done(this.authError(refusal), null);
+      },
       (error: unknown) => {
         this.options.logger.error({ service: "mqtt", err: error }, "admission failed");
+        this.disown(client);
         done(Object.assign(new Error("server unavailable"), { returnCode: 3 }), null);
       },
     );
   };
+
+  /**
+   * Aedes names the client after the CONNECT's client id before authenticate() runs, and on close
+   * it clears that id's stored QoS 2 state when CleanSession=1. A refused client must not own the
+   * id it asked for: that may be another device's live or persistent session (a takeover attempt).
+   */
+  private disown(client: Client): void {
+    (client as { id: string }).id = `${REFUSED_CLIENT_PREFIX}${randomUUID()}`;
+  }
 
   private async admit(client: Client): Promise<MqttRefusal | null> {
     const facts = this.connectFacts.get(client) ?? { clientId: client.id, clean: client.clean, keepalive: 0 };
@@ -70,7 +88,8 @@ export class BrokerHooks {
     if (!admission.ok) return this.refused(client, admission.refusal, admission.detail);
     const { identity } = admission;
     (client as { id: string }).id = admission.clientId;
-    const session = { identity, acl: admission.acl, kicked: false };
+    const address = (client.conn as TLSSocket | undefined)?.remoteAddress;
+    const session = { identity, acl: admission.acl, connectedAt: Date.now(), address, kicked: false };
     this.options.sessions.add(client, session);
     // Registered first, checked again: a revocation that committed before this read is seen here,
     // one that commits after it finds the session registered and kicks it. No gap either way.
@@ -80,7 +99,7 @@ export class BrokerHooks {
       return this.refused(client, "certificate_not_active", `revoked during admission: ${identity.deviceId}`);
     }
     this.options.metrics.mqttSessions.inc();
-    this.options.logger.info({ service: "mqtt", deviceId: identity.deviceId, role: identity.role, serial: identity.serial, ip: client.conn && (client.conn as TLSSocket).remoteAddress }, "client connected");
+    this.options.logger.info({ service: "mqtt", deviceId: identity.deviceId, role: identity.role, serial: identity.serial, ip: address }, "client connected");
     return null;
   }
 

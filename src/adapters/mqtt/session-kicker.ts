@@ -9,6 +9,8 @@ import type { SessionKicker } from "../../ports.js";
 export interface Session {
   readonly identity: DeviceIdentity;
   readonly acl: Acl;
+  readonly connectedAt: number;
+  readonly address: string | undefined;
   kicked: boolean;
 }
 
@@ -48,6 +50,10 @@ export class SessionRegistry implements SessionKicker {
 
   liveSessions(deviceId: string): number {
     return this.byDevice.get(deviceId)?.size ?? 0;
+  }
+
+  sessionsOf(deviceId: string): Session[] {
+    return [...(this.byDevice.get(deviceId) ?? [])].map((client) => this.byClient.get(client)!).filter(Boolean);
   }
 
   get size(): number {

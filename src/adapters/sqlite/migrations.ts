@@ -74,4 +74,20 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX certificates_revoked ON certificates (revoked_at) WHERE status = 'revoked';
     `,
   },
+  {
+    version: 3,
+    name: "operators",
+    sql: `
+      CREATE TABLE operators (
+        serial TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        pem TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+        created_at INTEGER NOT NULL,
+        not_after INTEGER NOT NULL,
+        revoked_at INTEGER
+      ) STRICT;
+      CREATE INDEX operators_by_name ON operators (name);
+    `,
+  },
 ];

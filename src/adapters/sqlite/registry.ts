@@ -7,6 +7,7 @@ import type {
   CertificateRecord,
   DeviceRecord,
   NewCertificate,
+  OperatorRecord,
   Registry,
   RevokedCertificate,
 } from "../../ports.js";
@@ -111,6 +112,13 @@ export class SqliteRegistry implements Registry {
          ON CONFLICT (issuer) DO UPDATE SET crl_number = crl_number + 1, this_update = excluded.this_update
          RETURNING crl_number`,
       ),
+      insertOperator: db.prepare(
+        `INSERT INTO operators (serial, name, pem, status, created_at, not_after, revoked_at)
+         VALUES (@serial, @name, @pem, @status, @createdAt, @notAfter, @revokedAt)`,
+      ),
+      operators: db.prepare("SELECT * FROM operators ORDER BY name, created_at"),
+      activeOperator: db.prepare("SELECT 1 FROM operators WHERE serial = ? AND status = 'active'"),
+      revokeOperator: db.prepare("UPDATE operators SET status = 'revoked', revoked_at = ? WHERE name = ? AND status = 'active'"),
       lastAudit: db.prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"),
       insertAudit: db.prepare(
         `INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash)
@@ -245,6 +253,37 @@ export class SqliteRegistry implements Registry {
 
   async nextCrlNumber(issuer: string, at: number): Promise<number> {
     return (this.q.bumpCrlNumber.get(issuer, at) as { crl_number: number }).crl_number;
+  }
+
+  async addOperator(operator: OperatorRecord, audit: AuditInput): Promise<void> {
+    this.db.transaction(() => {
+      this.q.insertOperator.run(operator);
+      this.audit(audit, operator.createdAt);
+    }).immediate();
+  }
+
+  async listOperators(): Promise<OperatorRecord[]> {
+    return (this.q.operators.all() as Row[]).map((r) => ({
+      serial: r["serial"] as string,
+      name: r["name"] as string,
+      pem: r["pem"] as string,
+      status: r["status"] as OperatorRecord["status"],
+      createdAt: r["created_at"] as number,
+      notAfter: r["not_after"] as number,
+      revokedAt: r["revoked_at"] as number | null,
+    }));
+  }
+
+  async isOperatorActive(serial: string): Promise<boolean> {
+    return this.q.activeOperator.get(serial) !== undefined;
+  }
+
+  async revokeOperator(name: string, at: number, audit: AuditInput): Promise<number> {
+    return this.db.transaction(() => {
+      const changed = this.q.revokeOperator.run(at, name).changes;
+      if (changed > 0) this.audit(audit, at);
+      return changed;
+    }).immediate();
   }
 
   async appendAudit(entry: AuditInput, at: number): Promise<void> {

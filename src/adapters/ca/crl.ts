@@ -1,0 +1,149 @@
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
+import { reasonCode, REVOCATION_REASONS } from "../../domain/revocation-reason.js";
+import { systemClock, type Clock, type Registry, type RevokedCertificate } from "../../ports.js";
+import { loadIssuerKey, pkijsEngine, pkixTime, serialInteger, type IssuerKey } from "./issuer-key.js";
+import type { PkiPaths } from "./key-store.js";
+
+const DEFAULT_VALIDITY_MS = 24 * 3_600_000;
+const OID = {
+  authorityKeyIdentifier: "2.5.29.35", // RFC 5280 §5.2.1
+  crlNumber: "2.5.29.20", // §5.2.3
+  reasonCode: "2.5.29.21", // §5.3.1
+} as const;
+/** The issuer key in the registry's crl_state table (§5.2.3: one number sequence per CRL issuer). */
+const ISSUER = "issuing";
+
+export type CrlRegistry = Pick<Registry, "nextCrlNumber" | "listRevokedCertificates">;
+
+export interface CrlRefreshInfo {
+  readonly reason: string;
+  readonly crlNumber: number;
+  readonly entries: number;
+}
+
+export interface CrlPublisherOptions {
+  /** nextUpdate - thisUpdate (RFC 5280 §5.1.2.5). Default 24 h; re-signed at half of it. */
+  readonly validityMs?: number;
+  readonly clock?: Clock;
+  /** Told about every newly signed CRL (for a log line). */
+  readonly onRefresh?: (info: CrlRefreshInfo) => void;
+  /** Told about a failed timer re-sign (the previous CRL stays published). */
+  readonly onError?: (error: unknown) => void;
+}
+
+function extension(extnID: string, value: asn1js.BaseBlock): pkijs.Extension {
+  return new pkijs.Extension({ extnID, critical: false, extnValue: value.toBER() });
+}
+
+/** RFC 5280 §5.3.1: the reasonCode entry extension SHOULD be absent rather than unspecified (0). */
+function entryFor(revoked: RevokedCertificate): pkijs.RevokedCertificate {
+  const entry = new pkijs.RevokedCertificate({ userCertificate: serialInteger(revoked.serial), revocationDate: pkixTime(revoked.revokedAt) });
+  const code = reasonCode(revoked.reason);
+  if (code !== REVOCATION_REASONS.unspecified) {
+    // CRLReason ::= ENUMERATED; crlEntryExtensions is SIZE (1..MAX), so only present with an entry.
+    entry.crlEntryExtensions = new pkijs.Extensions({ extensions: [extension(OID.reasonCode, new asn1js.Enumerated({ value: code }))] });
+  }
+  return entry;
+}
+
+function crlExtensions(issuer: IssuerKey, crlNumber: number): pkijs.Extensions {
+  // §5.2.1: AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING }
+  const aki = new pkijs.AuthorityKeyIdentifier({ keyIdentifier: new asn1js.OctetString({ valueHex: issuer.keyId }) });
+  return new pkijs.Extensions({
+    extensions: [
+      extension(OID.authorityKeyIdentifier, aki.toSchema()),
+      extension(OID.crlNumber, new asn1js.Integer({ value: crlNumber })), // §5.2.3 CRLNumber ::= INTEGER
+    ],
+  });
+}
+
+/** Builds and signs one v2 CRL (RFC 5280 §5.1) for the issuing CA; returns its DER. */
+export async function signCrl(issuer: IssuerKey, crlNumber: number, now: number, validityMs: number, revoked: readonly RevokedCertificate[]): Promise<Uint8Array<ArrayBuffer>> {
+  const crl = new pkijs.CertificateRevocationList({
+    version: 1, // §5.1.2.1: v2, required because extensions are present
+    issuer: issuer.certificate.subject, // §5.1.2.3: exactly the issuing CA's subject
+    thisUpdate: pkixTime(now), // §5.1.2.4
+    nextUpdate: pkixTime(now + validityMs), // §5.1.2.5: conforming CRL issuers MUST include it
+    crlExtensions: crlExtensions(issuer, crlNumber),
+  });
+  // §5.1.2.6: when there are no revoked certificates, the list MUST be absent.
+  if (revoked.length > 0) crl.revokedCertificates = revoked.map(entryFor);
+  await crl.sign(issuer.key, issuer.hash, pkijsEngine);
+  return new Uint8Array(crl.toSchema(true).toBER());
+}
+
+/**
+ * Holds the issuing CA's current CRL (DER) and re-signs it: on every revocation (call `refresh`
+ * from the event bus) and on a timer at half the validity, so that while fleetgate runs a relying
+ * party never holds a CRL past its nextUpdate (RFC 5280 §5.1.2.5).
+ */
+export class CrlPublisher {
+  private current: Uint8Array<ArrayBuffer> | null = null;
+  private currentNumber = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly validityMs: number;
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly registry: CrlRegistry,
+    private readonly issuer: IssuerKey,
+    private readonly options: CrlPublisherOptions = {},
+  ) {
+    this.validityMs = options.validityMs ?? DEFAULT_VALIDITY_MS;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** Loads the issuing CA key from the data dir, signs the first CRL and starts the re-sign timer. */
+  static async create(registry: CrlRegistry, paths: PkiPaths, options: CrlPublisherOptions = {}): Promise<CrlPublisher> {
+    const publisher = new CrlPublisher(registry, await loadIssuerKey(paths), options);
+    await publisher.refresh("startup");
+    publisher.start();
+    return publisher;
+  }
+
+  /** The current CRL, DER (application/pkix-crl). Throws before the first refresh. */
+  get der(): Uint8Array<ArrayBuffer> {
+    if (this.current === null) throw new Error("no CRL signed yet");
+    return this.current;
+  }
+
+  /** The CRL number (RFC 5280 §5.2.3) of the current CRL; 0 before the first refresh. */
+  get crlNumber(): number {
+    return this.currentNumber;
+  }
+
+  /**
+   * Signs a new CRL with the next number. Calls are serialized, so the CRL published last is
+   * always the one with the highest number. `reason` ("revocation", "timer"…) goes to onRefresh.
+   */
+  refresh(reason = "manual"): Promise<Uint8Array<ArrayBuffer>> {
+    const next = this.queue.then(() => this.sign(reason));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Re-signs at half the validity (unref'd: it never keeps the process alive). Idempotent. */
+  start(): void {
+    if (this.timer !== null) return;
+    const period = Math.max(1000, Math.floor(this.validityMs / 2));
+    this.timer = setInterval(() => void this.refresh("timer").catch((error: unknown) => this.options.onError?.(error)), period);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async sign(reason: string): Promise<Uint8Array<ArrayBuffer>> {
+    const now = this.clock.now();
+    const crlNumber = await this.registry.nextCrlNumber(ISSUER, now);
+    const revoked = await this.registry.listRevokedCertificates();
+    this.current = await signCrl(this.issuer, crlNumber, now, this.validityMs, revoked);
+    this.currentNumber = crlNumber;
+    this.options.onRefresh?.({ reason, crlNumber, entries: revoked.length });
+    return this.current;
+  }
+}

@@ -1,0 +1,58 @@
+import { existsSync, readFileSync } from "node:fs";
+import { request } from "node:https";
+import type { Config } from "../../config.js";
+import { readRuntimeInfo } from "../../runtime-file.js";
+import { pkiPaths } from "../ca/key-store.js";
+import { operatorPaths } from "../../../provisioning/operator-credential.js";
+import { CliError, EXIT } from "./output.js";
+
+/**
+ * The CLI's way into a running server: the admin API over mTLS with an operator credential from
+ * the data dir, so that what the CLI does (a revocation above all) reaches the live broker.
+ */
+export class AdminClient {
+  private constructor(
+    private readonly baseUrl: string,
+    private readonly tls: { ca: string; cert: string; key: string },
+  ) {}
+
+  static fromConfig(config: Config, operator = "admin"): AdminClient {
+    const credential = operatorPaths(config.dataDir, operator);
+    if (!existsSync(credential.key)) throw new CliError(`no operator credential ${credential.key}; run \`fleetgate init\` or \`fleetgate operator add\``, EXIT.usage);
+    const runtime = readRuntimeInfo(config.dataDir);
+    const host = loopbackFor(runtime?.adminHost ?? config.admin.host);
+    const port = runtime?.ports["admin"] ?? config.admin.port;
+    const tls = { ca: readFileSync(pkiPaths(config.dataDir).rootCert, "utf8"), cert: readFileSync(credential.cert, "utf8"), key: readFileSync(credential.key, "utf8") };
+    return new AdminClient(`https://${host}:${port}`, tls);
+  }
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await this.send(method, path, body).catch((error: NodeJS.ErrnoException) => {
+      throw new CliError(`cannot reach the admin API at ${this.baseUrl} (${error.code ?? error.message}); is \`fleetgate serve\` running?`, EXIT.unreachable);
+    });
+    const parsed = response.body ? (JSON.parse(response.body) as Record<string, unknown>) : {};
+    if (response.status >= 400) throw new CliError(`${parsed["code"] ?? response.status}: ${parsed["message"] ?? response.body}`, EXIT.failed);
+    return parsed as T;
+  }
+
+  private send(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers = payload === undefined ? {} : { "content-type": "application/json" };
+    return new Promise((resolve, reject) => {
+      const req = request(`${this.baseUrl}${path}`, { method, headers, ...this.tls, servername: "localhost", agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(payload);
+    });
+  }
+}
+
+function loopbackFor(host: string): string {
+  if (host === "0.0.0.0") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
+}

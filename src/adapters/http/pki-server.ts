@@ -1,0 +1,145 @@
+import { readFileSync } from "node:fs";
+import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { Logger } from "../../logger.js";
+import type { Metrics } from "../../metrics.js";
+import type { EventBus, Registry } from "../../ports.js";
+import { CrlPublisher, type CrlPublisherOptions } from "../ca/crl.js";
+import { loadIssuerKey } from "../ca/issuer-key.js";
+import type { PkiPaths } from "../ca/key-store.js";
+import { OcspResponder, type OcspAnswer, type OcspResponderOptions } from "../ca/ocsp.js";
+import { pemToDer } from "../ca/pem.js";
+import { installErrorHandling } from "./errors.js";
+
+/** RFC 6960 Appendix A.1 media types; RFC 5280 §4.2.1.13 / RFC 2585 §4 for certificates and CRLs. */
+const MEDIA = {
+  ocspRequest: "application/ocsp-request",
+  ocspResponse: "application/ocsp-response",
+  pkixCrl: "application/pkix-crl",
+  pkixCert: "application/pkix-cert",
+  pem: "application/x-pem-file",
+} as const;
+/** A request for a few hundred certificates fits many times over; anything bigger is not OCSP. */
+export const OCSP_BODY_LIMIT = 64 * 1024;
+const SERVICE = "pki";
+
+export interface PkiServerOptions {
+  /** Anything with the current CRL DER (a CrlPublisher). */
+  readonly crl: { readonly der: Uint8Array };
+  readonly ocsp: Pick<OcspResponder, "respond">;
+  /** The CA certificates are read once, at creation. */
+  readonly pki: Pick<PkiPaths, "rootCert" | "issuingCert">;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+/**
+ * The read-only PKI listener, plain HTTP: everything it serves is signed, and relying parties
+ * (RFC 5280 §4.2.1.13 CRL distribution points, RFC 6960 Appendix A) fetch it over http://.
+ *
+ *   GET  /ca/root-ca.crt, /ca/issuing-ca.crt (PEM), /ca/issuing-ca.der (DER)
+ *   GET  /crl/issuing-ca.crl                  the current CRL, DER
+ *   POST /ocsp                                 body: DER OCSPRequest
+ *   GET  /ocsp/{url-encoding of base64 of DER OCSPRequest}
+ */
+export function createPkiServer(options: PkiServerOptions): FastifyInstance {
+  const app = fastify({ logger: false, bodyLimit: OCSP_BODY_LIMIT });
+  installErrorHandling(app, SERVICE, options.logger, options.metrics);
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(MEDIA.ocspRequest, { parseAs: "buffer", bodyLimit: OCSP_BODY_LIMIT }, (_request, body, done) => done(null, body));
+  registerCaRoutes(app, options.pki);
+  app.get("/crl/issuing-ca.crl", async (_request, reply) => reply.type(MEDIA.pkixCrl).send(Buffer.from(options.crl.der)));
+  registerOcspRoutes(app, options);
+  return app;
+}
+
+function registerCaRoutes(app: FastifyInstance, pki: PkiServerOptions["pki"]): void {
+  const rootPem = readFileSync(pki.rootCert, "utf8");
+  const issuingPem = readFileSync(pki.issuingCert, "utf8");
+  const issuingDer = pemToDer(issuingPem, ["CERTIFICATE"]);
+  if (issuingDer === null) throw new Error(`${pki.issuingCert} holds no certificate`);
+  app.get("/ca/root-ca.crt", async (_request, reply) => reply.type(MEDIA.pem).send(rootPem));
+  app.get("/ca/issuing-ca.crt", async (_request, reply) => reply.type(MEDIA.pem).send(issuingPem));
+  app.get("/ca/issuing-ca.der", async (_request, reply) => reply.type(MEDIA.pkixCert).send(Buffer.from(issuingDer)));
+}
+
+/** RFC 6960 Appendix A.1: "GET {url}/{url-encoding of base-64 encoding of the DER encoding of the OCSPRequest}". */
+export function ocspGetRequestDer(rawUrl: string): Uint8Array {
+  const path = rawUrl.split("?")[0]!;
+  const encoded = path.slice(path.indexOf("/ocsp/") + "/ocsp/".length);
+  let text: string;
+  try {
+    text = decodeURIComponent(encoded);
+  } catch {
+    return new Uint8Array(); // not URL-encoding: answered as malformedRequest
+  }
+  // Tolerate unencoded '/' (already part of the path) and the URL-safe alphabet some clients use.
+  const base64 = text.replace(/\s+/g, "").replace(/-/g, "+").replace(/_/g, "/");
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 === 1) return new Uint8Array();
+  return new Uint8Array(Buffer.from(base64, "base64"));
+}
+
+function registerOcspRoutes(app: FastifyInstance, options: PkiServerOptions): void {
+  const answer = async (request: FastifyRequest, reply: FastifyReply, der: Uint8Array): Promise<FastifyReply> => {
+    const result = await options.ocsp.respond(der);
+    logAnswer(options.logger, request, result);
+    // §2.3 / Appendix A: error statuses are OCSP responses too, carried with HTTP 200.
+    return reply.type(MEDIA.ocspResponse).header("cache-control", "no-cache").send(Buffer.from(result.der));
+  };
+  app.post("/ocsp", async (request, reply) => answer(request, reply, Buffer.isBuffer(request.body) ? request.body : new Uint8Array()));
+  app.get("/ocsp/*", async (request, reply) => answer(request, reply, ocspGetRequestDer(request.url)));
+}
+
+function logAnswer(logger: Logger, request: FastifyRequest, result: OcspAnswer): void {
+  const fields = { service: SERVICE, method: request.method, ip: request.ip, status: result.status, certStatuses: result.certStatuses };
+  if (result.status === "successful") logger.debug(fields, "ocsp answered");
+  else logger.warn(fields, "ocsp request refused");
+}
+
+export interface PkiServiceOptions {
+  readonly registry: Pick<Registry, "nextCrlNumber" | "listRevokedCertificates" | "getCertificate">;
+  readonly bus: Pick<EventBus, "onRevocation">;
+  readonly pki: PkiPaths;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly crl?: Omit<CrlPublisherOptions, "onRefresh" | "onError">;
+  readonly ocsp?: Omit<OcspResponderOptions, "onError">;
+}
+
+export interface PkiService {
+  readonly app: FastifyInstance;
+  readonly crl: CrlPublisher;
+  readonly ocsp: OcspResponder;
+  /** Stops the CRL timer and closes the listener (if it was started). */
+  close(): Promise<void>;
+}
+
+/**
+ * Everything main.ts needs: the issuing key loaded once, the first CRL signed, the CRL re-signed
+ * on every revocation (through the bus) and on its timer, and the (not yet listening) server.
+ */
+export async function createPkiService(options: PkiServiceOptions): Promise<PkiService> {
+  const { logger } = options;
+  const issuer = await loadIssuerKey(options.pki);
+  const crl = new CrlPublisher(options.registry, issuer, {
+    ...options.crl,
+    onRefresh: (info) => logger.info({ service: SERVICE, ...info }, "CRL signed"),
+    onError: (err: unknown) => logger.error({ service: SERVICE, err }, "CRL re-sign failed; previous CRL still served"),
+  });
+  const ocsp = new OcspResponder(options.registry, issuer, {
+    ...options.ocsp,
+    onError: (err: unknown) => logger.error({ service: SERVICE, err }, "OCSP internal error"),
+  });
+  await crl.refresh("startup");
+  crl.start();
+  options.bus.onRevocation(() => crl.refresh("revocation"));
+  const app = createPkiServer({ crl, ocsp, pki: options.pki, logger, metrics: options.metrics });
+  return {
+    app,
+    crl,
+    ocsp,
+    async close() {
+      crl.stop();
+      await app.close();
+    },
+  };
+}
