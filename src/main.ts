@@ -95,6 +95,7 @@ export async function startFleetgate(config: Config, logger: Logger, clock: Cloc
   if (!pkiExists(paths)) throw new Error(`no PKI in ${config.dataDir}; run \`fleetgate init --data ${config.dataDir}\` first`);
   const registry = SqliteRegistry.open(registryFile(config.dataDir));
   const metrics = new Metrics();
+  metrics.watchExpiry((before) => registry.countActiveCertificatesExpiringBefore(before));
   const deps = await enrollmentDeps(config, paths, registry, clock);
   const enroll = await createEnrollServer({ deps, pki: paths, bodyLimit: config.enroll.bodyLimit, rateLimit: config.enroll.rateLimit, logger, metrics });
   const servers: FastifyInstance[] = [enroll];

@@ -76,4 +76,18 @@ export class Metrics {
     help: "Live sessions closed by the session kicker (revocation).",
     registers: [this.registry],
   });
+
+  /** Collected at scrape time from the registry, so the figure is never stale. */
+  watchExpiry(countExpiringBefore: (before: number) => Promise<number>, windows: Readonly<Record<string, number>> = { "7d": 7 * 86_400_000, "30d": 30 * 86_400_000 }): void {
+    new Gauge({
+      name: "fleetgate_certificates_expiring",
+      help: "Active certificates expiring within the window (label within: 7d, 30d).",
+      labelNames: ["within"] as const,
+      registers: [this.registry],
+      async collect() {
+        const now = Date.now();
+        for (const [label, ms] of Object.entries(windows)) this.set({ within: label }, await countExpiringBefore(now + ms));
+      },
+    });
+  }
 }

@@ -96,6 +96,8 @@ export interface Registry {
   listDevices(): Promise<DeviceRecord[]>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
   listCertificates(deviceId: string): Promise<CertificateRecord[]>;
+  /** Active certificates whose notAfter is before `before` (expiry metrics, `device list --expiring`). */
+  countActiveCertificatesExpiringBefore(before: number): Promise<number>;
   /** The admission question asked on every connection: active certificate of an active device. */
   isCertificateActive(serial: string, deviceId: string): Promise<boolean>;
 

@@ -119,6 +119,7 @@ export class SqliteRegistry implements Registry {
       operators: db.prepare("SELECT * FROM operators ORDER BY name, created_at"),
       activeOperator: db.prepare("SELECT 1 FROM operators WHERE serial = ? AND status = 'active'"),
       revokeOperator: db.prepare("UPDATE operators SET status = 'revoked', revoked_at = ? WHERE name = ? AND status = 'active'"),
+      expiringBefore: db.prepare("SELECT COUNT(*) AS n FROM certificates WHERE status = 'active' AND not_after < ?"),
       lastAudit: db.prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"),
       insertAudit: db.prepare(
         `INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash)
@@ -214,6 +215,10 @@ export class SqliteRegistry implements Registry {
 
   async listCertificates(deviceId: string): Promise<CertificateRecord[]> {
     return (this.q.certificatesOf.all(deviceId) as Row[]).map(toCertificate);
+  }
+
+  async countActiveCertificatesExpiringBefore(before: number): Promise<number> {
+    return (this.q.expiringBefore.get(before) as { n: number }).n;
   }
 
   async isCertificateActive(serial: string, deviceId: string): Promise<boolean> {
