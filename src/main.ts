@@ -12,6 +12,7 @@ import { InProcessEventBus } from "./adapters/events/in-process-bus.js";
 import { createAdminServer } from "./adapters/http/admin-server.js";
 import { createEnrollServer, listen } from "./adapters/http/enroll-server.js";
 import { createMetricsServer } from "./adapters/http/metrics-server.js";
+import { createPkiService } from "./adapters/http/pki-server.js";
 import { MqttGateway } from "./adapters/mqtt/broker.js";
 import { SqliteRegistry } from "./adapters/sqlite/registry.js";
 import type { Logger } from "./logger.js";
@@ -54,7 +55,7 @@ export async function initDataDir(config: Config, logger: Logger): Promise<PkiPa
 }
 
 export interface RunningFleetgate {
-  readonly ports: { readonly enroll: number; readonly mqtt: number; readonly metrics: number; readonly admin: number };
+  readonly ports: { readonly enroll: number; readonly mqtt: number; readonly metrics: number; readonly admin: number; readonly pki: number };
   readonly registry: SqliteRegistry;
   readonly metrics: Metrics;
   readonly deps: EnrollmentDeps;
@@ -104,6 +105,9 @@ export async function startFleetgate(config: Config, logger: Logger, clock: Cloc
   const bus = new InProcessEventBus(logger);
   bus.onRevocation((event) => gateway.sessions.kick(event.deviceId, `revoked: ${event.reason}`));
   const revocation: RevocationDeps = { registry, bus, clock };
+  // Subscribed after the kicker: sessions close first, then the CRL is re-signed.
+  const pki = await createPkiService({ registry, bus, pki: paths, logger, metrics, crl: { clock }, ocsp: { clock } });
+  const pkiPort = await listen(pki.app, "pki", config.pki.host, config.pki.port, logger);
   const admin = createAdminServer({ enrollment: deps, revocation, sessions: gateway.sessions, acl: config.acl, logger, metrics }, paths);
   servers.push(admin);
   const adminPort = await listen(admin, "admin", config.admin.host, config.admin.port, logger);
@@ -111,7 +115,7 @@ export async function startFleetgate(config: Config, logger: Logger, clock: Cloc
   const metricsServer = createMetricsServer(metrics, health, logger);
   servers.push(metricsServer);
   const metricsPort = await listen(metricsServer, "metrics", config.metrics.host, config.metrics.port, logger);
-  const ports = { enroll: enrollPort, mqtt: gateway.port, metrics: metricsPort, admin: adminPort };
+  const ports = { enroll: enrollPort, mqtt: gateway.port, metrics: metricsPort, admin: adminPort, pki: pkiPort };
   writeRuntimeInfo(config.dataDir, { pid: process.pid, ports, adminHost: config.admin.host });
   return {
     ports,
@@ -123,6 +127,7 @@ export async function startFleetgate(config: Config, logger: Logger, clock: Cloc
     async close() {
       removeRuntimeInfo(config.dataDir, process.pid);
       for (const server of servers.reverse()) await server.close();
+      await pki.close();
       await gateway.close();
       registry.close();
     },

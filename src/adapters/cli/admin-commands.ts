@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config.js";
 import { newKeyAndCsr } from "../ca/local-credential.js";
-import { operatorPaths, writeOperatorCredential } from "../../../provisioning/operator-credential.js";
+import { assertNoOperatorCredential, operatorPaths, writeOperatorCredential } from "../../../provisioning/operator-credential.js";
 import { AdminClient } from "./admin-client.js";
 import { CliError, EXIT, isoTime, printJson, printTable } from "./output.js";
 
@@ -41,6 +41,9 @@ async function aclExplain(deviceId: string, action: string, topic: string, opts:
 async function operatorAdd(name: string, opts: Opts): Promise<void> {
   const config = configOf(opts);
   const outDir = (opts["out"] as string | undefined) ?? operatorPaths(config.dataDir, name).dir;
+  // Checked before the server issues anything: otherwise a second `operator add NAME` records an
+  // active operator certificate whose key is then thrown away.
+  assertNoOperatorCredential(outDir, name);
   const { keyPem, csrDer } = await newKeyAndCsr(name);
   const issued = await client(opts).call<Row>("POST", "/v1/operators", { name, csr: Buffer.from(csrDer).toString("base64") });
   const files = writeOperatorCredential(outDir, name, keyPem, String(issued["certificate"]));

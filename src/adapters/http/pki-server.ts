@@ -1,14 +1,15 @@
 import { readFileSync } from "node:fs";
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { FleetgateError } from "../../domain/errors.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
 import type { EventBus, Registry } from "../../ports.js";
 import { CrlPublisher, type CrlPublisherOptions } from "../ca/crl.js";
 import { loadIssuerKey } from "../ca/issuer-key.js";
 import type { PkiPaths } from "../ca/key-store.js";
-import { OcspResponder, type OcspAnswer, type OcspResponderOptions } from "../ca/ocsp.js";
+import { ocspErrorResponse, OcspResponder, type OcspAnswer, type OcspResponderOptions } from "../ca/ocsp.js";
 import { pemToDer } from "../ca/pem.js";
-import { installErrorHandling } from "./errors.js";
+import { installErrorHandling, sendError } from "./errors.js";
 
 /** RFC 6960 Appendix A.1 media types; RFC 5280 §4.2.1.13 / RFC 2585 §4 for certificates and CRLs. */
 const MEDIA = {
@@ -42,7 +43,16 @@ export interface PkiServerOptions {
  *   GET  /ocsp/{url-encoding of base64 of DER OCSPRequest}
  */
 export function createPkiServer(options: PkiServerOptions): FastifyInstance {
-  const app = fastify({ logger: false, bodyLimit: OCSP_BODY_LIMIT });
+  const app = fastify({
+    logger: false,
+    bodyLimit: OCSP_BODY_LIMIT,
+    // A GET whose path is not even valid URL-encoding never reaches a route; it is still an OCSP request.
+    frameworkErrors: (error, request, reply) => {
+      options.metrics.httpRefusals.inc({ service: SERVICE, code: "malformed_request" });
+      if (request.url.startsWith("/ocsp/")) return void sendOcsp(reply, ocspErrorResponse("malformedRequest"));
+      return void sendError(reply, new FleetgateError("malformed_request", error.message));
+    },
+  });
   installErrorHandling(app, SERVICE, options.logger, options.metrics);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(MEDIA.ocspRequest, { parseAs: "buffer", bodyLimit: OCSP_BODY_LIMIT }, (_request, body, done) => done(null, body));
@@ -82,11 +92,18 @@ function registerOcspRoutes(app: FastifyInstance, options: PkiServerOptions): vo
   const answer = async (request: FastifyRequest, reply: FastifyReply, der: Uint8Array): Promise<FastifyReply> => {
     const result = await options.ocsp.respond(der);
     logAnswer(options.logger, request, result);
-    // §2.3 / Appendix A: error statuses are OCSP responses too, carried with HTTP 200.
-    return reply.type(MEDIA.ocspResponse).header("cache-control", "no-cache").send(Buffer.from(result.der));
+    return sendOcsp(reply, result.der);
   };
   app.post("/ocsp", async (request, reply) => answer(request, reply, Buffer.isBuffer(request.body) ? request.body : new Uint8Array()));
   app.get("/ocsp/*", async (request, reply) => answer(request, reply, ocspGetRequestDer(request.url)));
+}
+
+/**
+ * §2.3 / Appendix A.2: error statuses are OCSP responses too, carried with HTTP 200. No caching:
+ * a revocation must be visible on the next query (RFC 5019 §6.2 caching is deliberately not offered).
+ */
+function sendOcsp(reply: FastifyReply, der: Uint8Array): FastifyReply {
+  return reply.code(200).type(MEDIA.ocspResponse).header("cache-control", "no-cache").send(Buffer.from(der));
 }
 
 function logAnswer(logger: Logger, request: FastifyRequest, result: OcspAnswer): void {

@@ -1,0 +1,213 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { initPki } from "../../../provisioning/init-pki.js";
+import { CrlPublisher, signCrl, type CrlRegistry } from "../../../src/adapters/ca/crl.js";
+import { loadIssuerKey, serialInteger, type IssuerKey } from "../../../src/adapters/ca/issuer-key.js";
+import { pkiPaths, type PkiPaths } from "../../../src/adapters/ca/key-store.js";
+import { pemToDer } from "../../../src/adapters/ca/pem.js";
+import { OcspResponder, parseOcspRequest, type OcspRegistry } from "../../../src/adapters/ca/ocsp.js";
+import { ocspGetRequestDer } from "../../../src/adapters/http/pki-server.js";
+import type { CertificateRecord, RevokedCertificate } from "../../../src/ports.js";
+import { makeTempDir, runAsync, type TempDir } from "../../helpers/certs.js";
+
+/** CrlPublisher and OcspResponder against fake registries, with a PKI made by `fleetgate init`'s code. */
+
+let dataDir: string;
+let paths: PkiPaths;
+let issuer: IssuerKey;
+let tmp: TempDir;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "fleetgate-pki-units-"));
+  paths = pkiPaths(dataDir);
+  await initPki(paths, { hostnames: ["localhost"] });
+  issuer = await loadIssuerKey(paths);
+  tmp = makeTempDir("fleetgate-pki-units-files-");
+});
+afterAll(() => {
+  rmSync(dataDir, { recursive: true, force: true });
+  tmp?.remove();
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function crlText(der: Uint8Array): Promise<{ code: number; out: string }> {
+  const file = tmp.file(`crl-${Math.random().toString(36).slice(2)}.der`, der);
+  const result = await runAsync("openssl", ["crl", "-inform", "DER", "-in", file, "-CAfile", paths.caBundle, "-noout", "-text"]);
+  return { code: result.code, out: `${result.stdout}${result.stderr}` };
+}
+
+function countingRegistry(revoked: RevokedCertificate[] = [], delayMs = 0): CrlRegistry & { calls: number } {
+  const registry = {
+    calls: 0,
+    async nextCrlNumber() {
+      const number = ++registry.calls;
+      if (delayMs) await sleep(Math.random() * delayMs);
+      return number;
+    },
+    listRevokedCertificates: async () => revoked,
+  };
+  return registry;
+}
+
+describe("signCrl", () => {
+  it("omits revokedCertificates entirely when nothing is revoked (RFC 5280 §5.1.2.6)", async () => {
+    const text = await crlText(await signCrl(issuer, 7, Date.now(), 3_600_000, []));
+    expect(text.code).toBe(0);
+    expect(text.out).toContain("verify OK");
+    expect(text.out).toContain("No Revoked Certificates.");
+    expect(text.out).toMatch(/CRL Number:\s*\n\s*7\n/);
+  });
+
+  it("gives unspecified entries no extensions, and encodes high-bit and odd-length serials as positive INTEGERs", async () => {
+    const at = Date.UTC(2030, 0, 2, 3, 4, 5, 678);
+    const revoked = [
+      { serial: "8f01", revokedAt: at, reason: "unspecified" },
+      { serial: "abc", revokedAt: at, reason: "cessationOfOperation" },
+    ];
+    const text = (await crlText(await signCrl(issuer, 1, Date.now(), 3_600_000, revoked))).out;
+    expect(text).toMatch(/Serial Number: 8F01\n\s+Revocation Date: Jan {2}2 03:04:05 2030 GMT\n\s+Serial Number: 0ABC\n/);
+    expect(text).toMatch(/0ABC\n.+\n\s+CRL entry extensions:\n\s+X509v3 CRL Reason Code:\s*\n\s+Cessation Of Operation/);
+  });
+});
+
+describe("CrlPublisher", () => {
+  it("has no CRL before the first refresh", () => {
+    const publisher = new CrlPublisher(countingRegistry(), issuer);
+    expect(() => publisher.der).toThrow(/no CRL/);
+    expect(publisher.crlNumber).toBe(0);
+  });
+
+  it("serializes concurrent refreshes: the CRL it serves carries the highest number", async () => {
+    const refreshes: number[] = [];
+    const publisher = new CrlPublisher(countingRegistry([], 20), issuer, { onRefresh: (info) => refreshes.push(info.crlNumber) });
+    await Promise.all([1, 2, 3, 4, 5].map(() => publisher.refresh("test")));
+    expect(refreshes).toEqual([1, 2, 3, 4, 5]);
+    expect(publisher.crlNumber).toBe(5);
+    expect((await crlText(publisher.der)).out).toMatch(/CRL Number:\s*\n\s*5\n/);
+  });
+
+  it("create() signs at once and re-signs on its timer at half the validity; stop() ends that", async () => {
+    const registry = countingRegistry();
+    const publisher = await CrlPublisher.create(registry, paths, { validityMs: 2_000 });
+    try {
+      expect(publisher.crlNumber).toBe(1);
+      await sleep(1_400);
+      expect(publisher.crlNumber).toBeGreaterThanOrEqual(2);
+      const text = (await crlText(publisher.der)).out;
+      const last = Date.parse(/Last Update: (.+)/.exec(text)![1]!);
+      expect(Date.parse(/Next Update: (.+)/.exec(text)![1]!) - last).toBe(2_000);
+    } finally {
+      publisher.stop();
+    }
+    const stopped = publisher.crlNumber;
+    await sleep(1_200);
+    expect(publisher.crlNumber).toBe(stopped);
+  });
+
+  it("keeps serving the previous CRL when a timer re-sign fails, and reports the error", async () => {
+    const errors: unknown[] = [];
+    let fail = false;
+    const registry: CrlRegistry = {
+      nextCrlNumber: async () => {
+        if (fail) throw new Error("registry down");
+        return 1;
+      },
+      listRevokedCertificates: async () => [],
+    };
+    const publisher = await CrlPublisher.create(registry, paths, { validityMs: 2_000, onError: (e) => errors.push(e) });
+    const first = publisher.der;
+    fail = true;
+    await sleep(1_300);
+    publisher.stop();
+    expect(errors).toEqual([expect.objectContaining({ message: "registry down" })]);
+    expect(publisher.der).toBe(first);
+  });
+});
+
+const HASH_OIDS = { sha1: "1.3.14.3.2.26", sha256: "2.16.840.1.101.3.4.2.1", md5: "1.2.840.113549.2.5" } as const;
+
+function certId(serial: string, hash: keyof typeof HASH_OIDS = "sha1", of: pkijs.Certificate = issuer.certificate): pkijs.CertID {
+  const digest = (data: Uint8Array) => new Uint8Array(createHash(hash).update(data).digest());
+  return new pkijs.CertID({
+    hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: HASH_OIDS[hash], algorithmParams: new asn1js.Null() }),
+    issuerNameHash: new asn1js.OctetString({ valueHex: digest(new Uint8Array(of.subject.toSchema().toBER())) }),
+    issuerKeyHash: new asn1js.OctetString({ valueHex: digest(of.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView) }),
+    serialNumber: serialInteger(serial),
+  });
+}
+
+function requestDer(...ids: pkijs.CertID[]): Uint8Array {
+  const request = new pkijs.OCSPRequest();
+  request.tbsRequest.requestList = ids.map((reqCert) => new pkijs.Request({ reqCert }));
+  return new Uint8Array(request.toSchema(true).toBER());
+}
+
+function record(serial: string, status: CertificateRecord["status"], revocationReason: string | null = null): CertificateRecord {
+  const revokedAt = status === "revoked" ? Date.UTC(2031, 5, 6, 7, 8, 9) : null;
+  return { serial, deviceId: "d", pem: "", notBefore: 0, notAfter: 0, status, issuedAt: 0, revokedAt, revocationReason };
+}
+
+function fakeRegistry(records: CertificateRecord[]): OcspRegistry {
+  return { getCertificate: async (serial) => records.find((r) => r.serial === serial) };
+}
+
+function singleResponses(der: Uint8Array<ArrayBuffer>): pkijs.SingleResponse[] {
+  const response = pkijs.OCSPResponse.fromBER(der);
+  return pkijs.BasicOCSPResponse.fromBER(new Uint8Array(response.responseBytes!.response.valueBlock.valueHexView)).tbsResponseData.responses;
+}
+
+describe("OcspResponder", () => {
+  it("answers superseded certificates good, and revoked ones with time and (only if specified) reason", async () => {
+    const responder = new OcspResponder(fakeRegistry([record("0a", "superseded"), record("0b", "revoked"), record("0c", "revoked", "superseded")]), issuer);
+    const answer = await responder.respond(requestDer(certId("0a"), certId("0b", "sha256"), certId("0c")));
+    expect([answer.status, answer.certStatuses]).toEqual(["successful", ["good", "revoked", "revoked"]]);
+    const [, unspecified, superseded] = singleResponses(answer.der).map((r) => r.certStatus as asn1js.Constructed);
+    expect(unspecified!.valueBlock.value.length).toBe(1); // revocationTime only
+    expect((unspecified!.valueBlock.value[0] as asn1js.GeneralizedTime).toDate().getTime()).toBe(Date.UTC(2031, 5, 6, 7, 8, 9));
+    const reason = superseded!.valueBlock.value[1] as asn1js.Constructed;
+    expect((reason.valueBlock.value[0] as asn1js.Enumerated).valueBlock.valueDec).toBe(4);
+  });
+
+  it("answers a foreign issuer's CertID unknown next to one of ours, and unauthorized when none is ours", async () => {
+    const foreign = pkijs.Certificate.fromBER(pemToDer(readFileSync(paths.rootCert, "utf8"), ["CERTIFICATE"])!); // another issuer
+    const responder = new OcspResponder(fakeRegistry([record("0a", "active")]), issuer);
+    const mixed = await responder.respond(requestDer(certId("0a"), certId("0a", "sha1", foreign)));
+    expect([mixed.status, mixed.certStatuses]).toEqual(["successful", ["good", "unknown"]]);
+    expect((await responder.respond(requestDer(certId("0a", "sha1", foreign)))).status).toBe("unauthorized");
+    expect((await responder.respond(requestDer(certId("0a", "md5")))).status).toBe("unauthorized");
+  });
+
+  it("answers internalError, never throws, when the registry fails", async () => {
+    const errors: unknown[] = [];
+    const responder = new OcspResponder({ getCertificate: async () => Promise.reject(new Error("db gone")) }, issuer, { onError: (e) => errors.push(e) });
+    const answer = await responder.respond(requestDer(certId("0a")));
+    expect(answer.status).toBe("internalError");
+    expect(Buffer.from(answer.der).toString("hex")).toBe("30030a0102");
+    expect(errors).toHaveLength(1);
+  });
+
+  it("treats more CertIDs than maxRequests as malformedRequest", async () => {
+    const responder = new OcspResponder(fakeRegistry([]), issuer, { maxRequests: 2 });
+    expect((await responder.respond(requestDer(certId("01"), certId("02"), certId("03")))).status).toBe("malformedRequest");
+    expect(() => parseOcspRequest(requestDer())).toThrow();
+  });
+});
+
+describe("ocspGetRequestDer (RFC 6960 Appendix A.1)", () => {
+  const der = Buffer.from([0x30, 0xfb, 0xff, 0x3e, 0x01]); // base64 "MPv/PgE=" has '/' and '='
+  it("decodes the URL-encoded form, the unencoded form and the URL-safe alphabet, ignoring a query", () => {
+    for (const path of ["/ocsp/MPv%2FPgE%3D", "/ocsp/MPv/PgE=", "/ocsp/MPv_PgE=?x=1"]) {
+      expect(Buffer.from(ocspGetRequestDer(path)).equals(der)).toBe(true);
+    }
+  });
+  it("yields no bytes for what is not base64", () => {
+    expect(ocspGetRequestDer("/ocsp/a*b").length).toBe(0);
+    expect(ocspGetRequestDer("/ocsp/%E0%A4%A").length).toBe(0);
+  });
+});
