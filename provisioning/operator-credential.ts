@@ -11,12 +11,17 @@ export function operatorPaths(dataDir: string, name: string): { dir: string; cer
   return { dir, cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
 }
 
+/** Refuses early (before anything is issued) when `<dir>/<name>.crt|.key` already exists. */
+export function assertNoOperatorCredential(dir: string, name: string): void {
+  if (existsSync(join(dir, `${name}.key`)) || existsSync(join(dir, `${name}.crt`))) throw new Error(`an operator credential for ${name} already exists in ${dir}`);
+}
+
 /** Writes an operator's key and certificate, refusing to overwrite an existing credential. */
 export function writeOperatorCredential(dir: string, name: string, keyPem: string, certificatePem: string): { cert: string; key: string } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const files = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
-  if (existsSync(files.key) || existsSync(files.cert)) throw new Error(`an operator credential for ${name} already exists in ${dir}`);
+  assertNoOperatorCredential(dir, name);
   writeNewFile(files.key, keyPem, 0o600);
   writeNewFile(files.cert, certificatePem, 0o644);
   return files;

@@ -1,0 +1,206 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../../src/logger.js";
+import { initDataDir } from "../../../src/main.js";
+import { killChildren, runCli, runCliJson } from "../../helpers/cli.js";
+import { enrollDevice, type EnrolledDevice } from "../../helpers/devices.js";
+import { startTestFleetgate, testConfig, type TestFleetgate } from "../../helpers/fleetgate.js";
+import { httpsRequest, type HttpsResponse } from "../../helpers/https.js";
+
+/** The admin listener over real HTTPS (operator mTLS) and the CLI that talks to it. */
+type Row = Record<string, unknown>;
+interface Credential {
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+function operatorCredential(fg: TestFleetgate, name: string): Credential {
+  const dir = join(fg.dataDir, "operators");
+  return { cert: readFileSync(join(dir, `${name}.crt`), "utf8"), key: readFileSync(join(dir, `${name}.key`), "utf8") };
+}
+
+/** A certificate and key that no fleetgate CA signed. */
+function selfSigned(): Credential {
+  const dir = mkdtempSync(join(tmpdir(), "fleetgate-foreign-"));
+  try {
+    const keyArgs = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    execFileSync("openssl", ["req", "-x509", ...keyArgs, "-keyout", join(dir, "k.pem"), "-out", join(dir, "c.pem"), "-subj", "/CN=admin", "-days", "1"], { stdio: "ignore" });
+    return { cert: readFileSync(join(dir, "c.pem"), "utf8"), key: readFileSync(join(dir, "k.pem"), "utf8") };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 }, () => {
+  let fg: TestFleetgate;
+  let dev1: EnrolledDevice;
+  const cleanups: (() => void)[] = [];
+
+  const admin = (path: string, credential: Credential = {}): Promise<HttpsResponse> =>
+    httpsRequest(`https://localhost:${fg.running.ports.admin}${path}`, { ca: fg.rootCaPem, ...credential });
+  const authFailures = async () => (await fg.running.registry.listAudit()).filter((e) => e.action === "admin.auth_failed");
+
+  /** The request is refused with `status`/`code` and leaves exactly one more admin.auth_failed entry. */
+  async function expectRefused(request: () => Promise<HttpsResponse>, status: number, code: string): Promise<void> {
+    const before = (await authFailures()).length;
+    const response = await request();
+    expect(response.status, response.body).toBe(status);
+    expect(response.json()).toMatchObject({ code });
+    const after = await authFailures();
+    expect(after).toHaveLength(before + 1);
+    expect(after.at(-1)!.actor).toMatch(/^address:/);
+  }
+
+  beforeAll(async () => {
+    fg = await startTestFleetgate();
+    dev1 = await enrollDevice(fg, "dev-1");
+    cleanups.push(() => dev1.cleanup());
+  });
+
+  afterAll(async () => {
+    await killChildren();
+    await fg?.close();
+    for (const cleanup of cleanups) cleanup();
+  });
+
+  it("refuses a request without a client certificate: 401 operator_certificate_required", async () => {
+    await expectRefused(() => admin("/v1/devices"), 401, "operator_certificate_required");
+  });
+
+  it("refuses a certificate from a foreign CA: 401 operator_certificate_required", async () => {
+    await expectRefused(() => admin("/v1/devices", selfSigned()), 401, "operator_certificate_required");
+  });
+
+  it("refuses a device certificate (same CA, not an operator): 403 operator_not_authorized", async () => {
+    await expectRefused(() => admin("/v1/devices", { cert: dev1.certPem, key: dev1.keyPem }), 403, "operator_not_authorized");
+  });
+
+  it("admits the operator credential that init wrote into the data dir", async () => {
+    const before = (await authFailures()).length;
+    const response = await admin("/v1/devices", operatorCredential(fg, "admin"));
+    expect(response.status, response.body).toBe(200);
+    expect(response.json<Row[]>().map((d) => d["id"])).toEqual(["dev-1"]);
+    expect(await authFailures()).toHaveLength(before);
+  });
+
+  it("operator add issues a working credential; operator revoke makes it refused (403)", async () => {
+    const added = await runCli(fg, ["operator", "add", "alice"]);
+    expect(added, added.stderr).toMatchObject({ code: 0 });
+    expect(added.stdout).toContain("operator alice added");
+    const alice = operatorCredential(fg, "alice");
+    expect((await admin("/v1/devices", alice)).status).toBe(200);
+    const asAlice = await runCliJson<Row[]>(fg, ["device", "list", "--operator", "alice"]);
+    expect(asAlice.map((d) => d["id"])).toEqual(["dev-1"]);
+    // A second `operator add alice` must fail before anything is issued: the local files exist.
+    const duplicate = await runCli(fg, ["operator", "add", "alice"]);
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.stderr).toContain("already exists");
+    const operators = await runCliJson<Row[]>(fg, ["operator", "list"]);
+    expect(operators.map((o) => [o["name"], o["status"]])).toEqual([["admin", "active"], ["alice", "active"]]);
+    expect(JSON.stringify(operators)).not.toContain("BEGIN CERTIFICATE");
+
+    const revoked = await runCli(fg, ["operator", "revoke", "alice"]);
+    expect(revoked, revoked.stderr).toMatchObject({ code: 0 });
+    await expectRefused(() => admin("/v1/devices", alice), 403, "operator_not_authorized");
+    const before = (await authFailures()).length;
+    const refused = await runCli(fg, ["device", "list", "--operator", "alice"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("operator_not_authorized");
+    expect(await authFailures()).toHaveLength(before + 1);
+    // admin is unaffected
+    expect((await admin("/v1/devices", operatorCredential(fg, "admin"))).status).toBe(200);
+  });
+
+  it("token create / list / revoke through the CLI; list never shows a token or its hash", async () => {
+    const [created, group] = await Promise.all([
+      runCliJson<Row>(fg, ["token", "create", "--device", "dev-9", "--ttl", "2h"]),
+      runCliJson<Row>(fg, ["token", "create", "--prefix", "batch-", "--uses", "5"]),
+    ]);
+    expect(String(created["token"])).toMatch(/^fgt_/);
+    const id = String(created["id"]);
+
+    const [listed, human] = await Promise.all([runCli(fg, ["token", "list", "--json"]), runCli(fg, ["token", "list"])]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).not.toContain("fgt_");
+    expect(listed.stdout).not.toMatch(/"hash"/);
+    const tokens = JSON.parse(listed.stdout) as Row[];
+    expect(tokens).toEqual(expect.arrayContaining([
+      expect.objectContaining({ id, scope: "dev-9", state: "active", uses: "1/1" }),
+      expect.objectContaining({ id: group["id"], scope: "batch-*", uses: "5/5" }),
+    ]));
+    const api = await admin("/v1/tokens", operatorCredential(fg, "admin"));
+    expect(api.body).not.toContain("fgt_");
+    for (const token of api.json<Row[]>()) expect(token).not.toHaveProperty("hash");
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(id);
+    expect(human.stdout).not.toContain("fgt_");
+
+    const revoke = await runCli(fg, ["token", "revoke", id]);
+    expect(revoke, revoke.stderr).toMatchObject({ code: 0 });
+    const [after, twice, bad] = await Promise.all([
+      runCliJson<Row[]>(fg, ["token", "list"]),
+      runCli(fg, ["token", "revoke", id]),
+      runCli(fg, ["token", "create", "--device", "dev-9", "--ttl", "soon"]),
+    ]);
+    expect(after.find((t) => t["id"] === id)).toMatchObject({ state: "revoked" });
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toContain("not_found");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("malformed_request");
+  });
+
+  it("device list --expiring: a 90-day certificate is within 100d, not within 1d", async () => {
+    const [soon, tomorrow, bad] = await Promise.all([
+      runCliJson<Row[]>(fg, ["device", "list", "--expiring", "100d"]),
+      runCliJson<Row[]>(fg, ["device", "list", "--expiring", "1d"]),
+      runCli(fg, ["device", "list", "--expiring", "soon"]),
+    ]);
+    expect(soon.map((d) => d["id"])).toContain("dev-1");
+    const expiresIn = soon.find((d) => d["id"] === "dev-1")!["certificateExpiresIn"] as number;
+    expect(expiresIn).toBeGreaterThan(89 * 86_400_000);
+    expect(expiresIn).toBeLessThanOrEqual(90 * 86_400_000);
+    expect(tomorrow.map((d) => d["id"])).not.toContain("dev-1");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("malformed_request");
+  });
+
+  it("acl explain: DENY exits 1, ALLOW exits 0", async () => {
+    const [deny, allow, usage] = await Promise.all([
+      runCli(fg, ["acl", "explain", "dev-1", "subscribe", "devices/+/commands/#"]),
+      runCli(fg, ["acl", "explain", "dev-1", "subscribe", "devices/dev-1/commands/#"]),
+      runCli(fg, ["acl", "explain", "dev-1", "delete", "devices/dev-1/state"]),
+    ]);
+    expect(deny.code).toBe(1);
+    expect(deny.stdout).toMatch(/^DENY subscribe devices\/\+\/commands\/#/);
+    expect(allow, allow.stderr).toMatchObject({ code: 0 });
+    expect(allow.stdout).toMatch(/^ALLOW subscribe devices\/dev-1\/commands\/# \(role device, rule devices\/dev-1\/commands\/#\)/);
+    expect(usage.code).toBe(2);
+  });
+
+  it("CLI exit codes: no credential → 2, no running server → 3", async () => {
+    const missing = await runCli(fg, ["device", "list", "--operator", "nobody"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("no operator credential");
+
+    const dataDir = mkdtempSync(join(tmpdir(), "fleetgate-stopped-"));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    await initDataDir(testConfig(dataDir), createLogger("silent"));
+    const port = await closedPort();
+    const down = await runCli({ dataDir }, ["device", "list"], { FLEETGATE_ADMIN_PORT: String(port) });
+    expect(down.code).toBe(3);
+    expect(down.stderr).toContain("cannot reach the admin API");
+  });
+});
