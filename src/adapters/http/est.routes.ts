@@ -5,19 +5,14 @@ import type { IssuedCertificate } from "../../app/deps.js";
 import { FleetgateError } from "../../domain/errors.js";
 import { identityFromCertificate, type DeviceIdentity } from "../../domain/identity.js";
 import { certificateFacts } from "../ca/certificate-facts.js";
-import { strictBase64 } from "../ca/pem.js";
-import { x509 } from "../ca/x509.js";
+import { certsOnlyBase64 } from "../ca/certs-only.js";
+import { pemToDer, strictBase64 } from "../ca/pem.js";
 import { peerSocket, requireMediaType, type EnrollContext } from "./enroll-server.js";
 import { limitToken, observeEnrollment } from "./enroll.routes.js";
 
 /** RFC 7030 §3.2.2: the EST operation paths under /.well-known/est. */
 const EST = "/.well-known/est";
 const CERTS_ONLY = "application/pkcs7-mime; smime-type=certs-only";
-
-/** RFC 2045 §6.8 lines (64 characters), which every base64 decoder, `openssl base64 -d` included, reads. */
-function certsOnlyBase64(certificates: x509.X509Certificate[]): string {
-  return new x509.X509Certificates(certificates).export("base64").replace(/(.{64})/g, "$1\n").replace(/\n?$/, "\n");
-}
 
 /** RFC 7617 Basic credentials: username = device id, password = bootstrap token. */
 export function basicCredentials(header: string | undefined): { username: string; password: string } | null {
@@ -38,7 +33,7 @@ function csrFromBody(request: FastifyRequest): Uint8Array<ArrayBuffer> {
 
 /** RFC 7030 §4.2.3: a certs-only CMS message holding just the issued certificate, base64. */
 function sendCertsOnly(reply: FastifyReply, issued: IssuedCertificate): FastifyReply {
-  const body = certsOnlyBase64([new x509.X509Certificate(issued.certificateDer)]);
+  const body = certsOnlyBase64([issued.certificateDer]);
   return reply.code(200).header("content-transfer-encoding", "base64").type(CERTS_ONLY).send(body);
 }
 
@@ -63,10 +58,7 @@ const pkcs10Only = {
 
 export function registerEstRoutes(app: FastifyInstance, context: EnrollContext): void {
   // RFC 7030 §4.1.3: the CA certificates as a certs-only message.
-  const caCerts = certsOnlyBase64([
-    new x509.X509Certificate(context.deps.signer.issuingCaPem),
-    new x509.X509Certificate(context.deps.signer.rootCaPem),
-  ]);
+  const caCerts = certsOnlyBase64([context.deps.signer.issuingCaPem, context.deps.signer.rootCaPem].map((pem) => pemToDer(pem, ["CERTIFICATE"])!));
   app.get(`${EST}/cacerts`, async (_request, reply) =>
     reply.header("content-transfer-encoding", "base64").type("application/pkcs7-mime").send(caCerts),
   );
