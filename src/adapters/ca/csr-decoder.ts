@@ -1,6 +1,7 @@
 import { createPublicKey, verify } from "node:crypto";
 import type { CsrKey, DecodedCsr } from "../../domain/csr-policy.js";
 import { FleetgateError } from "../../domain/errors.js";
+import { firstInnerElement } from "./der.js";
 import { x509 } from "./x509.js";
 
 const BASIC_CONSTRAINTS_OID = "2.5.29.19";
@@ -30,13 +31,13 @@ const NODE_VERIFIABLE = new Set(["ECDSA", "RSASSA-PKCS1-v1_5"]);
  * the key through WebCrypto. Anything else (RSA-PSS) takes the library's path. An unsupported
  * algorithm or a malformed key is "not verified"; the key rule then explains the refusal.
  */
-async function verifySelfSignature(csr: x509.Pkcs10CertificateRequest): Promise<boolean> {
+async function verifySelfSignature(csr: x509.Pkcs10CertificateRequest, der: Uint8Array): Promise<boolean> {
   try {
     const algorithm = csr.signatureAlgorithm as { name: string; hash?: { name: string } };
     if (!NODE_VERIFIABLE.has(algorithm.name) || !algorithm.hash) return await csr.verify();
     const key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: "der", type: "spki" });
     const hash = algorithm.hash.name.replace("-", "").toLowerCase();
-    return verify(hash, Buffer.from(csr.tbs), { key, dsaEncoding: "der" }, Buffer.from(csr.signature));
+    return verify(hash, firstInnerElement(der), { key, dsaEncoding: "der" }, Buffer.from(csr.signature));
   } catch {
     return false;
   }
@@ -54,7 +55,7 @@ export async function decodeCsr(der: Uint8Array<ArrayBuffer>): Promise<DecodedCs
   } catch (error) {
     throw new FleetgateError("malformed_csr", (error as Error).message, { cause: error });
   }
-  const signatureValid = await verifySelfSignature(csr);
+  const signatureValid = await verifySelfSignature(csr, der);
   return {
     facts: { signatureValid, commonNames, key: describeKey(csr), requestsCa: extensionsCa },
     publicKeySpki: new Uint8Array(csr.publicKey.rawData),

@@ -23,3 +23,27 @@ export const DER_TAG = {
   set: 0x31,
   context0Constructed: 0xa0,
 } as const;
+
+/** Offset of the contents and their length, for the TLV starting at `offset` (definite lengths only). */
+function header(der: Uint8Array, offset: number): { contents: number; length: number } {
+  const first = der[offset + 1];
+  if (first === undefined) throw new Error("DER truncated");
+  if (first < 0x80) return { contents: offset + 2, length: first };
+  const octets = first & 0x7f;
+  if (octets === 0 || octets > 4) throw new Error("DER length form not supported");
+  let length = 0;
+  for (let i = 0; i < octets; i++) length = length * 256 + (der[offset + 2 + i] ?? Number.NaN);
+  return { contents: offset + 2 + octets, length };
+}
+
+/**
+ * The exact bytes of the first element inside the outer SEQUENCE: the signed part of a
+ * SIGNED{…} structure (X.509 tbsCertificate, PKCS#10 certificationRequestInfo), as it was signed.
+ */
+export function firstInnerElement(der: Uint8Array): Uint8Array {
+  const outer = header(der, 0);
+  const inner = header(der, outer.contents);
+  const end = inner.contents + inner.length;
+  if (Number.isNaN(end) || end > der.length) throw new Error("DER truncated");
+  return der.subarray(outer.contents, end);
+}
