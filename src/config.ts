@@ -55,8 +55,10 @@ const ConfigSchema = z.strictObject({
   pki: z
     .strictObject({
       ...listener("0.0.0.0", 8880).shape,
-      publicUrl: z.url({ protocol: /^https?$/ }).default("http://localhost:8880"),
+      publicUrl: z.url({ protocol: /^https?$/ }).optional(),
     })
+    // Unset, the URL follows the port: moving the listener must not leave certificates naming :8880.
+    .transform((pki) => ({ ...pki, publicUrl: pki.publicUrl ?? `http://localhost:${pki.port === 0 ? 8880 : pki.port}` }))
     .prefault({}),
   admin: listener("127.0.0.1", 9443).prefault({}),
   metrics: listener("127.0.0.1", 9464).prefault({}),

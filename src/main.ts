@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import type { FastifyInstance } from "fastify";
 import type { EnrollmentDeps } from "./app/deps.js";
 import type { RevocationDeps } from "./app/revoke-device.js";
 import type { Config } from "./config.js";
@@ -90,46 +89,57 @@ function startGateway(config: Config, paths: PkiPaths, deps: EnrollmentDeps, reg
   });
 }
 
-/** Wires the adapters and starts every listener; `close` stops them in reverse order. */
-export async function startFleetgate(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningFleetgate> {
+/** What has been opened so far, closed in reverse order (also when start-up fails half-way). */
+class Closers {
+  private readonly stack: (() => Promise<void> | void)[] = [];
+  add<T>(value: T, close: (value: T) => Promise<unknown> | unknown): T {
+    this.stack.push(async () => void (await close(value)));
+    return value;
+  }
+  async closeAll(): Promise<void> {
+    for (const close of this.stack.splice(0).reverse()) await close();
+  }
+}
+
+async function startListeners(config: Config, logger: Logger, clock: Clock, closers: Closers): Promise<RunningFleetgate> {
   const paths = pkiPaths(config.dataDir);
-  if (!pkiExists(paths)) throw new Error(`no PKI in ${config.dataDir}; run \`fleetgate init --data ${config.dataDir}\` first`);
-  const registry = SqliteRegistry.open(registryFile(config.dataDir));
+  const registry = closers.add(SqliteRegistry.open(registryFile(config.dataDir)), (r) => r.close());
   const metrics = new Metrics();
   metrics.watchExpiry((before) => registry.countActiveCertificatesExpiringBefore(before));
   const deps = await enrollmentDeps(config, paths, registry, clock);
-  const enroll = await createEnrollServer({ deps, pki: paths, bodyLimit: config.enroll.bodyLimit, rateLimit: config.enroll.rateLimit, logger, metrics });
-  const servers: FastifyInstance[] = [enroll];
+  const enroll = closers.add(await createEnrollServer({ deps, pki: paths, bodyLimit: config.enroll.bodyLimit, rateLimit: config.enroll.rateLimit, logger, metrics }), (s) => s.close());
   const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
-  const gateway = await startGateway(config, paths, deps, registry, logger, metrics);
+  const gateway = closers.add(await startGateway(config, paths, deps, registry, logger, metrics), (g) => g.close());
   const bus = new InProcessEventBus(logger);
   bus.onRevocation((event) => gateway.sessions.kick(event.deviceId, `revoked: ${event.reason}`));
   const revocation: RevocationDeps = { registry, bus, clock };
   // Subscribed after the kicker: sessions close first, then the CRL is re-signed.
-  const pki = await createPkiService({ registry, bus, pki: paths, logger, metrics, crl: { clock }, ocsp: { clock } });
+  const pki = closers.add(await createPkiService({ registry, bus, pki: paths, logger, metrics, crl: { clock }, ocsp: { clock } }), (p) => p.close());
   const pkiPort = await listen(pki.app, "pki", config.pki.host, config.pki.port, logger);
-  const admin = createAdminServer({ enrollment: deps, revocation, sessions: gateway.sessions, acl: config.acl, logger, metrics }, paths);
-  servers.push(admin);
+  const admin = closers.add(createAdminServer({ enrollment: deps, revocation, sessions: gateway.sessions, acl: config.acl, logger, metrics }, paths), (s) => s.close());
   const adminPort = await listen(admin, "admin", config.admin.host, config.admin.port, logger);
   const health = { check: () => (registry.ping(), { registry: "ok", sessions: gateway.sessions.size }) };
-  const metricsServer = createMetricsServer(metrics, health, logger);
-  servers.push(metricsServer);
+  const metricsServer = closers.add(createMetricsServer(metrics, health, logger), (s) => s.close());
   const metricsPort = await listen(metricsServer, "metrics", config.metrics.host, config.metrics.port, logger);
   const ports = { enroll: enrollPort, mqtt: gateway.port, metrics: metricsPort, admin: adminPort, pki: pkiPort };
-  writeRuntimeInfo(config.dataDir, { pid: process.pid, ports, adminHost: config.admin.host });
-  return {
-    ports,
-    registry,
-    metrics,
-    deps,
-    gateway,
-    revocation,
-    async close() {
-      removeRuntimeInfo(config.dataDir, process.pid);
-      for (const server of servers.reverse()) await server.close();
-      await pki.close();
-      await gateway.close();
-      registry.close();
-    },
-  };
+  return { ports, registry, metrics, deps, gateway, revocation, close: () => closers.closeAll() };
+}
+
+/**
+ * Wires the adapters and starts every listener; `close` stops them in reverse order. If a
+ * listener cannot start (a port in use, a key with the wrong mode), whatever was already
+ * started is closed again before the error propagates.
+ */
+export async function startFleetgate(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningFleetgate> {
+  if (!pkiExists(pkiPaths(config.dataDir))) throw new Error(`no PKI in ${config.dataDir}; run \`fleetgate init --data ${config.dataDir}\` first`);
+  const closers = new Closers();
+  try {
+    const running = await startListeners(config, logger, clock, closers);
+    writeRuntimeInfo(config.dataDir, { pid: process.pid, ports: running.ports, adminHost: config.admin.host });
+    closers.add(config.dataDir, (dataDir) => removeRuntimeInfo(dataDir, process.pid));
+    return running;
+  } catch (error) {
+    await closers.closeAll().catch(() => undefined);
+    throw error;
+  }
 }

@@ -4,12 +4,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly enrollments = new Counter({
-    name: "fleetgate_enrollments_total",
-    help: "Enrollment and re-enrollment requests by method and outcome (ok or an error code).",
-    labelNames: ["method", "outcome"] as const,
-    registers: [this.registry],
-  });
+  readonly enrollments = this.counter("fleetgate_enrollments_total", "Enrollment and re-enrollment requests by method and outcome (ok or an error code).", ["method", "outcome"]);
 
   readonly enrollmentSeconds = new Histogram({
     name: "fleetgate_enrollment_duration_seconds",
@@ -19,63 +14,23 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly httpRefusals = new Counter({
-    name: "fleetgate_http_refusals_total",
-    help: "HTTP requests refused before reaching a use case, by listener and error code.",
-    labelNames: ["service", "code"] as const,
-    registers: [this.registry],
-  });
+  readonly httpRefusals = this.counter("fleetgate_http_refusals_total", "HTTP requests refused before reaching a use case, by listener and error code.", ["service", "code"]);
+  readonly mqttConnections = this.gauge("fleetgate_mqtt_connections", "Open MQTT connections (TCP accepted, including those still in the TLS handshake).");
+  readonly mqttSessions = this.gauge("fleetgate_mqtt_sessions", "Admitted MQTT sessions currently connected.");
+  readonly mqttHandshakeFailures = this.counter("fleetgate_mqtt_handshake_failures_total", "TLS handshakes that failed, by reason (e.g. no_certificate, unknown_ca, expired, timeout).", ["reason"]);
+  readonly mqttRefusals = this.counter("fleetgate_mqtt_refusals_total", "CONNECTs refused after the TLS handshake, by reason.", ["reason"]);
+  readonly mqttDenials = this.counter("fleetgate_mqtt_denials_total", "Packets or connections denied by permission or limit, by reason.", ["reason"]);
+  readonly mqttMessagesIn = this.counter("fleetgate_mqtt_messages_in_total", "PUBLISH packets accepted from clients.");
+  readonly mqttMessagesOut = this.counter("fleetgate_mqtt_messages_out_total", "PUBLISH packets forwarded to subscribers.");
+  readonly mqttKicks = this.counter("fleetgate_mqtt_kicks_total", "Live sessions closed by the session kicker (revocation).");
 
-  readonly mqttConnections = new Gauge({
-    name: "fleetgate_mqtt_connections",
-    help: "Open MQTT connections (TCP accepted, including those still in the TLS handshake).",
-    registers: [this.registry],
-  });
+  private counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
 
-  readonly mqttSessions = new Gauge({
-    name: "fleetgate_mqtt_sessions",
-    help: "Admitted MQTT sessions currently connected.",
-    registers: [this.registry],
-  });
-
-  readonly mqttHandshakeFailures = new Counter({
-    name: "fleetgate_mqtt_handshake_failures_total",
-    help: "TLS handshakes that failed, by reason (e.g. no_certificate, unknown_ca, expired, timeout).",
-    labelNames: ["reason"] as const,
-    registers: [this.registry],
-  });
-
-  readonly mqttRefusals = new Counter({
-    name: "fleetgate_mqtt_refusals_total",
-    help: "CONNECTs refused after the TLS handshake, by reason.",
-    labelNames: ["reason"] as const,
-    registers: [this.registry],
-  });
-
-  readonly mqttDenials = new Counter({
-    name: "fleetgate_mqtt_denials_total",
-    help: "Packets or connections denied by permission or limit, by reason.",
-    labelNames: ["reason"] as const,
-    registers: [this.registry],
-  });
-
-  readonly mqttMessagesIn = new Counter({
-    name: "fleetgate_mqtt_messages_in_total",
-    help: "PUBLISH packets accepted from clients.",
-    registers: [this.registry],
-  });
-
-  readonly mqttMessagesOut = new Counter({
-    name: "fleetgate_mqtt_messages_out_total",
-    help: "PUBLISH packets forwarded to subscribers.",
-    registers: [this.registry],
-  });
-
-  readonly mqttKicks = new Counter({
-    name: "fleetgate_mqtt_kicks_total",
-    help: "Live sessions closed by the session kicker (revocation).",
-    registers: [this.registry],
-  });
+  private gauge(name: string, help: string): Gauge {
+    return new Gauge({ name, help, registers: [this.registry] });
+  }
 
   /** Collected at scrape time from the registry, so the figure is never stale. */
   watchExpiry(countExpiringBefore: (before: number) => Promise<number>, windows: Readonly<Record<string, number>> = { "7d": 7 * 86_400_000, "30d": 30 * 86_400_000 }): void {

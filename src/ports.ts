@@ -1,3 +1,4 @@
+import type { ChainedEntry } from "./domain/audit-chain.js";
 import type { TokenRecord } from "./domain/bootstrap-token.js";
 
 /** The interfaces the use cases talk to. Adapters implement them; nothing in src/app imports an adapter. */
@@ -50,16 +51,8 @@ export interface RevokedCertificate {
   readonly reason: string;
 }
 
-export interface AuditEntry {
-  readonly seq: number;
-  readonly at: number;
-  readonly actor: string;
-  readonly action: string;
-  readonly subject: string | null;
-  readonly details: Readonly<Record<string, unknown>>;
-  readonly prevHash: string;
-  readonly hash: string;
-}
+/** One audit log entry as stored: hash-chained (src/domain/audit-chain.ts). */
+export type AuditEntry = ChainedEntry;
 
 export type AuditInput = Pick<AuditEntry, "actor" | "action" | "subject" | "details">;
 

@@ -92,6 +92,13 @@ describe("parseConfig validation", () => {
     expect(configError(() => parseConfig({ enroll: { port: 70000 } })).message).toMatch(/65535/);
   });
 
+  it("derives pki.publicUrl from pki.port unless it is set", () => {
+    expect(parseConfig({}).pki.publicUrl).toBe("http://localhost:8880");
+    expect(parseConfig({ pki: { port: 18880 } }).pki.publicUrl).toBe("http://localhost:18880");
+    expect(parseConfig({ pki: { port: 0 } }).pki.publicUrl).toBe("http://localhost:8880");
+    expect(parseConfig({ pki: { port: 18880, publicUrl: "https://pki.example.com" } }).pki.publicUrl).toBe("https://pki.example.com");
+  });
+
   it("accepts port 0 (ephemeral) everywhere", () => {
     const zero = { port: 0 };
     const config = parseConfig({ enroll: zero, mqtt: zero, pki: zero, admin: zero, metrics: zero });

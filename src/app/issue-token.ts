@@ -1,5 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
-import { formatToken, hashToken, TOKEN_RANDOM_BYTES, type TokenRecord } from "../domain/bootstrap-token.js";
+import { generateToken, hashToken, type TokenRecord } from "../domain/bootstrap-token.js";
 import { isValidDeviceId, isValidDevicePrefix } from "../domain/device-id.js";
 import type { Clock, Registry } from "../ports.js";
 
@@ -41,11 +40,11 @@ export async function issueToken(
   request: IssueTokenRequest,
 ): Promise<IssuedToken> {
   validate(request, deps.profiles);
-  const token = formatToken(randomBytes(TOKEN_RANDOM_BYTES));
+  const { token, id } = generateToken();
   const now = deps.clock.now();
   const uses = request.uses ?? 1;
   const record: TokenRecord = {
-    id: randomUUID().slice(0, 8),
+    id,
     hash: hashToken(token),
     deviceId: request.deviceId ?? null,
     prefix: request.prefix ?? null,

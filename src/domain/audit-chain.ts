@@ -15,6 +15,12 @@ export interface ChainedContent {
   readonly details: Readonly<Record<string, unknown>>;
 }
 
+/** A stored entry: its content, the previous entry's hash and its own. */
+export interface ChainedEntry extends ChainedContent {
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
 /** JSON with object keys sorted at every depth, so the same content always hashes the same. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
@@ -41,7 +47,7 @@ export interface ChainBreak {
 
 /** Walks the chain in order; returns the first break, or null when every link holds. */
 export function findChainBreak(
-  entries: Iterable<ChainedContent & { prevHash: string; hash: string }>,
+  entries: Iterable<ChainedEntry>,
   startHash = GENESIS_HASH,
   startSeq = 1,
 ): ChainBreak | null {

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { isValidDeviceId } from "./device-id.js";
 import { FleetgateError } from "./errors.js";
 
@@ -24,9 +24,14 @@ export interface TokenRecord {
   readonly revokedAt: number | null;
 }
 
-export function formatToken(randomBytes: Uint8Array<ArrayBuffer>): string {
-  if (randomBytes.length < TOKEN_RANDOM_BYTES) throw new Error("a bootstrap token needs at least 256 random bits");
-  return TOKEN_PREFIX + Buffer.from(randomBytes.subarray(0, TOKEN_RANDOM_BYTES)).toString("base64url");
+export function formatToken(random: Uint8Array<ArrayBuffer>): string {
+  if (random.length < TOKEN_RANDOM_BYTES) throw new Error("a bootstrap token needs at least 256 random bits");
+  return TOKEN_PREFIX + Buffer.from(random.subarray(0, TOKEN_RANDOM_BYTES)).toString("base64url");
+}
+
+/** A fresh token from the CSPRNG (256 bits, as above) and a short public id to name it by. */
+export function generateToken(): { token: string; id: string } {
+  return { token: formatToken(randomBytes(TOKEN_RANDOM_BYTES)), id: randomUUID().slice(0, 8) };
 }
 
 export function looksLikeToken(candidate: string): boolean {

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   assertTokenUsable,
   formatToken,
+  generateToken,
   hashToken,
   looksLikeToken,
   TOKEN_PREFIX,
@@ -12,24 +13,10 @@ import {
   type TokenRecord,
 } from "../../src/domain/bootstrap-token.js";
 import { FleetgateError, type ErrorCode } from "../../src/domain/errors.js";
+import { FIXED_NOW, tokenRecord } from "../helpers/records.js";
 
-const NOW = 1_700_000_000_000;
-
-function record(overrides: Partial<TokenRecord> = {}): TokenRecord {
-  return {
-    id: "t1",
-    hash: "h",
-    deviceId: "dev-1",
-    prefix: null,
-    profile: "device",
-    usesTotal: 1,
-    usesLeft: 1,
-    createdAt: NOW - 1000,
-    expiresAt: NOW + 1000,
-    revokedAt: null,
-    ...overrides,
-  };
-}
+const NOW = FIXED_NOW;
+const record = tokenRecord;
 
 function refusal(token: TokenRecord | undefined): ErrorCode | "usable" {
   try {
@@ -40,6 +27,17 @@ function refusal(token: TokenRecord | undefined): ErrorCode | "usable" {
     throw error;
   }
 }
+
+describe("generateToken", () => {
+  it("makes well-formed, distinct tokens with an 8-hex-digit id", () => {
+    const issued = Array.from({ length: 50 }, () => generateToken());
+    for (const { token, id } of issued) {
+      expect(looksLikeToken(token)).toBe(true);
+      expect(id).toMatch(/^[0-9a-f]{8}$/);
+    }
+    expect(new Set(issued.map((t) => t.token)).size).toBe(50);
+  });
+});
 
 describe("formatToken / looksLikeToken", () => {
   it("is fgt_ + 256 bits in base64url (43 characters)", () => {

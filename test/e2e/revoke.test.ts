@@ -152,6 +152,14 @@ describe("e2e: operators revoke lost devices", { timeout: 90_000 }, () => {
     expect((await fg.running.registry.getDevice("dev-2"))?.status).toBe("active");
   });
 
+  it("revoking a revoked device again keeps (and reports) the original reason, and audits nothing new", async () => {
+    const auditBefore = (await fg.running.registry.listAudit()).length;
+    const again = await runCliJson<Row>(fg, ["device", "revoke", "dev-1", "--reason", "superseded"]);
+    expect(again).toMatchObject({ deviceId: "dev-1", reason: "keyCompromise", alreadyRevoked: true, serials: [] });
+    expect(await fg.running.registry.getDevice("dev-1")).toMatchObject({ status: "revoked", revocationReason: "keyCompromise" });
+    expect(await fg.running.registry.listAudit()).toHaveLength(auditBefore);
+  });
+
   it("refuses enrollment and EST re-enrollment of a revoked device id", async () => {
     const issued = await runCliJson<{ token: string }>(fg, ["token", "create", "--device", "dev-1"]);
     const { csrPem } = opensslCsr("/CN=dev-1");

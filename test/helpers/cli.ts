@@ -28,12 +28,29 @@ export interface Spawned {
   exitedAt(): number | null;
   /** Resolves once `text` was printed on stdout or stderr; rejects if the process exits first. */
   waitForOutput(text: string | RegExp): Promise<void>;
+  /** Resolves once `text` appeared `occurrences` times on stdout; rejects if the process exits first. */
+  waitForStdout(text: string | RegExp, occurrences?: number): Promise<void>;
+  /** Signals the process (SIGTERM unless told) if it still runs; resolves with its result. */
+  kill(signal?: NodeJS.Signals): Promise<CliResult>;
+}
+
+export interface SpawnOptions {
+  readonly timeoutMs?: number;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Through `stdbuf -oL -eL`: a C client's output (mosquitto -d) line by line instead of block-buffered in the pipe. */
+  readonly lineBuffered?: boolean;
 }
 
 const live = new Set<ChildProcess>();
 
-export function spawnTracked(command: string, args: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Spawned {
-  const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
+function occurrencesOf(haystack: string, text: string | RegExp): number {
+  if (typeof text === "string") return haystack.split(text).length - 1;
+  return (haystack.match(new RegExp(text.source, text.flags.includes("g") ? text.flags : `${text.flags}g`)) ?? []).length;
+}
+
+export function spawnTracked(command: string, args: readonly string[], options: SpawnOptions = {}): Spawned {
+  const argv = options.lineBuffered ? ["stdbuf", ["-oL", "-eL", command, ...args]] as const : [command, args] as const;
+  const child = spawn(argv[0], argv[1], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
   live.add(child);
   let out = "";
   let err = "";
@@ -60,27 +77,31 @@ export function spawnTracked(command: string, args: readonly string[], options: 
       resolve({ code, signal, stdout: out, stderr: err, killedOnTimeout });
     });
   });
+  const waitFor = (seen: () => boolean, what: string) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (seen()) {
+          watchers.delete(check);
+          resolve();
+        } else if (exitTime !== null) {
+          watchers.delete(check);
+          reject(new Error(`${command} exited before printing ${what}\nstdout: ${out}\nstderr: ${err}`));
+        }
+      };
+      watchers.add(check);
+      check();
+    });
   return {
     child,
     stdout: () => out,
     stderr: () => err,
     exited,
     exitedAt: () => exitTime,
-    waitForOutput(text) {
-      const seen = () => (typeof text === "string" ? (out + err).includes(text) : text.test(out + err));
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (seen()) {
-            watchers.delete(check);
-            resolve();
-          } else if (exitTime !== null) {
-            watchers.delete(check);
-            reject(new Error(`${command} exited before printing ${String(text)}\nstdout: ${out}\nstderr: ${err}`));
-          }
-        };
-        watchers.add(check);
-        check();
-      });
+    waitForOutput: (text) => waitFor(() => occurrencesOf(out + err, text) > 0, String(text)),
+    waitForStdout: (text, occurrences = 1) => waitFor(() => occurrencesOf(out, text) >= occurrences, `${String(text)} ×${occurrences}`),
+    kill(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
     },
   };
 }
@@ -124,6 +145,5 @@ export function mosquittoSub(
   timeoutMs = 30_000,
 ): Spawned {
   const args = ["-d", "-V", "mqttv311", "-h", "localhost", "-p", String(fg.running.ports.mqtt), "--cafile", files.ca, "--cert", files.cert, "--key", files.key, "-i", clientId, "-q", "1", "-t", topic];
-  // stdbuf: line-buffered output through the pipe, so the test sees lines as they happen.
-  return spawnTracked("stdbuf", ["-oL", "-eL", "mosquitto_sub", ...args], { timeoutMs });
+  return spawnTracked("mosquitto_sub", args, { timeoutMs, lineBuffered: true });
 }

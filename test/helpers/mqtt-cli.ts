@@ -1,89 +1,20 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawnTracked, type CliResult, type Spawned } from "./cli.js";
 import type { TestFleetgate } from "./fleetgate.js";
 
 /**
- * The Debian mosquitto clients as child processes. Every process gets a kill-on-timeout safety
- * net and is tracked, so a test file's afterAll can end whatever is still running (by pid, via
- * the ChildProcess it spawned).
+ * The Debian mosquitto clients as child processes, on the one spawn helper of ./cli.ts (kill-on-
+ * timeout safety net, line-buffered through stdbuf). This module tracks what it started, so a
+ * test file's afterAll can end every mosquitto client still running (by its ChildProcess).
  */
-export interface CliResult {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** True when the safety net had to kill the process. */
-  readonly killedOnTimeout: boolean;
-}
-
-export interface CliProcess {
-  readonly child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves when the process has exited. */
-  readonly exited: Promise<CliResult>;
-  /** Resolves once `text` appeared on stdout (rejects if the process exits first). */
-  waitForStdout(text: string | RegExp, occurrences?: number): Promise<void>;
-  kill(): Promise<CliResult>;
-}
+export type { CliResult };
+export type CliProcess = Spawned;
 
 const live = new Set<CliProcess>();
 
 export function spawnCli(command: string, args: readonly string[], timeoutMs = 15_000): CliProcess {
-  // stdbuf: the clients' debug lines (-d) go through stdio, which a pipe would block-buffer.
-  const child = spawn("stdbuf", ["-oL", "-eL", command, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  let killedOnTimeout = false;
-  const watchers = new Set<() => void>();
-  const notify = () => {
-    for (const watcher of [...watchers]) watcher();
-  };
-  child.stdout!.on("data", (chunk: Buffer) => {
-    out += chunk.toString("utf8");
-    notify();
-  });
-  child.stderr!.on("data", (chunk: Buffer) => {
-    err += chunk.toString("utf8");
-  });
-  const timer = setTimeout(() => {
-    killedOnTimeout = true;
-    child.kill("SIGKILL");
-  }, timeoutMs);
-  const exited = new Promise<CliResult>((resolve) => {
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      live.delete(proc);
-      notify();
-      resolve({ code, signal, stdout: out, stderr: err, killedOnTimeout });
-    });
-  });
-  const proc: CliProcess = {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    waitForStdout(text, occurrences = 1) {
-      const count = () => (typeof text === "string" ? out.split(text).length - 1 : (out.match(new RegExp(text.source, "g")) ?? []).length);
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (count() >= occurrences) {
-            watchers.delete(check);
-            resolve();
-          } else if (child.exitCode !== null || child.signalCode !== null) {
-            watchers.delete(check);
-            reject(new Error(`${command} exited before printing ${String(text)}\nstdout: ${out}\nstderr: ${err}`));
-          }
-        };
-        watchers.add(check);
-        check();
-      });
-    },
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      return exited;
-    },
-  };
+  const proc = spawnTracked(command, args, { timeoutMs, lineBuffered: true });
   live.add(proc);
+  void proc.exited.then(() => live.delete(proc));
   return proc;
 }
 

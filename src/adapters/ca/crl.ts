@@ -1,8 +1,8 @@
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { reasonCode, REVOCATION_REASONS } from "../../domain/revocation-reason.js";
-import { systemClock, type Clock, type Registry, type RevokedCertificate } from "../../ports.js";
-import { loadIssuerKey, pkijsEngine, pkixTime, serialInteger, type IssuerKey } from "./issuer-key.js";
+import type { Clock, Registry, RevokedCertificate } from "../../ports.js";
+import { loadIssuerKey, pkijsEngine, pkixTime, serialInteger, signingSchedule, type IssuerKey, type SigningSchedule } from "./issuer-key.js";
 import type { PkiPaths } from "./key-store.js";
 
 const DEFAULT_VALIDITY_MS = 24 * 3_600_000;
@@ -83,16 +83,14 @@ export class CrlPublisher {
   private currentNumber = 0;
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly validityMs: number;
-  private readonly clock: Clock;
+  private readonly schedule: SigningSchedule;
 
   constructor(
     private readonly registry: CrlRegistry,
     private readonly issuer: IssuerKey,
     private readonly options: CrlPublisherOptions = {},
   ) {
-    this.validityMs = options.validityMs ?? DEFAULT_VALIDITY_MS;
-    this.clock = options.clock ?? systemClock;
+    this.schedule = signingSchedule(options, DEFAULT_VALIDITY_MS);
   }
 
   /** Loads the issuing CA key from the data dir, signs the first CRL and starts the re-sign timer. */
@@ -127,7 +125,7 @@ export class CrlPublisher {
   /** Re-signs at half the validity (unref'd: it never keeps the process alive). Idempotent. */
   start(): void {
     if (this.timer !== null) return;
-    const period = Math.max(1000, Math.floor(this.validityMs / 2));
+    const period = Math.max(1000, Math.floor(this.schedule.validityMs / 2));
     this.timer = setInterval(() => void this.refresh("timer").catch((error: unknown) => this.options.onError?.(error)), period);
     this.timer.unref();
   }
@@ -138,10 +136,10 @@ export class CrlPublisher {
   }
 
   private async sign(reason: string): Promise<Uint8Array<ArrayBuffer>> {
-    const now = this.clock.now();
+    const now = this.schedule.clock.now();
     const crlNumber = await this.registry.nextCrlNumber(ISSUER, now);
     const revoked = await this.registry.listRevokedCertificates();
-    this.current = await signCrl(this.issuer, crlNumber, now, this.validityMs, revoked);
+    this.current = await signCrl(this.issuer, crlNumber, now, this.schedule.validityMs, revoked);
     this.currentNumber = crlNumber;
     this.options.onRefresh?.({ reason, crlNumber, entries: revoked.length });
     return this.current;

@@ -1,6 +1,7 @@
 import { webcrypto } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
+import { systemClock, type Clock } from "../../ports.js";
 import { curveOf, hashForCurve, importSigningKey, readCertificate, readPrivateKeyPem, type PkiPaths } from "./key-store.js";
 
 /**
@@ -39,6 +40,17 @@ function subjectKeyId(certificate: pkijs.Certificate): Uint8Array<ArrayBuffer> {
   const parsed = asn1js.fromBER(extension.extnValue.valueBlock.valueHexView);
   if (parsed.offset === -1 || !(parsed.result instanceof asn1js.OctetString)) throw new Error("malformed subjectKeyIdentifier");
   return new Uint8Array(parsed.result.valueBlock.valueHexView);
+}
+
+/** How long what the issuer signs (a CRL, an OCSP response) is valid, and by which clock. */
+export interface SigningSchedule {
+  readonly validityMs: number;
+  readonly clock: Clock;
+}
+
+/** The CRL publisher's and the OCSP responder's options with their defaults filled in. */
+export function signingSchedule(options: { readonly validityMs?: number; readonly clock?: Clock }, defaultValidityMs: number): SigningSchedule {
+  return { validityMs: options.validityMs ?? defaultValidityMs, clock: options.clock ?? systemClock };
 }
 
 /** RFC 5280 §4.1.2.5 / §5.1.2.4: whole seconds; UTCTime through 2049, GeneralizedTime from 2050. */

@@ -3,8 +3,8 @@ import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { normalizeSerial } from "../../domain/identity.js";
 import { reasonCode, REVOCATION_REASONS } from "../../domain/revocation-reason.js";
-import { systemClock, type Clock, type Registry } from "../../ports.js";
-import { integerHex, loadIssuerKey, pkijsEngine, wholeSeconds, type IssuerKey } from "./issuer-key.js";
+import type { Clock, Registry } from "../../ports.js";
+import { integerHex, loadIssuerKey, pkijsEngine, signingSchedule, wholeSeconds, type IssuerKey, type SigningSchedule } from "./issuer-key.js";
 import type { PkiPaths } from "./key-store.js";
 
 /** RFC 6960 §4.2.1 OCSPResponseStatus (4 is not used). */
@@ -96,8 +96,7 @@ const hex = (bytes: Uint8Array | ArrayBuffer): string => Buffer.from(bytes insta
  * authoritatively). A serial of ours the registry never issued is `unknown`.
  */
 export class OcspResponder {
-  private readonly validityMs: number;
-  private readonly clock: Clock;
+  private readonly schedule: SigningSchedule;
   /** hash OID -> issuerNameHash:issuerKeyHash (hex) of our issuing CA. */
   private readonly issuerIds: Map<string, string>;
   private readonly responderKeyHash: Uint8Array<ArrayBuffer>;
@@ -107,8 +106,7 @@ export class OcspResponder {
     private readonly issuer: IssuerKey,
     private readonly options: OcspResponderOptions = {},
   ) {
-    this.validityMs = options.validityMs ?? DEFAULT_VALIDITY_MS;
-    this.clock = options.clock ?? systemClock;
+    this.schedule = signingSchedule(options, DEFAULT_VALIDITY_MS);
     // §4.1.1: issuerNameHash over the DER of the issuer's Name; issuerKeyHash over the value of
     // the issuer's subjectPublicKey BIT STRING (without tag, length and unused-bits octets).
     const name = new Uint8Array(issuer.certificate.subject.toSchema().toBER());
@@ -154,7 +152,7 @@ export class OcspResponder {
   }
 
   private async answer(request: ParsedRequest): Promise<OcspAnswer> {
-    const now = this.clock.now();
+    const now = this.schedule.clock.now();
     const lookups = await Promise.all(request.certIds.map((id) => this.lookup(id)));
     const responses = request.certIds.map(
       (certID, i) =>
@@ -162,7 +160,7 @@ export class OcspResponder {
           certID, // §4.2.2.3 / RFC 5019 §2.2.1: the CertID exactly as the client sent it
           certStatus: certStatusBlock(lookups[i]!),
           thisUpdate: wholeSeconds(now),
-          nextUpdate: wholeSeconds(now + this.validityMs),
+          nextUpdate: wholeSeconds(now + this.schedule.validityMs),
         }),
     );
     const der = await this.signBasic(responses, request.nonce, now);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { request } from "node:https";
 import type { Config } from "../../config.js";
 import { readRuntimeInfo } from "../../runtime-file.js";
-import { pkiPaths } from "../ca/key-store.js";
+import { pkiPaths, readPrivateKeyPem } from "../ca/key-store.js";
 import { operatorPaths } from "../../../provisioning/operator-credential.js";
 import { CliError, EXIT } from "./output.js";
 
@@ -22,7 +22,7 @@ export class AdminClient {
     const runtime = readRuntimeInfo(config.dataDir);
     const host = loopbackFor(runtime?.adminHost ?? config.admin.host);
     const port = runtime?.ports["admin"] ?? config.admin.port;
-    const tls = { ca: readFileSync(pkiPaths(config.dataDir).rootCert, "utf8"), cert: readFileSync(credential.cert, "utf8"), key: readFileSync(credential.key, "utf8") };
+    const tls = { ca: readFileSync(pkiPaths(config.dataDir).rootCert, "utf8"), cert: readFileSync(credential.cert, "utf8"), key: readOperatorKey(credential.key) };
     return new AdminClient(`https://${host}:${port}`, tls);
   }
 
@@ -30,8 +30,8 @@ export class AdminClient {
     const response = await this.send(method, path, body).catch((error: NodeJS.ErrnoException) => {
       throw new CliError(`cannot reach the admin API at ${this.baseUrl} (${error.code ?? error.message}); is \`fleetgate serve\` running?`, EXIT.unreachable);
     });
-    const parsed = response.body ? (JSON.parse(response.body) as Record<string, unknown>) : {};
-    if (response.status >= 400) throw new CliError(`${parsed["code"] ?? response.status}: ${parsed["message"] ?? response.body}`, EXIT.failed);
+    const parsed = parseBody(response.body);
+    if (response.status >= 400) throw new CliError(refusalMessage(response.status, parsed, response.body), EXIT.failed);
     return parsed as T;
   }
 
@@ -49,6 +49,32 @@ export class AdminClient {
       req.end(payload);
     });
   }
+}
+
+function parseBody(body: string): Record<string, unknown> {
+  try {
+    return body ? (JSON.parse(body) as Record<string, unknown>) : {};
+  } catch {
+    throw new CliError(`the admin API answered with something that is not JSON: ${body.slice(0, 200)}`, EXIT.failed);
+  }
+}
+
+/** The operator key gets the same rule as the CA's: readable by others means leaked, so refuse. */
+function readOperatorKey(path: string): string {
+  try {
+    return readPrivateKeyPem(path);
+  } catch (error) {
+    throw new CliError((error as Error).message, EXIT.usage);
+  }
+}
+
+/**
+ * `code: detail` when the admin API said precisely what is wrong (it does for an authenticated
+ * operator), else `code: message` (the catalogue's generic sentence).
+ */
+export function refusalMessage(status: number, parsed: Record<string, unknown>, raw: string): string {
+  const why = typeof parsed["detail"] === "string" ? parsed["detail"] : String(parsed["message"] ?? raw);
+  return `${String(parsed["code"] ?? status)}: ${why}`;
 }
 
 function loopbackFor(host: string): string {

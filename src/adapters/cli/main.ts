@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig } from "../../config.js";
 import { createLogger } from "../../logger.js";
 import { initDataDir, startFleetgate } from "../../main.js";
@@ -24,7 +24,7 @@ function serveFlags(opts: Opts): Record<string, unknown> {
   if (opts["data"]) flags["dataDir"] = opts["data"];
   if ((opts["hostname"] as string[]).length > 0) flags["hostnames"] = opts["hostname"];
   if (opts["logLevel"]) flags["logLevel"] = opts["logLevel"];
-  for (const service of ["enroll", "mqtt", "metrics", "admin"] as const) {
+  for (const service of ["enroll", "mqtt", "metrics", "admin", "pki"] as const) {
     const port = portFlag(opts[`${service}Port`]);
     if (port !== undefined) flags[service] = { port };
   }
@@ -53,7 +53,8 @@ async function serve(opts: Opts): Promise<void> {
 }
 
 function program(): Command {
-  const cli = new Command("fleetgate").description("Identity and message bus for an IoT fleet").showHelpAfterError();
+  // exitOverride: commander throws instead of exiting, so a usage error gets exit code 2 (EXIT.usage).
+  const cli = new Command("fleetgate").description("Identity and message bus for an IoT fleet").showHelpAfterError().exitOverride();
   cli
     .command("init")
     .description("create the CA hierarchy, server certificate and registry in the data dir")
@@ -69,6 +70,7 @@ function program(): Command {
     .option("--mqtt-port <port>", "MQTT over TLS port (0 = ephemeral)")
     .option("--metrics-port <port>", "Prometheus /metrics and /healthz port (0 = ephemeral)")
     .option("--admin-port <port>", "admin API port, operator mTLS (0 = ephemeral)")
+    .option("--pki-port <port>", "CRL and OCSP plain-HTTP port (0 = ephemeral; certificates name pki.publicUrl)")
     .option("--log-level <level>", "pino log level")
     .action(serve);
   registerRegistryCommands(cli);
@@ -77,15 +79,23 @@ function program(): Command {
 }
 
 function exitCodeFor(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
   if (error instanceof CliError) return error.exitCode;
   if (error instanceof ConfigError) return EXIT.usage;
   if (error instanceof PkiExistsError) return EXIT.failed;
   return EXIT.failed;
 }
 
+// `fleetgate device list | head` closes stdout early: that is the reader's choice, not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(EXIT.ok);
+  throw error;
+});
+
 program()
   .parseAsync(process.argv)
   .catch((error: unknown) => {
-    console.error(`fleetgate: ${(error as Error).message}`);
+    // commander has already printed its own message (and the help) for a usage error.
+    if (!(error instanceof CommanderError)) console.error(`fleetgate: ${(error as Error).message}`);
     process.exit(exitCodeFor(error));
   });

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config.js";
+import { DEVICE_REVOCATION_REASONS } from "../../domain/revocation-reason.js";
 import { AdminClient } from "./admin-client.js";
 import { CliError, EXIT, isoTime, printJson, printTable } from "./output.js";
 
@@ -104,7 +105,7 @@ export function registerRegistryCommands(program: Command): void {
     .action(listDevices);
   common(device.command("show <id>").description("a device, its certificates and live sessions")).action(showDevice);
   common(device.command("revoke <id>").description("revoke a device: its certificates, live sessions, future enrollments"))
-    .option("--reason <reason>", "RFC 5280 reason: keyCompromise, cessationOfOperation, superseded, affiliationChanged, privilegeWithdrawn, unspecified", "unspecified")
+    .option("--reason <reason>", `RFC 5280 reason: ${DEVICE_REVOCATION_REASONS.join(", ")}`, "unspecified")
     .action(revokeDevice);
   common(device.command("reset <id>").description("let a revoked device enroll again (with a new token)")).action(resetDevice);
 }

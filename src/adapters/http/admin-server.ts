@@ -8,7 +8,7 @@ import type { AclConfig } from "../../domain/acl.js";
 import { FleetgateError } from "../../domain/errors.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
-import type { PkiPaths } from "../ca/key-store.js";
+import { readPrivateKeyPem, type PkiPaths } from "../ca/key-store.js";
 import { certificateFacts } from "../ca/certificate-facts.js";
 import type { SessionRegistry } from "../mqtt/session-kicker.js";
 import { registerAdminRoutes } from "./admin.routes.js";
@@ -28,6 +28,11 @@ const operators = new WeakMap<FastifyRequest, string>();
 /** The operator name the request authenticated as (set by the onRequest hook). */
 export function operatorOf(request: FastifyRequest): string {
   return operators.get(request) ?? "unknown";
+}
+
+/** Refusal details go only to a request whose operator certificate was accepted. */
+function isAuthenticated(request: FastifyRequest): boolean {
+  return operators.has(request);
 }
 
 /**
@@ -57,7 +62,7 @@ export function createAdminServer(context: AdminContext, pki: PkiPaths): Fastify
     logger: false,
     bodyLimit: 64 * 1024,
     https: {
-      key: readFileSync(pki.serverKey),
+      key: readPrivateKeyPem(pki.serverKey),
       cert: readFileSync(pki.serverCert),
       ca: [context.enrollment.signer.issuingCaPem, context.enrollment.signer.rootCaPem],
       // Verified by OpenSSL, enforced per request, so that a refusal is a JSON answer and an audit entry.
@@ -66,7 +71,7 @@ export function createAdminServer(context: AdminContext, pki: PkiPaths): Fastify
       minVersion: "TLSv1.2",
     },
   });
-  installErrorHandling(app, "admin", context.logger, context.metrics);
+  installErrorHandling(app, "admin", context.logger, context.metrics, isAuthenticated);
   app.addHook("onRequest", async (request) => authenticateOperator(context, request));
   registerAdminRoutes(app, context);
   return app;

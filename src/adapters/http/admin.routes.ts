@@ -18,7 +18,8 @@ function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   return result.data;
 }
 
-const durationString = z.string().refine((s) => parseDuration(s) !== null, "expected a duration like 30m, 24h or 7d");
+// A bare number would be milliseconds (config-file style): `--ttl 3` must not mint a 3 ms token.
+const durationString = z.string().refine((s) => /[a-z]$/.test(s.trim()) && parseDuration(s) !== null, "expected a duration with a unit, like 30m, 24h or 7d");
 const TokenBody = z.strictObject({
   deviceId: z.string().optional(),
   prefix: z.string().optional(),
@@ -101,7 +102,7 @@ function registerDeviceRoutes(app: FastifyInstance, context: AdminContext): void
     const { reason } = parse(RevokeBody, request.body);
     const sessions = context.sessions.liveSessions(id);
     const result = await revokeDevice(context.revocation, id, reason, `operator:${operatorOf(request)}`);
-    return { ...result, reason, sessionsClosed: sessions };
+    return { ...result, sessionsClosed: sessions };
   });
   app.post("/v1/devices/:id/reset", async (request) => {
     const { id } = parse(IdParam, request.params);
@@ -130,6 +131,17 @@ function registerAuditRoutes(app: FastifyInstance, context: AdminContext): void 
   });
 }
 
+/**
+ * The admin API is the only way in, and `fleetgate init` refuses an initialized data dir: revoking
+ * the last active operator would lock every operator out for good, so it is refused.
+ */
+async function refuseLastOperator(context: AdminContext, name: string): Promise<void> {
+  const active = new Set((await context.enrollment.registry.listOperators()).filter((o) => o.status === "active").map((o) => o.name));
+  if (active.size === 1 && active.has(name)) {
+    throw new FleetgateError("malformed_request", `${name} is the last active operator; add another (fleetgate operator add NAME) before revoking it`);
+  }
+}
+
 function registerOperatorRoutes(app: FastifyInstance, context: AdminContext): void {
   const { registry, clock } = context.enrollment;
   app.get("/v1/operators", async () => (await registry.listOperators()).map(({ pem: _pem, ...operator }) => operator));
@@ -143,6 +155,7 @@ function registerOperatorRoutes(app: FastifyInstance, context: AdminContext): vo
   });
   app.post("/v1/operators/:id/revoke", async (request) => {
     const { id } = parse(IdParam, request.params);
+    await refuseLastOperator(context, id);
     const count = await registry.revokeOperator(id, clock.now(), { actor: `operator:${operatorOf(request)}`, action: "operator.revoked", subject: id, details: {} });
     if (count === 0) throw new FleetgateError("not_found", `no active operator ${id}`);
     return { name: id, revoked: count };

@@ -7,7 +7,7 @@ import { FleetgateError } from "../../domain/errors.js";
 import { KeyedTokenBucket, type RateSpec } from "../../domain/token-bucket.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
-import type { PkiPaths } from "../ca/key-store.js";
+import { readPrivateKeyPem, type PkiPaths } from "../ca/key-store.js";
 import { registerEnrollRoutes } from "./enroll.routes.js";
 import { installErrorHandling } from "./errors.js";
 import { registerEstRoutes } from "./est.routes.js";
@@ -47,7 +47,7 @@ export async function createEnrollServer(options: EnrollServerOptions): Promise<
     logger: false,
     bodyLimit: options.bodyLimit,
     https: {
-      key: readFileSync(options.pki.serverKey),
+      key: readPrivateKeyPem(options.pki.serverKey),
       cert: readFileSync(options.pki.serverCert),
       // The chain must reach a self-signed root for OpenSSL; renewDevice then requires a registry-known serial.
       ca: [options.deps.signer.issuingCaPem, options.deps.signer.rootCaPem],
@@ -75,7 +75,10 @@ export async function createEnrollServer(options: EnrollServerOptions): Promise<
 
 /** Listens and logs the one line that says the service is up and on which port. */
 export async function listen(app: FastifyInstance, service: string, host: string, port: number, logger: Logger): Promise<number> {
-  await app.listen({ host, port });
+  await app.listen({ host, port }).catch((error: NodeJS.ErrnoException) => {
+    const why = error.code === "EADDRINUSE" ? "the port is in use" : (error.code ?? error.message);
+    throw new Error(`${service} listener cannot listen on ${host}:${port}: ${why} (set ${service}.port in fleetgate.json, FLEETGATE_${service.toUpperCase()}_PORT or --${service}-port)`, { cause: error });
+  });
   const bound = (app.server.address() as AddressInfo).port;
   logger.info({ service, host, port: bound }, `${service} listening`);
   return bound;

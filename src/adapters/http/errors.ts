@@ -23,12 +23,20 @@ export function toFleetgateError(error: unknown): FleetgateError {
   return new FleetgateError("internal_error", (error as Error)?.message ?? String(error), { cause: error });
 }
 
-export function sendError(reply: FastifyReply, error: FleetgateError): FastifyReply {
-  return reply.code(ERROR_CATALOGUE[error.code].status).type("application/json").send(error.toPublicJSON());
+export function sendError(reply: FastifyReply, error: FleetgateError, withDetail = false): FastifyReply {
+  const body = withDetail && error.detail !== undefined && error.code !== "internal_error" ? { ...error.toPublicJSON(), detail: error.detail } : error.toPublicJSON();
+  return reply.code(ERROR_CATALOGUE[error.code].status).type("application/json").send(body);
 }
 
+/**
+ * May this request see the refusal's `detail` (e.g. "unknown revocation reason bogus")? Never on
+ * the public listeners, where a detail would help an attacker; on the admin listener only once
+ * the operator certificate was accepted. An internal_error's detail is never sent.
+ */
+export type DetailPolicy = (request: FastifyRequest) => boolean;
+
 /** One error path for a listener: a safe JSON body out, the internal cause to the log. */
-export function installErrorHandling(app: FastifyInstance, service: string, logger: Logger, metrics: Metrics): void {
+export function installErrorHandling(app: FastifyInstance, service: string, logger: Logger, metrics: Metrics, showDetail: DetailPolicy = () => false): void {
   app.setErrorHandler((raw: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const error = toFleetgateError(raw);
     const fields = { service, method: request.method, url: request.url, ip: request.ip, code: error.code, detail: error.detail };
@@ -36,7 +44,7 @@ export function installErrorHandling(app: FastifyInstance, service: string, logg
     else logger.warn(fields, "request refused");
     metrics.httpRefusals.inc({ service, code: error.code });
     if (error.code === "rate_limited") void reply.header("retry-after", String(reply.getHeader("retry-after") ?? 1));
-    return sendError(reply, error);
+    return sendError(reply, error, showDetail(request));
   });
   app.setNotFoundHandler((request, reply) => {
     metrics.httpRefusals.inc({ service, code: "not_found" });

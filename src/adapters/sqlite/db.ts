@@ -1,17 +1,19 @@
 import Database from "better-sqlite3";
-import { chmodSync, existsSync } from "node:fs";
+import { closeSync, existsSync, openSync } from "node:fs";
 import { MIGRATIONS } from "./migrations.js";
 
 export type Db = Database.Database;
+export type Statement<P extends unknown[] | {} = unknown[]> = Database.Statement<P>;
 
 /**
  * Opens the registry file: WAL so readers never block the writer, `synchronous=FULL` so an
  * issued or revoked certificate survives a power cut the moment the call returns.
  */
 export function openDatabase(file: string): Db {
-  const isNew = !existsSync(file);
+  // Created 0600 before SQLite opens it (an empty file is a new database): no moment where a
+  // registry of token hashes and certificates is readable by others. -wal/-shm inherit the mode.
+  if (!existsSync(file)) closeSync(openSync(file, "wx", 0o600));
   const db = new Database(file);
-  if (isNew) chmodSync(file, 0o600);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.pragma("foreign_keys = ON");

@@ -11,122 +11,84 @@ import type {
   Registry,
   RevokedCertificate,
 } from "../../ports.js";
-import { openDatabase, type Db } from "./db.js";
+import { openDatabase, type Db, type Statement } from "./db.js";
+import { GroupCommit } from "./group-commit.js";
 
 type Row = Record<string, unknown>;
 
-const toToken = (r: Row): TokenRecord => ({
-  id: r["id"] as string,
-  hash: r["hash"] as string,
-  deviceId: r["device_id"] as string | null,
-  prefix: r["prefix"] as string | null,
-  profile: r["profile"] as string,
-  usesTotal: r["uses_total"] as number,
-  usesLeft: r["uses_left"] as number,
-  createdAt: r["created_at"] as number,
-  expiresAt: r["expires_at"] as number,
-  revokedAt: r["revoked_at"] as number | null,
-});
+/** camelCase record field → snake_case column. */
+const column = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-const toDevice = (r: Row): DeviceRecord => ({
-  id: r["id"] as string,
-  role: r["role"] as string,
-  profile: r["profile"] as string,
-  status: r["status"] as DeviceRecord["status"],
-  createdAt: r["created_at"] as number,
-  revokedAt: r["revoked_at"] as number | null,
-  revocationReason: r["revocation_reason"] as string | null,
-  lastSeenAt: r["last_seen_at"] as number | null,
-});
+/** A row → record mapper; `fields` must name every field of T (checked by the compiler). */
+function fromRow<T>(fields: { readonly [K in keyof T]-?: true }): (r: Row) => T {
+  const names = Object.keys(fields);
+  return (r) => Object.fromEntries(names.map((name) => [name, r[column(name)]])) as T;
+}
 
-const toCertificate = (r: Row): CertificateRecord => ({
-  serial: r["serial"] as string,
-  deviceId: r["device_id"] as string,
-  pem: r["pem"] as string,
-  notBefore: r["not_before"] as number,
-  notAfter: r["not_after"] as number,
-  status: r["status"] as CertificateRecord["status"],
-  issuedAt: r["issued_at"] as number,
-  revokedAt: r["revoked_at"] as number | null,
-  revocationReason: r["revocation_reason"] as string | null,
+const toToken = fromRow<TokenRecord>({ id: true, hash: true, deviceId: true, prefix: true, profile: true, usesTotal: true, usesLeft: true, createdAt: true, expiresAt: true, revokedAt: true });
+const toDevice = fromRow<DeviceRecord>({ id: true, role: true, profile: true, status: true, createdAt: true, revokedAt: true, revocationReason: true, lastSeenAt: true });
+const toCertificate = fromRow<CertificateRecord>({
+  serial: true, deviceId: true, pem: true, notBefore: true, notAfter: true, status: true, issuedAt: true, revokedAt: true, revocationReason: true,
 });
+const toOperator = fromRow<OperatorRecord>({ serial: true, name: true, pem: true, status: true, createdAt: true, notAfter: true, revokedAt: true });
+const auditColumns = fromRow<AuditEntry>({ seq: true, at: true, actor: true, action: true, subject: true, details: true, prevHash: true, hash: true });
+const toAudit = (r: Row): AuditEntry => ({ ...auditColumns(r), details: JSON.parse(r["details"] as string) as Record<string, unknown> });
 
-const toAudit = (r: Row): AuditEntry => ({
-  seq: r["seq"] as number,
-  at: r["at"] as number,
-  actor: r["actor"] as string,
-  action: r["action"] as string,
-  subject: r["subject"] as string | null,
-  details: JSON.parse(r["details"] as string) as Record<string, unknown>,
-  prevHash: r["prev_hash"] as string,
-  hash: r["hash"] as string,
-});
+/** Every statement the registry runs, prepared once per connection. */
+const SQL = {
+  insertToken: `INSERT INTO tokens (id, hash, device_id, prefix, profile, uses_total, uses_left, created_at, expires_at, revoked_at)
+     VALUES (@id, @hash, @deviceId, @prefix, @profile, @usesTotal, @usesLeft, @createdAt, @expiresAt, @revokedAt)`,
+  tokenByHash: "SELECT * FROM tokens WHERE hash = ?",
+  tokens: "SELECT * FROM tokens ORDER BY created_at, id",
+  revokeToken: "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+  spendToken: "UPDATE tokens SET uses_left = uses_left - 1 WHERE hash = ? AND uses_left > 0 AND revoked_at IS NULL AND expires_at > ?",
+  device: "SELECT * FROM devices WHERE id = ?",
+  devices: "SELECT * FROM devices ORDER BY id",
+  insertDevice: "INSERT INTO devices (id, role, profile, status, created_at) VALUES (?, ?, ?, 'active', ?)",
+  updateDeviceProfile: "UPDATE devices SET role = ?, profile = ? WHERE id = ?",
+  supersedeActive: "UPDATE certificates SET status = 'superseded' WHERE device_id = ? AND status = 'active'",
+  insertCertificate: `INSERT INTO certificates (serial, device_id, pem, not_before, not_after, status, issued_at)
+     VALUES (@serial, @deviceId, @pem, @notBefore, @notAfter, 'active', @issuedAt)`,
+  certificate: "SELECT * FROM certificates WHERE serial = ?",
+  certificatesOf: "SELECT * FROM certificates WHERE device_id = ? ORDER BY issued_at, serial",
+  supersede: "UPDATE certificates SET status = 'superseded' WHERE serial = ? AND status = 'active'",
+  activeCertificate: `SELECT 1 FROM certificates c JOIN devices d ON d.id = c.device_id
+     WHERE c.serial = ? AND c.device_id = ? AND c.status = 'active' AND d.status = 'active'`,
+  revokeDevice: "UPDATE devices SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE id = ? AND status = 'active'",
+  unrevokedSerials: "SELECT serial FROM certificates WHERE device_id = ? AND status != 'revoked'",
+  revokeCertificates: "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE device_id = ? AND status != 'revoked'",
+  resetDevice: "UPDATE devices SET status = 'active', revoked_at = NULL, revocation_reason = NULL WHERE id = ? AND status = 'revoked'",
+  revokedCertificates: "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' ORDER BY revoked_at, serial",
+  bumpCrlNumber: `INSERT INTO crl_state (issuer, crl_number, this_update) VALUES (?, 1, ?)
+     ON CONFLICT (issuer) DO UPDATE SET crl_number = crl_number + 1, this_update = excluded.this_update
+     RETURNING crl_number`,
+  insertOperator: `INSERT INTO operators (serial, name, pem, status, created_at, not_after, revoked_at)
+     VALUES (@serial, @name, @pem, @status, @createdAt, @notAfter, @revokedAt)`,
+  operators: "SELECT * FROM operators ORDER BY name, created_at",
+  activeOperator: "SELECT 1 FROM operators WHERE serial = ? AND status = 'active'",
+  revokeOperator: "UPDATE operators SET status = 'revoked', revoked_at = ? WHERE name = ? AND status = 'active'",
+  expiringBefore: "SELECT COUNT(*) AS n FROM certificates WHERE status = 'active' AND not_after < ?",
+  lastAudit: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+  insertAudit: `INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash)
+     VALUES (@seq, @at, @actor, @action, @subject, @details, @prevHash, @hash)`,
+  audit: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+} as const;
+
+type Statements = { readonly [K in keyof typeof SQL]: Statement<unknown[]> };
+
+function prepareAll(db: Db): Statements {
+  return Object.fromEntries(Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)])) as Statements;
+}
 
 /** The embedded registry: one SQLite file, statements prepared once. */
 export class SqliteRegistry implements Registry {
-  private readonly q;
+  private readonly q: Statements;
+  /** Enrollments and renewals, the write path under load, share COMMITs (and their fsync). */
+  private readonly commits: GroupCommit;
 
   constructor(readonly db: Db) {
-    this.q = {
-      insertToken: db.prepare(
-        `INSERT INTO tokens (id, hash, device_id, prefix, profile, uses_total, uses_left, created_at, expires_at, revoked_at)
-         VALUES (@id, @hash, @deviceId, @prefix, @profile, @usesTotal, @usesLeft, @createdAt, @expiresAt, @revokedAt)`,
-      ),
-      tokenByHash: db.prepare("SELECT * FROM tokens WHERE hash = ?"),
-      tokens: db.prepare("SELECT * FROM tokens ORDER BY created_at, id"),
-      revokeToken: db.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"),
-      spendToken: db.prepare(
-        "UPDATE tokens SET uses_left = uses_left - 1 WHERE hash = ? AND uses_left > 0 AND revoked_at IS NULL AND expires_at > ?",
-      ),
-      device: db.prepare("SELECT * FROM devices WHERE id = ?"),
-      devices: db.prepare("SELECT * FROM devices ORDER BY id"),
-      insertDevice: db.prepare("INSERT INTO devices (id, role, profile, status, created_at) VALUES (?, ?, ?, 'active', ?)"),
-      updateDeviceProfile: db.prepare("UPDATE devices SET role = ?, profile = ? WHERE id = ?"),
-      supersedeActive: db.prepare("UPDATE certificates SET status = 'superseded' WHERE device_id = ? AND status = 'active'"),
-      insertCertificate: db.prepare(
-        `INSERT INTO certificates (serial, device_id, pem, not_before, not_after, status, issued_at)
-         VALUES (@serial, @deviceId, @pem, @notBefore, @notAfter, 'active', @issuedAt)`,
-      ),
-      certificate: db.prepare("SELECT * FROM certificates WHERE serial = ?"),
-      certificatesOf: db.prepare("SELECT * FROM certificates WHERE device_id = ? ORDER BY issued_at, serial"),
-      supersede: db.prepare("UPDATE certificates SET status = 'superseded' WHERE serial = ? AND status = 'active'"),
-      activeCertificate: db.prepare(
-        `SELECT 1 FROM certificates c JOIN devices d ON d.id = c.device_id
-         WHERE c.serial = ? AND c.device_id = ? AND c.status = 'active' AND d.status = 'active'`,
-      ),
-      revokeDevice: db.prepare(
-        "UPDATE devices SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE id = ? AND status = 'active'",
-      ),
-      unrevokedSerials: db.prepare("SELECT serial FROM certificates WHERE device_id = ? AND status != 'revoked'"),
-      revokeCertificates: db.prepare(
-        "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE device_id = ? AND status != 'revoked'",
-      ),
-      resetDevice: db.prepare(
-        "UPDATE devices SET status = 'active', revoked_at = NULL, revocation_reason = NULL WHERE id = ? AND status = 'revoked'",
-      ),
-      revokedCertificates: db.prepare(
-        "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' ORDER BY revoked_at, serial",
-      ),
-      bumpCrlNumber: db.prepare(
-        `INSERT INTO crl_state (issuer, crl_number, this_update) VALUES (?, 1, ?)
-         ON CONFLICT (issuer) DO UPDATE SET crl_number = crl_number + 1, this_update = excluded.this_update
-         RETURNING crl_number`,
-      ),
-      insertOperator: db.prepare(
-        `INSERT INTO operators (serial, name, pem, status, created_at, not_after, revoked_at)
-         VALUES (@serial, @name, @pem, @status, @createdAt, @notAfter, @revokedAt)`,
-      ),
-      operators: db.prepare("SELECT * FROM operators ORDER BY name, created_at"),
-      activeOperator: db.prepare("SELECT 1 FROM operators WHERE serial = ? AND status = 'active'"),
-      revokeOperator: db.prepare("UPDATE operators SET status = 'revoked', revoked_at = ? WHERE name = ? AND status = 'active'"),
-      expiringBefore: db.prepare("SELECT COUNT(*) AS n FROM certificates WHERE status = 'active' AND not_after < ?"),
-      lastAudit: db.prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"),
-      insertAudit: db.prepare(
-        `INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash)
-         VALUES (@seq, @at, @actor, @action, @subject, @details, @prevHash, @hash)`,
-      ),
-      audit: db.prepare("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"),
-    };
+    this.q = prepareAll(db);
+    this.commits = new GroupCommit(db);
   }
 
   static open(file: string): SqliteRegistry {
@@ -158,7 +120,7 @@ export class SqliteRegistry implements Registry {
   }
 
   async recordEnrollment(tokenHash: string, cert: NewCertificate, at: number, audit: AuditInput): Promise<void> {
-    this.db.transaction(() => {
+    return this.commits.run(() => {
       if (this.q.spendToken.run(tokenHash, at).changes !== 1) {
         // Lost a race or the token changed since it was checked: report why, record nothing.
         assertTokenUsable(this.tokenRow(tokenHash), at);
@@ -174,7 +136,7 @@ export class SqliteRegistry implements Registry {
       }
       this.q.insertCertificate.run({ ...cert, issuedAt: at });
       this.audit(audit, at);
-    }).immediate();
+    });
   }
 
   /** RFC-less but essential: a batch token must never mint a second identity for an existing device. */
@@ -190,13 +152,13 @@ export class SqliteRegistry implements Registry {
   }
 
   async recordRenewal(oldSerial: string, cert: NewCertificate, at: number, audit: AuditInput): Promise<void> {
-    this.db.transaction(() => {
+    return this.commits.run(() => {
       const ok = this.q.activeCertificate.get(oldSerial, cert.deviceId) !== undefined;
       if (!ok) throw new FleetgateError("certificate_not_active", `serial ${oldSerial} no longer active`);
       this.q.supersede.run(oldSerial);
       this.q.insertCertificate.run({ ...cert, issuedAt: at });
       this.audit(audit, at);
-    }).immediate();
+    });
   }
 
   async getDevice(id: string): Promise<DeviceRecord | undefined> {
@@ -268,15 +230,7 @@ export class SqliteRegistry implements Registry {
   }
 
   async listOperators(): Promise<OperatorRecord[]> {
-    return (this.q.operators.all() as Row[]).map((r) => ({
-      serial: r["serial"] as string,
-      name: r["name"] as string,
-      pem: r["pem"] as string,
-      status: r["status"] as OperatorRecord["status"],
-      createdAt: r["created_at"] as number,
-      notAfter: r["not_after"] as number,
-      revokedAt: r["revoked_at"] as number | null,
-    }));
+    return (this.q.operators.all() as Row[]).map(toOperator);
   }
 
   async isOperatorActive(serial: string): Promise<boolean> {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../../src/logger.js";
 import { initDataDir } from "../../../src/main.js";
-import { killChildren, runCli, runCliJson } from "../../helpers/cli.js";
+import { killChildren, runCli, runCliJson, spawnTracked } from "../../helpers/cli.js";
 import { enrollDevice, type EnrolledDevice } from "../../helpers/devices.js";
 import { startTestFleetgate, testConfig, type TestFleetgate } from "../../helpers/fleetgate.js";
 import { httpsRequest, type HttpsResponse } from "../../helpers/https.js";
@@ -59,6 +59,8 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
     const response = await request();
     expect(response.status, response.body).toBe(status);
     expect(response.json()).toMatchObject({ code });
+    // Before the operator is known, the refusal says nothing about why (no `detail`).
+    expect(response.json()).not.toHaveProperty("detail");
     const after = await authFailures();
     expect(after).toHaveLength(before + 1);
     expect(after.at(-1)!.actor).toMatch(/^address:/);
@@ -121,6 +123,12 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
     expect(refused.stderr).toContain("operator_not_authorized");
     expect(await authFailures()).toHaveLength(before + 1);
     // admin is unaffected
+    expect((await admin("/v1/devices", operatorCredential(fg, "admin"))).status).toBe(200);
+
+    // admin is now the last active operator: revoking it would lock everyone out for good.
+    const lockout = await runCli(fg, ["operator", "revoke", "admin"]);
+    expect(lockout.code).toBe(1);
+    expect(lockout.stderr).toContain("admin is the last active operator");
     expect((await admin("/v1/devices", operatorCredential(fg, "admin"))).status).toBe(200);
   });
 
@@ -190,10 +198,55 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
     expect(usage.code).toBe(2);
   });
 
-  it("CLI exit codes: no credential → 2, no running server → 3", async () => {
+  it("bad operator input: refused with its reason (exit 1), and nothing changes", async () => {
+    const auditBefore = (await fg.running.registry.listAudit()).length;
+    const [reason, status, bareTtl, unknownDevice, raw] = await Promise.all([
+      runCli(fg, ["device", "revoke", "dev-1", "--reason", "bogus"]),
+      runCli(fg, ["device", "list", "--status", "gone"]),
+      runCli(fg, ["token", "create", "--device", "dev-8", "--ttl", "3"]),
+      runCli(fg, ["acl", "explain", "nope", "publish", "devices/nope/state"]),
+      httpsRequest(`https://localhost:${fg.running.ports.admin}/v1/devices/dev-1/revoke`, { ca: fg.rootCaPem, ...operatorCredential(fg, "admin"), method: "POST", body: JSON.stringify({ reason: "cACompromise" }), headers: { "content-type": "application/json" } }),
+    ]);
+    expect(reason.code).toBe(1);
+    expect(reason.stderr).toContain('malformed_request: unknown revocation reason "bogus"; one of unspecified, keyCompromise');
+    expect(status.code).toBe(1);
+    expect(status.stderr).toMatch(/malformed_request: status: .*"active".*"revoked"/);
+    // A bare number would be 3 ms: refused, with the reason, not a token that is born expired.
+    expect(bareTtl.code).toBe(1);
+    expect(bareTtl.stderr).toContain("malformed_request");
+    expect(bareTtl.stderr).toContain("with a unit");
+    expect(unknownDevice.code).toBe(1);
+    expect(unknownDevice.stderr).toContain("not_found: no device nope");
+    // The API itself refuses a CA-level reason, and tells the authenticated operator why.
+    expect(raw.status).toBe(400);
+    expect(raw.json()).toEqual({ code: "malformed_request", message: expect.any(String), detail: expect.stringContaining('unknown revocation reason "cACompromise"') });
+    expect((await fg.running.registry.getDevice("dev-1"))?.status).toBe("active");
+    expect((await fg.running.registry.listTokens()).some((t) => t.deviceId === "dev-8")).toBe(false);
+    expect(await fg.running.registry.listAudit()).toHaveLength(auditBefore);
+  });
+
+  it("a reader that closes the pipe early (`| head`) is not a crash", async () => {
+    const cli = `node --import tsx src/adapters/cli/main.ts audit list --data '${fg.dataDir}'`;
+    const piped = await spawnTracked("bash", ["-c", `${cli} | true; echo "cli exit \${PIPESTATUS[0]}" >&2`], { env: { FLEETGATE_LOG_LEVEL: "silent" } }).exited;
+    expect(piped.stderr).not.toContain("EPIPE");
+    expect(piped.stderr).toContain("cli exit 0");
+  });
+
+  it("CLI exit codes: usage or no credential → 2, no running server → 3", async () => {
     const missing = await runCli(fg, ["device", "list", "--operator", "nobody"]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("no operator credential");
+    const [unknownOption, missingArgument, help] = await Promise.all([
+      runCli(fg, ["device", "list", "--colour"]),
+      runCli(fg, ["device", "revoke"]),
+      runCli(fg, ["device", "--help"]),
+    ]);
+    expect(unknownOption.code).toBe(2);
+    expect(unknownOption.stderr).toContain("unknown option '--colour'");
+    expect(unknownOption.stderr).not.toContain("fleetgate: "); // commander's own message, not twice
+    expect(missingArgument.code).toBe(2);
+    expect(missingArgument.stderr).toContain("missing required argument 'id'");
+    expect(help.code).toBe(0);
 
     const dataDir = mkdtempSync(join(tmpdir(), "fleetgate-stopped-"));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));

@@ -9,11 +9,12 @@ import { MIGRATIONS } from "../../../src/adapters/sqlite/migrations.js";
 import { SqliteRegistry } from "../../../src/adapters/sqlite/registry.js";
 import type { NewCertificate } from "../../../src/ports.js";
 import { makeTempDir } from "../../helpers/certs.js";
+import { FIXED_NOW, tokenRecord as baseTokenRecord } from "../../helpers/records.js";
 
 const tmp = makeTempDir("fleetgate-registry-");
 afterAll(() => tmp.remove());
 
-const NOW = 1_700_000_000_000;
+const NOW = FIXED_NOW;
 let fileCounter = 0;
 let registry: SqliteRegistry;
 const opened: SqliteRegistry[] = [];
@@ -30,19 +31,7 @@ function count(r: SqliteRegistry, table: "devices" | "certificates" | "tokens" |
 }
 
 function tokenRecord(plain: string, overrides: Partial<TokenRecord> = {}): TokenRecord {
-  return {
-    id: plain.slice(0, 8),
-    hash: hashToken(plain),
-    deviceId: "dev-1",
-    prefix: null,
-    profile: "device",
-    usesTotal: 1,
-    usesLeft: 1,
-    createdAt: NOW - 1000,
-    expiresAt: NOW + 3_600_000,
-    revokedAt: null,
-    ...overrides,
-  };
+  return baseTokenRecord({ id: plain.slice(0, 8), hash: hashToken(plain), expiresAt: NOW + 3_600_000, ...overrides });
 }
 
 let serialCounter = 0;

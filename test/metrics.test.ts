@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { Metrics } from "../src/metrics.js";
+
+describe("Metrics", () => {
+  it("registers every metric once, with its type, labels and help", async () => {
+    const metrics = new Metrics();
+    metrics.watchExpiry(async (before) => (before > Date.now() + 8 * 86_400_000 ? 3 : 1));
+    metrics.enrollments.inc({ method: "est", outcome: "ok" });
+    metrics.httpRefusals.inc({ service: "admin", code: "not_found" });
+    metrics.mqttDenials.inc({ reason: "publish_not_permitted" });
+    metrics.mqttKicks.inc();
+    metrics.mqttSessions.set(2);
+    const json = await metrics.registry.getMetricsAsJSON();
+    const byName = new Map(json.map((m) => [m.name, m]));
+    expect([...byName.keys()].sort()).toEqual([
+      "fleetgate_certificates_expiring",
+      "fleetgate_enrollment_duration_seconds",
+      "fleetgate_enrollments_total",
+      "fleetgate_http_refusals_total",
+      "fleetgate_mqtt_connections",
+      "fleetgate_mqtt_denials_total",
+      "fleetgate_mqtt_handshake_failures_total",
+      "fleetgate_mqtt_kicks_total",
+      "fleetgate_mqtt_messages_in_total",
+      "fleetgate_mqtt_messages_out_total",
+      "fleetgate_mqtt_refusals_total",
+      "fleetgate_mqtt_sessions",
+    ]);
+    for (const metric of json) expect(metric.help.length, metric.name).toBeGreaterThan(10);
+    const types = Object.fromEntries(json.map((m) => [m.name, String(m.type)]));
+    expect(types).toMatchObject({
+      fleetgate_enrollments_total: "counter",
+      fleetgate_enrollment_duration_seconds: "histogram",
+      fleetgate_mqtt_connections: "gauge",
+      fleetgate_mqtt_sessions: "gauge",
+      fleetgate_mqtt_kicks_total: "counter",
+      fleetgate_certificates_expiring: "gauge",
+    });
+    expect(byName.get("fleetgate_enrollments_total")!.values).toEqual([{ labels: { method: "est", outcome: "ok" }, value: 1 }]);
+    expect(byName.get("fleetgate_http_refusals_total")!.values).toEqual([{ labels: { service: "admin", code: "not_found" }, value: 1 }]);
+    expect(byName.get("fleetgate_mqtt_sessions")!.values).toEqual([{ labels: {}, value: 2 }]);
+    expect(byName.get("fleetgate_certificates_expiring")!.values).toEqual([
+      { labels: { within: "7d" }, value: 1 },
+      { labels: { within: "30d" }, value: 3 },
+    ]);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('fleetgate_mqtt_denials_total{reason="publish_not_permitted"} 1');
+    expect(text).toContain("fleetgate_mqtt_kicks_total 1");
+  });
+
+  it("refuses a label a metric does not have", () => {
+    const metrics = new Metrics();
+    expect(() => metrics.mqttDenials.inc({ nope: "x" } as never)).toThrow();
+  });
+});
