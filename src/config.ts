@@ -166,9 +166,21 @@ export function formatIssues(error: z.ZodError): string {
     .join("\n");
 }
 
+/**
+ * Profiles and ACL roles given in configuration are added to (or replace) the built-in ones by
+ * name rather than replacing the whole table: a file that only shortens the `device` lifetime
+ * must not silently delete the `service` profile and role.
+ */
+function withBuiltInEntries(input: Tree): Tree {
+  const merged: Tree = { ...input };
+  if (input["profiles"] === undefined || isPlainObject(input["profiles"])) merged["profiles"] = { ...DEFAULT_PROFILES, ...(input["profiles"] as Tree | undefined) };
+  if (input["acl"] === undefined || isPlainObject(input["acl"])) merged["acl"] = { ...structuredClone(DEFAULT_ACL), ...(input["acl"] as Tree | undefined) };
+  return merged;
+}
+
 /** Validates one merged input; throws a ConfigError naming every bad key and what it allows. */
 export function parseConfig(input: Tree): Config {
-  const result = ConfigSchema.safeParse(input);
+  const result = ConfigSchema.safeParse(withBuiltInEntries(input));
   if (!result.success) throw new ConfigError(`invalid configuration:\n${formatIssues(result.error)}`);
   const config = result.data;
   config.dataDir = resolve(config.dataDir);

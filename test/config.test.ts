@@ -227,3 +227,25 @@ describe("loadConfig: file < environment < flags", () => {
     expect(Object.isFrozen(config.enroll)).toBe(true);
   });
 });
+
+describe("profiles and ACL roles from configuration", () => {
+  it("are merged over the built-in ones by name: shortening `device` keeps `service`", () => {
+    const config = parseConfig({ profiles: { device: { role: "device", lifetime: "30s" } } });
+    expect(config.profiles["device"]).toEqual({ role: "device", lifetime: 30_000 });
+    expect(config.profiles["service"]?.role).toBe("service");
+  });
+
+  it("an ACL for a new role adds it; the built-in roles stay", () => {
+    const config = parseConfig({ acl: { gateway: { publish: ["gateways/{cn}/#"], subscribe: [] } } });
+    expect(Object.keys(config.acl).sort()).toEqual(["device", "gateway", "service"]);
+  });
+
+  it("a replaced role takes exactly the given templates", () => {
+    const config = parseConfig({ acl: { device: { publish: ["devices/{cn}/up"], subscribe: [] } } });
+    expect(config.acl["device"]).toEqual({ publish: ["devices/{cn}/up"], subscribe: [] });
+  });
+
+  it("a profiles value that is not an object is still refused by the schema", () => {
+    expect(() => parseConfig({ profiles: "short" })).toThrow(ConfigError);
+  });
+});
