@@ -54,9 +54,10 @@ export function unlimitedEnrollConfig(): Record<string, unknown> {
  * `fleetgate token create --prefix P --uses N`: the token is stdout's first line. The CLI reaches
  * the running server's admin API through the runtime file the server writes once all its
  * listeners are up, a moment after the enroll line; so an unreachable admin API is retried.
+ * `profile` names the certificate profile (e.g. "service" for a backend consumer).
  */
-export async function createGroupToken(dataDir: string, prefix: string, uses: number, ttl = "1h"): Promise<string> {
-  const args = ["token", "create", "--prefix", prefix, "--uses", String(uses), "--ttl", ttl, "--data", dataDir];
+export async function createGroupToken(dataDir: string, prefix: string, uses: number, ttl = "1h", profile = "device"): Promise<string> {
+  const args = ["token", "create", "--prefix", prefix, "--uses", String(uses), "--ttl", ttl, "--profile", profile, "--data", dataDir];
   for (let attempt = 1; ; attempt++) {
     try {
       const token = (await runCli(args)).split("\n")[0]?.trim();
@@ -75,6 +76,11 @@ export interface ServerStart {
   readonly cleanup?: Cleanup;
   /** Extra node flags for the server process, e.g. ["--cpu-prof", "--cpu-prof-dir=…"]. */
   readonly nodeFlags?: readonly string[];
+  /**
+   * The listener whose line means "ready" (default "enroll"). Listeners start in order enroll,
+   * mqtt, pki, admin, metrics; a caller that needs a later one's port waits for it.
+   */
+  readonly readyService?: string;
 }
 
 export interface FleetgateServer extends ChildServer {
@@ -82,14 +88,15 @@ export interface FleetgateServer extends ChildServer {
   readonly ports: Readonly<Record<string, number>>;
 }
 
-/** `fleetgate serve --data DIR` as a child process, ready once the `service: "enroll"` line appears. */
+/** `fleetgate serve --data DIR` as a child process, ready once the `service: "enroll"` (or `readyService`) line appears. */
 export async function startServer(options: ServerStart): Promise<FleetgateServer> {
-  const isEnrollUp = (line: LogLine) => line["service"] === "enroll" && typeof line["port"] === "number";
+  const readyService = options.readyService ?? "enroll";
+  const isReady = (line: LogLine) => line["service"] === readyService && typeof line["port"] === "number";
   const server = await startChildServer({
     nodeArgs: cliNodeArgs(["serve", "--data", options.dataDir], options.nodeFlags),
     cwd: REPO_ROOT,
     logFile: options.logFile,
-    ready: isEnrollUp,
+    ready: isReady,
     ...(options.cleanup ? { cleanup: options.cleanup } : {}),
   });
   const listening = readLogLines(options.logFile).filter((l) => typeof l["service"] === "string" && typeof l["port"] === "number");

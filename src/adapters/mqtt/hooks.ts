@@ -1,12 +1,12 @@
 import type { AedesPublishPacket, Client, ConnectPacket, PublishPacket, Subscription } from "aedes";
 import { randomUUID } from "node:crypto";
 import type { TLSSocket } from "node:tls";
-import { authorizeClient, type AdmissionDeps, type PeerCertificate } from "../../app/authorize-client.js";
+import { authorizeClient, type AdmissionDeps } from "../../app/authorize-client.js";
 import { MQTT_REFUSALS, type MqttDenial, type MqttRefusal } from "../../domain/mqtt-refusals.js";
 import { KeyedTokenBucket, type RateSpec } from "../../domain/token-bucket.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
-import { certificateFacts } from "../ca/certificate-facts.js";
+import { peerCertificate } from "./peer-certificate.js";
 import type { SessionRegistry } from "./session-kicker.js";
 
 export interface HookOptions {
@@ -31,15 +31,6 @@ const DROP_TOPIC_PREFIX = "$fleetgate/dropped/";
 const REFUSED_CLIENT_PREFIX = "$refused/";
 
 type AuthError = Error & { returnCode: number };
-
-function peerCertificate(client: Client): PeerCertificate | null {
-  const socket = client.conn as TLSSocket;
-  if (!socket.authorized) return null;
-  const peer = socket.getPeerX509Certificate?.();
-  if (!peer) return null;
-  const facts = certificateFacts(new Uint8Array(peer.raw));
-  return { facts, notBefore: Date.parse(peer.validFrom), notAfter: Date.parse(peer.validTo) };
-}
 
 /** The Aedes handlers, as the MQTT 3.1.1 spec orders a connection's life. */
 export class BrokerHooks {

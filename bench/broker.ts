@@ -1,0 +1,249 @@
+/**
+ * `npm run bench:broker`: fleetgate's MQTT gateway against Mosquitto 2.0 on the same PKI, driven by
+ * the same MQTT.js load, one broker at a time (the other stopped). Per broker, from its own
+ * /proc/PID: CPU per mTLS handshake, CPU per QoS 1 message with every device connected, RSS per
+ * idle connection; for fleetgate also revoke → socket closed latency (Mosquitto cannot kick).
+ *
+ *   npx tsx bench/broker.ts [--devices 5000] [--handshakes 2000] [--messages 50000] [--rate 2000]
+ *                           [--revocations 100] [--concurrency 32] [--only fleetgate|mosquitto]
+ *                           [--profile DIR] [--json]
+ *
+ * Devices enroll once through fleetgate's JSON API (ECDSA P-256, one certificate per CN). Each
+ * broker is then started twice: once for the handshakes, once for idle RSS + QoS 1 (+ revocation),
+ * so no phase pays for another's garbage or inherits its heap. Exit code: 0 when every phase
+ * completed and every message was delivered (targets met or not: this is a report), 1 otherwise,
+ * 2 for bad flags.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { createSecureContext } from "node:tls";
+import { parseArgs } from "node:util";
+import { handshakePhase, loadPhases, type BrokerFigures, type Fixture, type MeasuredBroker, type PhaseOptions } from "./lib/broker-phases.js";
+import { buildReport, humanReport, revocationSummary, uptimeLine, type BrokerReport } from "./lib/broker-report.js";
+import { Cleanup } from "./lib/cleanup.js";
+import { newestProfile, summarizeProfile } from "./lib/cpuprofile.js";
+import { enrollDevices, type DeviceCredential } from "./lib/device-credentials.js";
+import { caBundlePem, createGroupToken, initDataDir, startServer, unlimitedEnrollConfig, writeConfig } from "./lib/fleetgate.js";
+import { startMosquitto } from "./lib/mosquitto.js";
+import { closeAll, connectAll } from "./lib/mqtt-load.js";
+import { adminClientFor, revokeLatencies } from "./lib/revoke-latency.js";
+import { round } from "./lib/stats.js";
+import { section } from "./lib/table.js";
+
+interface Options extends PhaseOptions {
+  readonly devices: number;
+  readonly revocations: number;
+  readonly only: "fleetgate" | "mosquitto" | null;
+  readonly profileDir: string | null;
+  readonly json: boolean;
+}
+
+const USAGE = `usage: npx tsx bench/broker.ts [--devices N] [--handshakes H] [--messages M] [--rate R]
+                                [--revocations V] [--concurrency C] [--only fleetgate|mosquitto]
+                                [--profile DIR] [--json]
+  --devices N      devices connected at once, for RSS per idle connection and the QoS 1 phase (default 5000)
+  --handshakes H   fresh connect → CONNACK → DISCONNECT cycles timed per broker (default 2000)
+  --messages M     QoS 1 messages published, all to be delivered to one subscriber (default 50000)
+  --rate R         total publish rate, messages per second (default 2000)
+  --revocations V  fleetgate revocations timed to socket close (default 100, 0 = none)
+  --concurrency C  connections opened at once by the load generator (default 32)
+  --only B         measure one broker (no ratios)
+  --profile DIR    run the measured fleetgate under node --cpu-prof into DIR and summarize it
+  --json           machine-readable report on stdout (progress stays on stderr)
+Scaled-down runs are for trying the bench: per-unit figures then carry fixed costs (settles,
+idle timers, JIT warm-up), so only runs at the default sizes compare with the targets.`;
+
+const PREFIX = { devices: "bench-dev-", revoked: "bench-rv-", service: "bench-svc-" } as const;
+
+function integerFlag(raw: string | undefined, name: string, fallback: number, min: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer >= ${min} (got ${raw})`);
+  return value;
+}
+
+function parseOptions(argv: readonly string[]): Options | null {
+  const text = { type: "string" } as const;
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { devices: text, handshakes: text, messages: text, rate: text, revocations: text, concurrency: text, only: text, profile: text, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+    strict: true,
+  });
+  if (values.help) return null;
+  const only = values.only ?? null;
+  if (only !== null && only !== "fleetgate" && only !== "mosquitto") throw new Error(`--only must be fleetgate or mosquitto (got ${only})`);
+  const handshakes = integerFlag(values.handshakes, "handshakes", 2000, 1);
+  return {
+    devices: integerFlag(values.devices, "devices", 5000, 1),
+    handshakes,
+    warmupHandshakes: Math.min(200, handshakes),
+    messages: integerFlag(values.messages, "messages", 50_000, 1),
+    rate: integerFlag(values.rate, "rate", 2000, 1),
+    revocations: integerFlag(values.revocations, "revocations", 100, 0),
+    concurrency: integerFlag(values.concurrency, "concurrency", 32, 1),
+    timeoutMs: 30_000,
+    only,
+    profileDir: values.profile ? resolve(values.profile) : null,
+    json: values.json ?? false,
+  };
+}
+
+const note = (message: string) => console.error(`[bench] ${message}`);
+
+/** Limits raised so they never bind: connect rate from one address, publish rate, connection cap. */
+function benchConfig(options: Options): Record<string, unknown> {
+  const unlimited = { perSecond: 1_000_000, burst: 1_000_000 };
+  const maxConnections = Math.max(6000, options.devices + options.revocations + 2 * options.concurrency + 10);
+  return { ...unlimitedEnrollConfig(), mqtt: { host: "127.0.0.1", port: 0, maxConnections, connectRatePerAddress: unlimited, publishRate: unlimited } };
+}
+
+interface Credentials extends Fixture {
+  readonly revoked: readonly DeviceCredential[];
+}
+
+/** Every credential, through fleetgate's real enrollment API; the server is stopped afterwards. */
+async function enrollEverything(dataDir: string, options: Options, cleanup: Cleanup): Promise<Credentials> {
+  const server = await startServer({ dataDir, logFile: join(dataDir, "enroll-server.log"), cleanup });
+  const target = { host: "127.0.0.1", port: server.ports["enroll"]!, secureContext: createSecureContext({ ca: caBundlePem(dataDir) }), timeoutMs: 30_000 };
+  const devicesToken = await createGroupToken(dataDir, PREFIX.devices, options.devices);
+  const serviceToken = await createGroupToken(dataDir, PREFIX.service, 1, "1h", "service");
+  const revocations = options.only === "mosquitto" ? 0 : options.revocations;
+  note(`enrolling ${options.devices} devices + ${revocations} to revoke + 1 service subscriber (ECDSA P-256, JSON API)`);
+  const started = performance.now();
+  const devices = await enrollDevices(target, PREFIX.devices, options.devices, devicesToken);
+  const [subscriber] = await enrollDevices(target, PREFIX.service, 1, serviceToken);
+  const revoked = revocations > 0 ? await enrollDevices(target, PREFIX.revoked, revocations, await createGroupToken(dataDir, PREFIX.revoked, revocations)) : [];
+  note(`enrolled in ${round((performance.now() - started) / 1000, 1)} s`);
+  await server.stop();
+  return { devices, subscriber: subscriber!, revoked, caPem: caBundlePem(dataDir) };
+}
+
+function profileFlags(options: Options): string[] {
+  if (!options.profileDir) return [];
+  mkdirSync(options.profileDir, { recursive: true });
+  return ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
+}
+
+/** A broker process under measurement; started twice per broker (see broker-phases.ts). */
+interface StartedBroker extends MeasuredBroker {
+  stop(): Promise<void>;
+  logTail(lines?: number): string;
+}
+
+async function withBroker<T>(start: () => Promise<StartedBroker>, work: (broker: StartedBroker) => Promise<T>): Promise<T> {
+  const broker = await start();
+  note(`${broker.name} pid ${broker.pid} on 127.0.0.1:${broker.port}`);
+  try {
+    return await work(broker);
+  } catch (error) {
+    console.error(`[bench] ${broker.name} log ends:\n${broker.logTail(15)}`);
+    throw error;
+  } finally {
+    await broker.stop();
+  }
+}
+
+/** Handshakes on one fresh process; idle RSS, QoS 1 and then `more` on a second one. */
+async function measure<T>(start: () => Promise<StartedBroker>, creds: Credentials, options: Options, more: (broker: StartedBroker) => Promise<T>) {
+  const handshake = await withBroker(start, (broker) => handshakePhase(broker, creds, options));
+  return withBroker(start, async (broker) => {
+    const figures: BrokerFigures = { handshake, ...(await loadPhases(broker, creds, options)) };
+    return { figures, more: await more(broker) };
+  });
+}
+
+async function revocationPhase(broker: StartedBroker, dataDir: string, creds: Credentials, options: Options): Promise<BrokerReport["revocation"]> {
+  if (creds.revoked.length === 0) return null;
+  const target = { host: "127.0.0.1", port: broker.port, caPem: creds.caPem, keepaliveSeconds: 1800, timeoutMs: options.timeoutMs };
+  const clients = await connectAll(target, creds.revoked, options.concurrency);
+  note(`fleetgate: ${clients.length} revocations through the admin API, one at a time, timed to socket close`);
+  try {
+    const result = await revokeLatencies(adminClientFor(dataDir), clients);
+    return revocationSummary(result.latenciesMs, result.notClosed);
+  } finally {
+    await closeAll(clients);
+  }
+}
+
+async function runFleetgate(dataDir: string, creds: Credentials, options: Options, cleanup: Cleanup) {
+  const pids: number[] = [];
+  const start = async (): Promise<StartedBroker> => {
+    // One log per start: readiness and ports are read from the log, which must not be a previous run's.
+    const logFile = join(dataDir, `server-${pids.length + 1}.log`);
+    const server = await startServer({ dataDir, logFile, cleanup, nodeFlags: profileFlags(options), readyService: "metrics" });
+    pids.push(server.pid);
+    return { name: "fleetgate", pid: server.pid, port: server.ports["mqtt"]!, cpuMs: () => server.cpuMs(), stop: () => server.stop(), logTail: (n) => server.logTail(n) };
+  };
+  const { figures, more: revocation } = await measure(start, creds, options, (broker) => revocationPhase(broker, dataDir, creds, options));
+  for (const pid of options.profileDir ? pids : []) {
+    const profile = newestProfile(options.profileDir!, pid);
+    if (profile) printProfile(profile);
+  }
+  return { figures, revocation };
+}
+
+function printProfile(file: string): void {
+  const p = summarizeProfile(file, 25);
+  const rows = (list: typeof p.topFunctions) => list.map((f) => [`${round(f.percent, 1)}%`, `${round(f.ms, 0)} ms`, f.name]);
+  console.error([`fleetgate CPU profile ${file}`, section("self time by area", rows(p.byArea)), section("top self time", rows(p.topFunctions)), section("project, inclusive", rows(p.projectInclusive))].join("\n\n"));
+}
+
+async function runMosquitto(dataDir: string, creds: Credentials, options: Options, cleanup: Cleanup): Promise<BrokerFigures> {
+  const start = async (): Promise<StartedBroker> => {
+    const mosquitto = await startMosquitto({ dataDir, workDir: dataDir, telemetryReaders: [creds.subscriber.id], cleanup });
+    return { name: "mosquitto", pid: mosquitto.pid, port: mosquitto.port, cpuMs: () => mosquitto.cpuMs(), stop: () => mosquitto.stop(), logTail: (n) => mosquitto.logTail(n) };
+  };
+  return (await measure(start, creds, options, async () => null)).figures;
+}
+
+function problemsOf(report: Omit<BrokerReport, "machine" | "ratios" | "problems">, options: Options): string[] {
+  const problems: string[] = [];
+  for (const [name, f] of [["fleetgate", report.fleetgate], ["mosquitto", report.mosquitto]] as const) {
+    if (f && (f.messages.delivered < options.messages || f.messages.acked < options.messages)) problems.push(`${name}: ${f.messages.delivered}/${options.messages} delivered, ${f.messages.acked} acked`);
+  }
+  if (report.revocation && report.revocation.notClosed > 0) problems.push(`fleetgate: ${report.revocation.notClosed} revoked devices still connected after 10 s`);
+  return problems;
+}
+
+async function run(options: Options, cleanup: Cleanup): Promise<BrokerReport> {
+  const started = performance.now();
+  const uptimeStart = uptimeLine();
+  const dataDir = mkdtempSync(join(tmpdir(), "fleetgate-bench-broker-"));
+  cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
+  note(`data dir ${dataDir}: fleetgate init; rate limits raised for the benchmark`);
+  await initDataDir(dataDir);
+  writeConfig(dataDir, benchConfig(options));
+  const creds = await enrollEverything(dataDir, options, cleanup);
+  const fg = options.only === "mosquitto" ? null : await runFleetgate(dataDir, creds, options, cleanup);
+  const mosquitto = options.only === "fleetgate" ? null : await runMosquitto(dataDir, creds, options, cleanup);
+  const run = { devices: options.devices, handshakes: options.handshakes, messages: options.messages, ratePerSecond: options.rate, revocations: creds.revoked.length, concurrency: options.concurrency };
+  const parts = { uptime: { start: uptimeStart, end: uptimeLine() }, run, wallSeconds: (performance.now() - started) / 1000, fleetgate: fg?.figures ?? null, mosquitto, revocation: fg?.revocation ?? null };
+  return buildReport({ ...parts, problems: problemsOf(parts, options) });
+}
+
+async function main(): Promise<number> {
+  let options: Options | null;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    console.error(`bench:broker: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (options === null) return (console.log(USAGE), 0);
+  const cleanup = new Cleanup();
+  cleanup.installSignalHandlers();
+  try {
+    const report = await run(options, cleanup);
+    console.log(options.json ? JSON.stringify(report, null, 2) : humanReport(report));
+    return report.problems.length === 0 ? 0 : 1;
+  } catch (error) {
+    console.error(`bench:broker: ${(error as Error).stack ?? String(error)}`);
+    return 1;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+process.exitCode = await main();
