@@ -1,28 +1,48 @@
-import { createPublicKey, verify } from "node:crypto";
+import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import type { CsrKey, DecodedCsr } from "../../domain/csr-policy.js";
 import { FleetgateError } from "../../domain/errors.js";
-import { firstInnerElement } from "./der.js";
+import { elementsInside } from "./der.js";
 import { x509 } from "./x509.js";
 
 const BASIC_CONSTRAINTS_OID = "2.5.29.19";
+/** OpenSSL's curve names → the names the key policy uses (FIPS 186-4 / WebCrypto). */
+const CURVES: Readonly<Record<string, string>> = { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" };
+/** The signature algorithms node:crypto verifies directly, as @peculiar/x509 names them (WebCrypto). */
+const NODE_VERIFIABLE = new Set(["ECDSA", "RSASSA-PKCS1-v1_5"]);
 
-function describeKey(csr: x509.Pkcs10CertificateRequest): CsrKey {
+/** The parts of a PKCS#10 request used as bytes, exactly as they were signed (RFC 2986 §4). */
+interface CsrBytes {
+  readonly certificationRequestInfo: Uint8Array;
+  readonly subjectPublicKeyInfo: Uint8Array<ArrayBuffer>;
+}
+
+function csrBytes(der: Uint8Array): CsrBytes {
+  const certificationRequestInfo = elementsInside(der)[0];
+  // CertificationRequestInfo ::= SEQUENCE { version, subject, subjectPKInfo, attributes [0] }
+  const spki = certificationRequestInfo && elementsInside(certificationRequestInfo)[2];
+  if (!certificationRequestInfo || !spki) throw new Error("not a CertificationRequest");
+  return { certificationRequestInfo, subjectPublicKeyInfo: new Uint8Array(spki) };
+}
+
+function publicKeyOf(spki: Uint8Array): KeyObject | null {
   try {
-    const algorithm = csr.publicKey.algorithm as { name: string; namedCurve?: string; modulusLength?: number };
-    if (algorithm.name === "ECDSA" && algorithm.namedCurve) return { type: "EC", curve: algorithm.namedCurve };
-    if (algorithm.name.startsWith("RSA") && algorithm.modulusLength) return { type: "RSA", bits: algorithm.modulusLength };
-    return { type: "other", algorithm: algorithm.name };
+    return createPublicKey({ key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength), format: "der", type: "spki" });
   } catch {
-    return { type: "other", algorithm: "unrecognised" };
+    return null;
   }
+}
+
+function describeKey(key: KeyObject | null): CsrKey {
+  if (key === null) return { type: "other", algorithm: "unrecognised" };
+  const details = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === "ec") return { type: "EC", curve: CURVES[details.namedCurve ?? ""] ?? details.namedCurve ?? "unknown" };
+  if (key.asymmetricKeyType?.startsWith("rsa") && details.modulusLength) return { type: "RSA", bits: details.modulusLength };
+  return { type: "other", algorithm: key.asymmetricKeyType ?? "unknown" };
 }
 
 function requestsCa(csr: x509.Pkcs10CertificateRequest): boolean {
   return csr.extensions.some((ext) => ext.type === BASIC_CONSTRAINTS_OID && ext instanceof x509.BasicConstraintsExtension && ext.ca);
 }
-
-/** The signature algorithms node:crypto verifies directly, as @peculiar/x509 names them (WebCrypto). */
-const NODE_VERIFIABLE = new Set(["ECDSA", "RSASSA-PKCS1-v1_5"]);
 
 /**
  * RFC 2986 §4.2: the signature over certificationRequestInfo must verify with the CSR's own key
@@ -31,13 +51,13 @@ const NODE_VERIFIABLE = new Set(["ECDSA", "RSASSA-PKCS1-v1_5"]);
  * the key through WebCrypto. Anything else (RSA-PSS) takes the library's path. An unsupported
  * algorithm or a malformed key is "not verified"; the key rule then explains the refusal.
  */
-async function verifySelfSignature(csr: x509.Pkcs10CertificateRequest, der: Uint8Array): Promise<boolean> {
+async function verifySelfSignature(csr: x509.Pkcs10CertificateRequest, bytes: CsrBytes, key: KeyObject | null): Promise<boolean> {
   try {
     const algorithm = csr.signatureAlgorithm as { name: string; hash?: { name: string } };
     if (!NODE_VERIFIABLE.has(algorithm.name) || !algorithm.hash) return await csr.verify();
-    const key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: "der", type: "spki" });
+    if (key === null) return false;
     const hash = algorithm.hash.name.replace("-", "").toLowerCase();
-    return verify(hash, firstInnerElement(der), { key, dsaEncoding: "der" }, Buffer.from(csr.signature));
+    return verify(hash, bytes.certificationRequestInfo, { key, dsaEncoding: "der" }, Buffer.from(csr.signature));
   } catch {
     return false;
   }
@@ -46,18 +66,22 @@ async function verifySelfSignature(csr: x509.Pkcs10CertificateRequest, der: Uint
 /** PKCS#10 (RFC 2986) DER → the facts the CSR policy judges. Never throws anything but malformed_csr. */
 export async function decodeCsr(der: Uint8Array<ArrayBuffer>): Promise<DecodedCsr> {
   let csr: x509.Pkcs10CertificateRequest;
+  let bytes: CsrBytes;
   let commonNames: string[];
   let extensionsCa: boolean;
   try {
     csr = new x509.Pkcs10CertificateRequest(der);
+    bytes = csrBytes(der);
     commonNames = csr.subjectName.getField("CN");
     extensionsCa = requestsCa(csr);
   } catch (error) {
     throw new FleetgateError("malformed_csr", (error as Error).message, { cause: error });
   }
-  const signatureValid = await verifySelfSignature(csr, der);
+  // The key object is made once: its facts feed the key rule, and it verifies the signature.
+  const key = publicKeyOf(bytes.subjectPublicKeyInfo);
+  const signatureValid = await verifySelfSignature(csr, bytes, key);
   return {
-    facts: { signatureValid, commonNames, key: describeKey(csr), requestsCa: extensionsCa },
-    publicKeySpki: new Uint8Array(csr.publicKey.rawData),
+    facts: { signatureValid, commonNames, key: describeKey(key), requestsCa: extensionsCa },
+    publicKeySpki: bytes.subjectPublicKeyInfo,
   };
 }

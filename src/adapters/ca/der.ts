@@ -37,13 +37,27 @@ function header(der: Uint8Array, offset: number): { contents: number; length: nu
 }
 
 /**
- * The exact bytes of the first element inside the outer SEQUENCE: the signed part of a
- * SIGNED{…} structure (X.509 tbsCertificate, PKCS#10 certificationRequestInfo), as it was signed.
+ * The exact bytes of each element directly inside the outermost constructed TLV (one-byte tags,
+ * definite lengths: what X.509, PKCS#10 and CMS use). Throws on anything truncated.
  */
-export function firstInnerElement(der: Uint8Array): Uint8Array {
+export function elementsInside(der: Uint8Array): Uint8Array[] {
   const outer = header(der, 0);
-  const inner = header(der, outer.contents);
-  const end = inner.contents + inner.length;
+  const end = outer.contents + outer.length;
   if (Number.isNaN(end) || end > der.length) throw new Error("DER truncated");
-  return der.subarray(outer.contents, end);
+  const elements: Uint8Array[] = [];
+  for (let offset = outer.contents; offset < end; ) {
+    const inner = header(der, offset);
+    const next = inner.contents + inner.length;
+    if (Number.isNaN(next) || next > end) throw new Error("DER truncated");
+    elements.push(der.subarray(offset, next));
+    offset = next;
+  }
+  return elements;
+}
+
+/** The signed part of a SIGNED{…} structure (X.509 tbsCertificate, PKCS#10 certificationRequestInfo), as it was signed. */
+export function firstInnerElement(der: Uint8Array): Uint8Array {
+  const first = elementsInside(der)[0];
+  if (first === undefined) throw new Error("DER has no inner element");
+  return first;
 }

@@ -11,7 +11,8 @@ export type SignatureHash = keyof typeof ECDSA_WITH;
 export interface DeviceCertificateFields {
   /** Positive, minimal DER INTEGER content octets as hex (see randomSerial). */
   readonly serialHex: string;
-  readonly subject: x509.JsonName;
+  /** Subject attributes in order, each one RDN: [[OID, value], …] (e.g. CN then OU). */
+  readonly subject: readonly (readonly [string, string])[];
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly publicKeySpki: Uint8Array<ArrayBuffer>;
@@ -52,7 +53,7 @@ export class DeviceCertificateTemplate {
       signature: this.signatureAlgorithm,
       issuer: this.issuerName,
       validity: new asnX509.Validity({ notBefore: fields.notBefore, notAfter: fields.notAfter }),
-      subject: AsnConvert.parse(new x509.Name(fields.subject).toArrayBuffer(), asnX509.Name),
+      subject: subjectName(fields.subject),
       subjectPublicKeyInfo,
       extensions: new asnX509.Extensions([...this.fixedExtensions, subjectKeyIdentifier(subjectPublicKeyInfo)]),
     });
@@ -60,6 +61,19 @@ export class DeviceCertificateTemplate {
     const signature = sign(this.hash.replace("-", "").toLowerCase(), tbsDer, { key: this.key, dsaEncoding: "der" });
     return tlv(DER_TAG.sequence, tbsDer, this.signatureAlgorithmDer, tlv(DER_TAG.bitString, Uint8Array.of(0), signature));
   }
+}
+
+/**
+ * RFC 5280 §4.1.2.6 / §4.1.2.4: PrintableString where the value allows it, UTF8String otherwise
+ * (a device id may hold `_`), the same choice @peculiar/x509's Name makes, without its round trip.
+ */
+function subjectName(attributes: DeviceCertificateFields["subject"]): asnX509.Name {
+  return new asnX509.Name(
+    attributes.map(([type, text]) => {
+      const value = new asnX509.AttributeValue(x509.Name.isPrintableString(text) ? { printableString: text } : { utf8String: text });
+      return new asnX509.RelativeDistinguishedName([new asnX509.AttributeTypeAndValue({ type, value })]);
+    }),
+  );
 }
 
 /** RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING's value. */

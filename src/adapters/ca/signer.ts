@@ -9,6 +9,8 @@ import { x509 } from "./x509.js";
 
 const BACKDATE_MS = 5 * 60_000;
 const ROLE_ATTRIBUTE = "OU";
+/** X.520 attribute types of the device certificate subject. */
+const OID = { commonName: "2.5.4.3", organizationalUnit: "2.5.4.11" } as const;
 
 export interface RevocationUrls {
   readonly crl: string;
@@ -62,7 +64,10 @@ export class X509Signer implements CertificateSigner {
     const der = new Uint8Array(
       this.template.build({
         serialHex: serial,
-        subject: [{ CN: [request.deviceId] }, { [ROLE_ATTRIBUTE]: [request.role] }],
+        subject: [
+          [OID.commonName, request.deviceId],
+          [OID.organizationalUnit, request.role],
+        ],
         notBefore,
         notAfter,
         publicKeySpki: request.publicKeySpki,
