@@ -22,7 +22,8 @@ import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
 import { handshakePhase, loadPhases, type BrokerFigures, type Fixture, type MeasuredBroker, type PhaseOptions } from "./lib/broker-phases.js";
 import { buildReport, humanReport, revocationSummary, uptimeLine, type BrokerReport } from "./lib/broker-report.js";
-import { Cleanup } from "./lib/cleanup.js";
+import { benchMain, integerFlag } from "./lib/bench-main.js";
+import type { Cleanup } from "./lib/cleanup.js";
 import { newestProfile, summarizeProfile } from "./lib/cpuprofile.js";
 import { enrollDevices, type DeviceCredential } from "./lib/device-credentials.js";
 import { caBundlePem, createGroupToken, initDataDir, startServer, unlimitedEnrollConfig, writeConfig } from "./lib/fleetgate.js";
@@ -56,13 +57,6 @@ Scaled-down runs are for trying the bench: per-unit figures then carry fixed cos
 idle timers, JIT warm-up), so only runs at the default sizes compare with the targets.`;
 
 const PREFIX = { devices: "bench-dev-", revoked: "bench-rv-", service: "bench-svc-" } as const;
-
-function integerFlag(raw: string | undefined, name: string, fallback: number, min: number): number {
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer >= ${min} (got ${raw})`);
-  return value;
-}
 
 function parseOptions(argv: readonly string[]): Options | null {
   const text = { type: "string" } as const;
@@ -223,27 +217,13 @@ async function run(options: Options, cleanup: Cleanup): Promise<BrokerReport> {
   return buildReport({ ...parts, problems: problemsOf(parts, options) });
 }
 
-async function main(): Promise<number> {
-  let options: Options | null;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    console.error(`bench:broker: ${(error as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (options === null) return (console.log(USAGE), 0);
-  const cleanup = new Cleanup();
-  cleanup.installSignalHandlers();
-  try {
-    const report = await run(options, cleanup);
+process.exitCode = await benchMain({
+  name: "bench:broker",
+  usage: USAGE,
+  parse: parseOptions,
+  run,
+  finish(report: BrokerReport, options: Options) {
     console.log(options.json ? JSON.stringify(report, null, 2) : humanReport(report));
     return report.problems.length === 0 ? 0 : 1;
-  } catch (error) {
-    console.error(`bench:broker: ${(error as Error).stack ?? String(error)}`);
-    return 1;
-  } finally {
-    await cleanup.run();
-  }
-}
-
-process.exitCode = await main();
+  },
+});

@@ -17,7 +17,8 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
-import { Cleanup } from "./lib/cleanup.js";
+import { benchMain, integerFlag } from "./lib/bench-main.js";
+import type { Cleanup } from "./lib/cleanup.js";
 import { newestProfile, summarizeProfile } from "./lib/cpuprofile.js";
 import { deviceCsrs, deviceIds, type DeviceCsr } from "./lib/csr.js";
 import { enroll, type EnrollMethod, type EnrollOutcome, type EnrollTarget } from "./lib/enroll-client.js";
@@ -49,13 +50,6 @@ const USAGE = `usage: npx tsx bench/enroll.ts [--devices N] [--concurrency C] [-
   --timeout-ms T   per-request timeout (default 30000)
   --profile DIR    run the server under node --cpu-prof, keep the profile in DIR, summarize it
   --json           machine-readable report on stdout (progress stays on stderr)`;
-
-function integerFlag(raw: string | undefined, name: string, fallback: number, min: number): number {
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer >= ${min} (got ${raw})`);
-  return value;
-}
 
 /** The options, or null when help was asked for; throws on bad flags. */
 function parseOptions(argv: readonly string[]): Options | null {
@@ -203,28 +197,4 @@ function finish(report: Report, options: Options): number {
   return report.failures.count === 0 && registeredDevices === ok ? 0 : 1;
 }
 
-async function main(): Promise<number> {
-  let options: Options | null;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    console.error(`bench:enroll: ${(error as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (options === null) {
-    console.log(USAGE);
-    return 0;
-  }
-  const cleanup = new Cleanup();
-  cleanup.installSignalHandlers();
-  try {
-    return finish(await run(options, cleanup), options);
-  } catch (error) {
-    console.error(`bench:enroll: ${(error as Error).stack ?? String(error)}`);
-    return 1;
-  } finally {
-    await cleanup.run();
-  }
-}
-
-process.exitCode = await main();
+process.exitCode = await benchMain({ name: "bench:enroll", usage: USAGE, parse: parseOptions, run, finish });

@@ -15,7 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { formatSummary, runFleet, type FleetProgress, type FleetReport } from "../device-sim/index.js";
-import { Cleanup } from "./lib/cleanup.js";
+import { benchMain } from "./lib/bench-main.js";
+import type { Cleanup } from "./lib/cleanup.js";
 import { createGroupToken, initDataDir, runCli, startServer, unlimitedEnrollConfig, writeConfig, type FleetgateServer } from "./lib/fleetgate.js";
 import { machineInfo } from "./lib/machine.js";
 import { round } from "./lib/stats.js";
@@ -32,6 +33,8 @@ interface Options {
   readonly timeoutMs: number;
   readonly json: boolean;
 }
+
+const USAGE = "usage: npx tsx bench/storm.ts [--devices 5000] [--rate 0.2] [--timeout-s 300] [--json]";
 
 function parseOptions(argv: readonly string[]): Options {
   const { values } = parseArgs({
@@ -135,28 +138,15 @@ function human(f: StormFigures): string {
   ]);
 }
 
-async function main(): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    console.error(`bench:storm: ${(error as Error).message}`);
-    return 2;
-  }
-  const cleanup = new Cleanup();
-  cleanup.installSignalHandlers();
-  try {
-    const { report, serverCpuMs } = await run(options, cleanup);
+process.exitCode = await benchMain({
+  name: "bench:storm",
+  usage: USAGE,
+  parse: parseOptions,
+  run,
+  finish({ report, serverCpuMs }: { report: FleetReport; serverCpuMs: number | null }, options: Options) {
     const result = figures(options, report, serverCpuMs);
     if (options.json) console.log(JSON.stringify({ machine: machineInfo(), storm: result, fleet: report }, null, 2));
     else console.log(`${formatSummary(report)}\n\n${human(result)}`);
     return result.allDelivered && result.lost === 0 ? 0 : 1;
-  } catch (error) {
-    console.error(`bench:storm: ${(error as Error).stack ?? String(error)}`);
-    return 1;
-  } finally {
-    await cleanup.run();
-  }
-}
-
-process.exitCode = await main();
+  },
+});
