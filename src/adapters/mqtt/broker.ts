@@ -8,7 +8,7 @@ import { PacketSizeGuard } from "../../domain/packet-size-guard.js";
 import { KeyedTokenBucket, type RateSpec } from "../../domain/token-bucket.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
-import type { PkiPaths } from "../ca/key-store.js";
+import { readPrivateKeyPem, type PkiPaths } from "../ca/key-store.js";
 import { BrokerHooks } from "./hooks.js";
 import { boundOutgoingQueues } from "./outgoing-queue-bound.js";
 import { SessionRegistry } from "./session-kicker.js";
@@ -73,7 +73,7 @@ export class MqttGateway {
       options.logger.warn({ service: "mqtt", deviceId: clientId, reason: "outgoing_queue_full" }, "denied");
     });
     const server = createServer({
-      key: readFileSync(options.pki.serverKey),
+      key: readPrivateKeyPem(options.pki.serverKey), // refuses a key file others can read
       cert: readFileSync(options.pki.serverCert),
       // OpenSSL needs the chain up to a self-signed root; the registry check pins our issuing CA.
       ca: [options.issuingCaPem, options.rootCaPem],
