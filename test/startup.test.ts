@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -6,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pkiPaths } from "../src/adapters/ca/key-store.js";
 import { createLogger } from "../src/logger.js";
 import { initDataDir, registryFile, startFleetgate } from "../src/main.js";
-import { readRuntimeInfo } from "../src/runtime-file.js";
+import { readRuntimeInfo, writeRuntimeInfo } from "../src/runtime-file.js";
 import { operatorPaths } from "../provisioning/operator-credential.js";
 import { killChildren, runCli } from "./helpers/cli.js";
 import { testConfig } from "./helpers/fleetgate.js";
@@ -85,3 +87,23 @@ async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+describe("one server per data dir", { timeout: 60_000 }, () => {
+  it("refuses to serve a data dir another live process serves; a stale runtime file does not block", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "fleetgate-twice-"));
+    const other = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      await initDataDir(testConfig(dataDir), createLogger("silent"));
+      writeRuntimeInfo(dataDir, { pid: other.pid!, ports: { admin: 1 }, adminHost: "127.0.0.1" });
+      await expect(startFleetgate(testConfig(dataDir), createLogger("silent"))).rejects.toThrow(`another fleetgate (pid ${other.pid}) is already serving ${dataDir}`);
+      other.kill();
+      await once(other, "exit");
+      const running = await startFleetgate(testConfig(dataDir), createLogger("silent"));
+      expect(readRuntimeInfo(dataDir)?.pid).toBe(process.pid);
+      await running.close();
+    } finally {
+      other.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
