@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { Metrics } from "../src/metrics.js";
 
@@ -51,5 +53,14 @@ describe("Metrics", () => {
   it("refuses a label a metric does not have", () => {
     const metrics = new Metrics();
     expect(() => metrics.mqttDenials.inc({ nope: "x" } as never)).toThrow();
+  });
+});
+
+describe("README metrics section", () => {
+  it("names every registered metric", async () => {
+    const readme = readFileSync(fileURLToPath(new URL("../README.md", import.meta.url)), "utf8");
+    const section = readme.slice(readme.indexOf("## Metrics"), readme.indexOf("\n## ", readme.indexOf("## Metrics") + 1));
+    const names = (await new Metrics().registry.getMetricsAsJSON()).map((m) => m.name);
+    expect(names.filter((name) => !section.includes(`\`${name}`))).toEqual([]);
   });
 });
