@@ -1,7 +1,7 @@
 import type { AedesPublishPacket } from "aedes";
-import type { IClientOptions, MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectDevice, enrollDevice, type EnrolledDevice } from "../../helpers/devices.js";
+import { enrollDevice, type EnrolledDevice, trackedConnections } from "../../helpers/devices.js";
 import { startTestFleetgate, type TestFleetgate } from "../../helpers/fleetgate.js";
 import { killAllCli, mosquittoArgs, runCli, spawnCli } from "../../helpers/mqtt-cli.js";
 import { closed, connectWithConnack, metricValue, recorder, subackCodes, until, waitForLogs } from "../../helpers/mqtt-kit.js";
@@ -11,12 +11,7 @@ type Seen = { topic: string; payload: string }[];
 /** One fleetgate plus enrolled dev-1..3 and svc-1, a connected service subscribed to all it may read, and a broker-level tap. */
 function fixture(overrides: Parameters<typeof startTestFleetgate>[0] = {}) {
   const state = {} as { fg: TestFleetgate; devs: EnrolledDevice[]; svc: EnrolledDevice; service: MqttClient; serviceSeen: Seen; tap: string[] };
-  const clients: MqttClient[] = [];
-  const connect = async (device: EnrolledDevice, extra: IClientOptions = {}) => {
-    const client = await connectDevice(state.fg, device, extra);
-    clients.push(client);
-    return client;
-  };
+  const { clients, connect } = trackedConnections(() => state.fg);
   beforeAll(async () => {
     state.fg = await startTestFleetgate(overrides);
     const enrolled = await Promise.all([1, 2, 3].map((n) => enrollDevice(state.fg, `dev-${n}`)));

@@ -1,7 +1,6 @@
-import type { IClientOptions, MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigInput } from "../../../src/config.js";
-import { connectDevice, enrollDevice, type EnrolledDevice } from "../../helpers/devices.js";
+import { connectDevice, enrollDevice, type EnrolledDevice, trackedConnections } from "../../helpers/devices.js";
 import { startTestFleetgate, type TestFleetgate } from "../../helpers/fleetgate.js";
 import { killAllCli, mosquittoArgs, runCli } from "../../helpers/mqtt-cli.js";
 import { closed, countLogs, eventually, metricValue, recorder, until, waitForLogs } from "../../helpers/mqtt-kit.js";
@@ -11,12 +10,7 @@ const TOPIC = "devices/dev-1/telemetry"; // 23 bytes
 /** One fleetgate with the given mqtt limits, dev-1..3 and svc-1 enrolled. Enrollment is HTTPS, so it does not use up MQTT limits. */
 function fixture(mqtt: NonNullable<ConfigInput["mqtt"]>) {
   const state = {} as { fg: TestFleetgate; devs: EnrolledDevice[]; svc: EnrolledDevice };
-  const clients: MqttClient[] = [];
-  const connect = async (device: EnrolledDevice, extra: IClientOptions = {}) => {
-    const client = await connectDevice(state.fg, device, extra);
-    clients.push(client);
-    return client;
-  };
+  const { clients, connect } = trackedConnections(() => state.fg);
   beforeAll(async () => {
     state.fg = await startTestFleetgate({ mqtt: { host: "127.0.0.1", port: 0, ...mqtt } });
     state.devs = await Promise.all([1, 2, 3].map((n) => enrollDevice(state.fg, `dev-${n}`)));
