@@ -17,7 +17,7 @@ import { SqliteRegistry } from "./adapters/sqlite/registry.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { systemClock, type Clock } from "./ports.js";
-import { readRuntimeInfo, removeRuntimeInfo, writeRuntimeInfo } from "./runtime-file.js";
+import { readRuntimeInfo, removeRuntimeInfo, runtimeFile, writeRuntimeInfo } from "./runtime-file.js";
 import { initPki } from "../provisioning/init-pki.js";
 import { issueFirstOperator } from "../provisioning/operator-credential.js";
 
@@ -134,7 +134,7 @@ export async function startFleetgate(config: Config, logger: Logger, clock: Cloc
   if (!pkiExists(pkiPaths(config.dataDir))) throw new Error(`no PKI in ${config.dataDir}; run \`fleetgate init --data ${config.dataDir}\` first`);
   // One server per data dir: a second would share the registry but not the live sessions it must kick.
   const other = readRuntimeInfo(config.dataDir);
-  if (other && other.pid !== process.pid) throw new Error(`another fleetgate (pid ${other.pid}) is already serving ${config.dataDir}; stop it first (if that pid is not fleetgate, delete ${join(config.dataDir, "run", "fleetgate.json")})`);
+  if (other && other.pid !== process.pid) throw new Error(`another fleetgate (pid ${other.pid}) is already serving ${config.dataDir}; stop it first (if that pid is not fleetgate, delete ${runtimeFile(config.dataDir)})`);
   const closers = new Closers();
   try {
     const running = await startListeners(config, logger, clock, closers);

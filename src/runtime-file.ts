@@ -11,7 +11,7 @@ export interface RuntimeInfo {
   readonly adminHost: string;
 }
 
-function runtimeFile(dataDir: string): string {
+export function runtimeFile(dataDir: string): string {
   return join(dataDir, "run", "fleetgate.json");
 }
 

@@ -1,6 +1,7 @@
 /**
- * The two DER primitives fleetgate writes itself, for wrapping bytes that are already DER
- * (certificates, a signed TBSCertificate) without parsing them back into objects first.
+ * The little DER fleetgate handles itself: wrapping bytes that are already DER (certificates, a
+ * signed TBSCertificate) and slicing out the exact bytes of a structure's elements, without
+ * parsing them into objects and serializing them again.
  */
 
 /** X.690 §8.1.3: definite length, short form below 128, long form above. */
@@ -53,11 +54,4 @@ export function elementsInside(der: Uint8Array): Uint8Array[] {
     offset = next;
   }
   return elements;
-}
-
-/** The signed part of a SIGNED{…} structure (X.509 tbsCertificate, PKCS#10 certificationRequestInfo), as it was signed. */
-export function firstInnerElement(der: Uint8Array): Uint8Array {
-  const first = elementsInside(der)[0];
-  if (first === undefined) throw new Error("DER has no inner element");
-  return first;
 }

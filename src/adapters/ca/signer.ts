@@ -8,9 +8,9 @@ import { derToPem } from "./pem.js";
 import { x509 } from "./x509.js";
 
 const BACKDATE_MS = 5 * 60_000;
-const ROLE_ATTRIBUTE = "OU";
-/** X.520 attribute types of the device certificate subject. */
-const OID = { commonName: "2.5.4.3", organizationalUnit: "2.5.4.11" } as const;
+/** The subject attribute that carries the role the CA chose (never the CSR), and its X.520 type. */
+export const ROLE_ATTRIBUTE = "OU";
+const OID = { commonName: "2.5.4.3", role: "2.5.4.11" } as const;
 
 export interface RevocationUrls {
   readonly crl: string;
@@ -66,7 +66,7 @@ export class X509Signer implements CertificateSigner {
         serialHex: serial,
         subject: [
           [OID.commonName, request.deviceId],
-          [OID.organizationalUnit, request.role],
+          [OID.role, request.role],
         ],
         notBefore,
         notAfter,

@@ -2,9 +2,7 @@ import type { Client } from "aedes";
 import type { PeerCertificate as TlsPeerCertificate, TLSSocket } from "node:tls";
 import type { PeerCertificate } from "../../app/authorize-client.js";
 import { normalizeSerial } from "../../domain/identity.js";
-
-/** The CA writes the role as the subject's OU (see ca/signer.ts ROLE_ATTRIBUTE). */
-const ROLE_ATTRIBUTE = "OU";
+import { ROLE_ATTRIBUTE } from "../ca/signer.js";
 
 /** Node reports a repeated subject attribute as an array, a single one as a string. */
 function values(field: string | string[] | undefined): string[] {

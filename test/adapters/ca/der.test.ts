@@ -3,7 +3,7 @@ import fc from "fast-check";
 import * as pkijs from "pkijs";
 import { describe, expect, it } from "vitest";
 import { certsOnlyDer } from "../../../src/adapters/ca/certs-only.js";
-import { DER_TAG, derLength, firstInnerElement, tlv } from "../../../src/adapters/ca/der.js";
+import { DER_TAG, derLength, elementsInside, tlv } from "../../../src/adapters/ca/der.js";
 
 describe("DER primitives", () => {
   it("encode lengths as asn1js decodes them, short and long form", () => {
@@ -21,19 +21,20 @@ describe("DER primitives", () => {
     expect([...derLength(256)]).toEqual([0x82, 1, 0]);
   });
 
-  it("firstInnerElement returns exactly the first child of the outer SEQUENCE", () => {
+  it("elementsInside returns exactly the children of the outer SEQUENCE, byte for byte", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 3000 }), fc.uint8Array({ maxLength: 300 }), (first, second) => {
         const inner = tlv(DER_TAG.sequence, first);
-        expect(Buffer.from(firstInnerElement(tlv(DER_TAG.sequence, inner, tlv(0x03, second))))).toEqual(inner);
+        const last = tlv(0x03, second);
+        expect(elementsInside(tlv(DER_TAG.sequence, inner, last)).map((e) => Buffer.from(e))).toEqual([inner, last]);
       }),
       { numRuns: 60 },
     );
   });
 
-  it("firstInnerElement refuses truncated input instead of reading past the end", () => {
+  it("elementsInside refuses truncated input instead of reading past the end", () => {
     const whole = tlv(DER_TAG.sequence, tlv(DER_TAG.sequence, new Uint8Array(300)));
-    for (const cut of [0, 1, 2, 5, 100, whole.length - 1]) expect(() => firstInnerElement(whole.subarray(0, cut))).toThrow();
+    for (const cut of [0, 1, 2, 5, 100, whole.length - 1]) expect(() => elementsInside(whole.subarray(0, cut))).toThrow();
   });
 });
 
