@@ -10,14 +10,14 @@
  * and MQTT connect rate limits raised so that they never bind; the fleet is the real simulator
  * (device-sim) in this process. Exit code 0 when every device delivered and nothing was lost.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { formatSummary, runFleet, type FleetProgress, type FleetReport } from "../device-sim/index.js";
 import { benchMain } from "./lib/bench-main.js";
 import type { Cleanup } from "./lib/cleanup.js";
-import { createGroupToken, initDataDir, runCli, startServer, unlimitedEnrollConfig, writeConfig, type FleetgateServer } from "./lib/fleetgate.js";
+import { caBundlePem, createGroupToken, initDataDir, runCli, startServer, unlimitedEnrollConfig, writeConfig, type FleetgateServer } from "./lib/fleetgate.js";
 import { machineInfo } from "./lib/machine.js";
 import { round } from "./lib/stats.js";
 import { section } from "./lib/table.js";
@@ -88,7 +88,7 @@ async function run(options: Options, cleanup: Cleanup): Promise<{ report: FleetR
     prefix: PREFIX,
     rate: options.rate,
     stateDir,
-    endpoints: { enrollUrl: `https://localhost:${server.ports["enroll"]}`, mqttHost: "localhost", mqttPort: server.ports["mqtt"]!, caPem: readFileSync(join(dataDir, "pki", "root-ca.crt"), "utf8") },
+    endpoints: { enrollUrl: `https://localhost:${server.ports["enroll"]}`, mqttHost: "localhost", mqttPort: server.ports["mqtt"]!, caPem: caBundlePem(dataDir) },
     token,
     consumer: { id: CONSUMER, token: consumerToken },
     ...stopWhenSettled(options.devices, options.timeoutMs),
