@@ -41,7 +41,8 @@ function runBenchmark<T>(script: string, quick: boolean): Promise<{ report: T | 
   });
 }
 
-const ms = (value: number | null | undefined): Cell => (value === null || value === undefined || !Number.isFinite(value) ? null : round(value, 1));
+const ms = (value: number | null | undefined): Cell =>
+  value === null || value === undefined || !Number.isFinite(value) ? null : round(value, 1);
 const ratio = (r: { measured: number | null; baseline: number; met: boolean | null } | undefined): Cell =>
   r?.measured == null ? null : `${r.measured}× (issue: ≤ ${r.baseline}×, ${r.met ? "met" : "NOT met"})`;
 
@@ -49,8 +50,18 @@ function enrollRows(report: EnrollReport | null): Cell[][] {
   if (!report) return [["enrollments/s, fresh TLS per device", null, null, "benchmark failed"]];
   const { results, latencyMs, targets } = report;
   return [
-    ["enrollments/s, fresh TLS per device", results.enrollmentsPerSecond, null, `target ≥ ${targets.enrollmentsPerSecond.target}: ${targets.enrollmentsPerSecond.met ? "met" : "missed"}`],
-    ["enrollment p50 / p99 ms", `${ms(latencyMs["all"]?.p50)} / ${ms(latencyMs["all"]?.p99)}`, null, `p99 target < ${targets.p99Ms.target}: ${targets.p99Ms.met ? "met" : "missed"}`],
+    [
+      "enrollments/s, fresh TLS per device",
+      results.enrollmentsPerSecond,
+      null,
+      `target ≥ ${targets.enrollmentsPerSecond.target}: ${targets.enrollmentsPerSecond.met ? "met" : "missed"}`,
+    ],
+    [
+      "enrollment p50 / p99 ms",
+      `${ms(latencyMs["all"]?.p50)} / ${ms(latencyMs["all"]?.p99)}`,
+      null,
+      `p99 target < ${targets.p99Ms.target}: ${targets.p99Ms.met ? "met" : "missed"}`,
+    ],
     ["server CPU ms per enrollment", results.serverCpuMsPerEnrollment, null, null],
   ];
 }
@@ -60,30 +71,72 @@ function brokerRows(report: BrokerReport | null): Cell[][] {
   const fg = report.fleetgate;
   const mq = report.mosquitto;
   return [
-    ["broker CPU µs per mTLS handshake", ms(fg?.handshake.cpuUsPer), ms(mq?.handshake.cpuUsPer), ratio(report.ratios.handshakeCpu)],
-    [`broker CPU µs per QoS 1 message (${report.run.devices} connected)`, ms(fg?.messages.cpuUsPer), ms(mq?.messages.cpuUsPer), ratio(report.ratios.messageCpu)],
-    [`broker RSS KiB per idle connection (${report.run.devices})`, ms(fg?.idle.kibPerConnection), ms(mq?.idle.kibPerConnection), ratio(report.ratios.rssPerConnection)],
-    [`revoke → socket closed p50 / p99 ms (${report.run.revocations})`, report.revocation ? `${ms(report.revocation.p50)} / ${ms(report.revocation.p99)}` : null, "n/a (no live revocation)", "target p99 < 100 ms"],
+    [
+      "broker CPU µs per mTLS handshake",
+      ms(fg?.handshake.cpuUsPer),
+      ms(mq?.handshake.cpuUsPer),
+      ratio(report.ratios.handshakeCpu),
+    ],
+    [
+      `broker CPU µs per QoS 1 message (${report.run.devices} connected)`,
+      ms(fg?.messages.cpuUsPer),
+      ms(mq?.messages.cpuUsPer),
+      ratio(report.ratios.messageCpu),
+    ],
+    [
+      `broker RSS KiB per idle connection (${report.run.devices})`,
+      ms(fg?.idle.kibPerConnection),
+      ms(mq?.idle.kibPerConnection),
+      ratio(report.ratios.rssPerConnection),
+    ],
+    [
+      `revoke → socket closed p50 / p99 ms (${report.run.revocations})`,
+      report.revocation ? `${ms(report.revocation.p50)} / ${ms(report.revocation.p99)}` : null,
+      "n/a (no live revocation)",
+      "target p99 < 100 ms",
+    ],
   ];
 }
 
 function stormRows(figures: StormFigures | null): Cell[][] {
   if (!figures) return [["storm: first boot → first telemetry, whole fleet", null, null, "benchmark failed"]];
-  return [[`storm: ${figures.devices} devices, first boot → first telemetry (s)`, figures.fleetFirstDeliverySeconds, null, figures.allDelivered && figures.lost === 0 ? "every device delivered, 0 lost" : "NOT every device delivered"]];
+  return [
+    [
+      `storm: ${figures.devices} devices, first boot → first telemetry (s)`,
+      figures.fleetFirstDeliverySeconds,
+      null,
+      figures.allDelivered && figures.lost === 0 ? "every device delivered, 0 lost" : "NOT every device delivered",
+    ],
+  ];
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, json: { type: "boolean", default: false } }, strict: true });
+  const { values } = parseArgs({
+    options: { quick: { type: "boolean", default: false }, json: { type: "boolean", default: false } },
+    strict: true,
+  });
   const quick = values.quick ?? false;
   const enroll = await runBenchmark<EnrollReport>("enroll.ts", quick);
   const broker = await runBenchmark<BrokerReport>("broker.ts", quick);
   const storm = await runBenchmark<{ storm: StormFigures }>("storm.ts", quick);
   const machine = machineInfo();
   if (values.json) {
-    console.log(JSON.stringify({ machine, enroll: enroll.report, broker: broker.report, storm: storm.report?.storm ?? null }, null, 2));
+    console.log(
+      JSON.stringify(
+        { machine, enroll: enroll.report, broker: broker.report, storm: storm.report?.storm ?? null },
+        null,
+        2,
+      ),
+    );
   } else {
-    const rows = [...enrollRows(enroll.report), ...brokerRows(broker.report), ...stormRows(storm.report?.storm ?? null)];
-    console.log(`\nmachine: ${machine.cores} cores (${machine.model}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}`);
+    const rows = [
+      ...enrollRows(enroll.report),
+      ...brokerRows(broker.report),
+      ...stormRows(storm.report?.storm ?? null),
+    ];
+    console.log(
+      `\nmachine: ${machine.cores} cores (${machine.model}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}`,
+    );
     console.log(section("fleetgate benchmarks", rows, ["figure", "fleetgate", "Mosquitto", "ratio / target"]));
   }
   return [enroll, broker, storm].every((b) => b.exitCode === 0) ? 0 : 1;

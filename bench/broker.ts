@@ -20,13 +20,27 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
-import { handshakePhase, loadPhases, type BrokerFigures, type Fixture, type MeasuredBroker, type PhaseOptions } from "./lib/broker-phases.js";
+import {
+  handshakePhase,
+  loadPhases,
+  type BrokerFigures,
+  type Fixture,
+  type MeasuredBroker,
+  type PhaseOptions,
+} from "./lib/broker-phases.js";
 import { buildReport, humanReport, revocationSummary, uptimeLine, type BrokerReport } from "./lib/broker-report.js";
 import { benchMain, integerFlag } from "./lib/bench-main.js";
 import type { Cleanup } from "./lib/cleanup.js";
 import { newestProfile, summarizeProfile } from "./lib/cpuprofile.js";
 import { enrollDevices, type DeviceCredential } from "./lib/device-credentials.js";
-import { caBundlePem, createGroupToken, initDataDir, startServer, unlimitedEnrollConfig, writeConfig } from "./lib/fleetgate.js";
+import {
+  caBundlePem,
+  createGroupToken,
+  initDataDir,
+  startServer,
+  unlimitedEnrollConfig,
+  writeConfig,
+} from "./lib/fleetgate.js";
 import { startMosquitto } from "./lib/mosquitto.js";
 import { closeAll, connectAll } from "./lib/mqtt-load.js";
 import { adminClientFor, revokeLatencies } from "./lib/revoke-latency.js";
@@ -62,12 +76,24 @@ function parseOptions(argv: readonly string[]): Options | null {
   const text = { type: "string" } as const;
   const { values } = parseArgs({
     args: [...argv],
-    options: { devices: text, handshakes: text, messages: text, rate: text, revocations: text, concurrency: text, only: text, profile: text, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+    options: {
+      devices: text,
+      handshakes: text,
+      messages: text,
+      rate: text,
+      revocations: text,
+      concurrency: text,
+      only: text,
+      profile: text,
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
     strict: true,
   });
   if (values.help) return null;
   const only = values.only ?? null;
-  if (only !== null && only !== "fleetgate" && only !== "mosquitto") throw new Error(`--only must be fleetgate or mosquitto (got ${only})`);
+  if (only !== null && only !== "fleetgate" && only !== "mosquitto")
+    throw new Error(`--only must be fleetgate or mosquitto (got ${only})`);
   const handshakes = integerFlag(values.handshakes, "handshakes", 2000, 1);
   return {
     devices: integerFlag(values.devices, "devices", 5000, 1),
@@ -90,7 +116,10 @@ const note = (message: string) => console.error(`[bench] ${message}`);
 function benchConfig(options: Options): Record<string, unknown> {
   const unlimited = { perSecond: 1_000_000, burst: 1_000_000 };
   const maxConnections = Math.max(6000, options.devices + options.revocations + 2 * options.concurrency + 10);
-  return { ...unlimitedEnrollConfig(), mqtt: { host: "127.0.0.1", port: 0, maxConnections, connectRatePerAddress: unlimited, publishRate: unlimited } };
+  return {
+    ...unlimitedEnrollConfig(),
+    mqtt: { host: "127.0.0.1", port: 0, maxConnections, connectRatePerAddress: unlimited, publishRate: unlimited },
+  };
 }
 
 interface Credentials extends Fixture {
@@ -100,15 +129,30 @@ interface Credentials extends Fixture {
 /** Every credential, through fleetgate's real enrollment API; the server is stopped afterwards. */
 async function enrollEverything(dataDir: string, options: Options, cleanup: Cleanup): Promise<Credentials> {
   const server = await startServer({ dataDir, logFile: join(dataDir, "enroll-server.log"), cleanup });
-  const target = { host: "127.0.0.1", port: server.ports["enroll"]!, secureContext: createSecureContext({ ca: caBundlePem(dataDir) }), timeoutMs: 30_000 };
+  const target = {
+    host: "127.0.0.1",
+    port: server.ports["enroll"]!,
+    secureContext: createSecureContext({ ca: caBundlePem(dataDir) }),
+    timeoutMs: 30_000,
+  };
   const devicesToken = await createGroupToken(dataDir, PREFIX.devices, options.devices);
   const serviceToken = await createGroupToken(dataDir, PREFIX.service, 1, "1h", "service");
   const revocations = options.only === "mosquitto" ? 0 : options.revocations;
-  note(`enrolling ${options.devices} devices + ${revocations} to revoke + 1 service subscriber (ECDSA P-256, JSON API)`);
+  note(
+    `enrolling ${options.devices} devices + ${revocations} to revoke + 1 service subscriber (ECDSA P-256, JSON API)`,
+  );
   const started = performance.now();
   const devices = await enrollDevices(target, PREFIX.devices, options.devices, devicesToken);
   const [subscriber] = await enrollDevices(target, PREFIX.service, 1, serviceToken);
-  const revoked = revocations > 0 ? await enrollDevices(target, PREFIX.revoked, revocations, await createGroupToken(dataDir, PREFIX.revoked, revocations)) : [];
+  const revoked =
+    revocations > 0
+      ? await enrollDevices(
+          target,
+          PREFIX.revoked,
+          revocations,
+          await createGroupToken(dataDir, PREFIX.revoked, revocations),
+        )
+      : [];
   note(`enrolled in ${round((performance.now() - started) / 1000, 1)} s`);
   await server.stop();
   return { devices, subscriber: subscriber!, revoked, caPem: caBundlePem(dataDir) };
@@ -126,7 +170,10 @@ interface StartedBroker extends MeasuredBroker {
   logTail(lines?: number): string;
 }
 
-async function withBroker<T>(start: () => Promise<StartedBroker>, work: (broker: StartedBroker) => Promise<T>): Promise<T> {
+async function withBroker<T>(
+  start: () => Promise<StartedBroker>,
+  work: (broker: StartedBroker) => Promise<T>,
+): Promise<T> {
   const broker = await start();
   note(`${broker.name} pid ${broker.pid} on 127.0.0.1:${broker.port}`);
   try {
@@ -140,7 +187,12 @@ async function withBroker<T>(start: () => Promise<StartedBroker>, work: (broker:
 }
 
 /** Handshakes on one fresh process; idle RSS, QoS 1 and then `more` on a second one. */
-async function measure<T>(start: () => Promise<StartedBroker>, creds: Credentials, options: Options, more: (broker: StartedBroker) => Promise<T>) {
+async function measure<T>(
+  start: () => Promise<StartedBroker>,
+  creds: Credentials,
+  options: Options,
+  more: (broker: StartedBroker) => Promise<T>,
+) {
   const handshake = await withBroker(start, (broker) => handshakePhase(broker, creds, options));
   return withBroker(start, async (broker) => {
     const figures: BrokerFigures = { handshake, ...(await loadPhases(broker, creds, options)) };
@@ -148,9 +200,20 @@ async function measure<T>(start: () => Promise<StartedBroker>, creds: Credential
   });
 }
 
-async function revocationPhase(broker: StartedBroker, dataDir: string, creds: Credentials, options: Options): Promise<BrokerReport["revocation"]> {
+async function revocationPhase(
+  broker: StartedBroker,
+  dataDir: string,
+  creds: Credentials,
+  options: Options,
+): Promise<BrokerReport["revocation"]> {
   if (creds.revoked.length === 0) return null;
-  const target = { host: "127.0.0.1", port: broker.port, caPem: creds.caPem, keepaliveSeconds: 1800, timeoutMs: options.timeoutMs };
+  const target = {
+    host: "127.0.0.1",
+    port: broker.port,
+    caPem: creds.caPem,
+    keepaliveSeconds: 1800,
+    timeoutMs: options.timeoutMs,
+  };
   const clients = await connectAll(target, creds.revoked, options.concurrency);
   note(`fleetgate: ${clients.length} revocations through the admin API, one at a time, timed to socket close`);
   try {
@@ -166,11 +229,26 @@ async function runFleetgate(dataDir: string, creds: Credentials, options: Option
   const start = async (): Promise<StartedBroker> => {
     // One log per start: readiness and ports are read from the log, which must not be a previous run's.
     const logFile = join(dataDir, `server-${pids.length + 1}.log`);
-    const server = await startServer({ dataDir, logFile, cleanup, nodeFlags: profileFlags(options), readyService: "metrics" });
+    const server = await startServer({
+      dataDir,
+      logFile,
+      cleanup,
+      nodeFlags: profileFlags(options),
+      readyService: "metrics",
+    });
     pids.push(server.pid);
-    return { name: "fleetgate", pid: server.pid, port: server.ports["mqtt"]!, cpuMs: () => server.cpuMs(), stop: () => server.stop(), logTail: (n) => server.logTail(n) };
+    return {
+      name: "fleetgate",
+      pid: server.pid,
+      port: server.ports["mqtt"]!,
+      cpuMs: () => server.cpuMs(),
+      stop: () => server.stop(),
+      logTail: (n) => server.logTail(n),
+    };
   };
-  const { figures, more: revocation } = await measure(start, creds, options, (broker) => revocationPhase(broker, dataDir, creds, options));
+  const { figures, more: revocation } = await measure(start, creds, options, (broker) =>
+    revocationPhase(broker, dataDir, creds, options),
+  );
   for (const pid of options.profileDir ? pids : []) {
     const profile = newestProfile(options.profileDir!, pid);
     if (profile) printProfile(profile);
@@ -180,24 +258,54 @@ async function runFleetgate(dataDir: string, creds: Credentials, options: Option
 
 function printProfile(file: string): void {
   const p = summarizeProfile(file, 25);
-  const rows = (list: typeof p.topFunctions) => list.map((f) => [`${round(f.percent, 1)}%`, `${round(f.ms, 0)} ms`, f.name]);
-  console.error([`fleetgate CPU profile ${file}`, section("self time by area", rows(p.byArea)), section("top self time", rows(p.topFunctions)), section("project, inclusive", rows(p.projectInclusive))].join("\n\n"));
+  const rows = (list: typeof p.topFunctions) =>
+    list.map((f) => [`${round(f.percent, 1)}%`, `${round(f.ms, 0)} ms`, f.name]);
+  console.error(
+    [
+      `fleetgate CPU profile ${file}`,
+      section("self time by area", rows(p.byArea)),
+      section("top self time", rows(p.topFunctions)),
+      section("project, inclusive", rows(p.projectInclusive)),
+    ].join("\n\n"),
+  );
 }
 
-async function runMosquitto(dataDir: string, creds: Credentials, options: Options, cleanup: Cleanup): Promise<BrokerFigures> {
+async function runMosquitto(
+  dataDir: string,
+  creds: Credentials,
+  options: Options,
+  cleanup: Cleanup,
+): Promise<BrokerFigures> {
   const start = async (): Promise<StartedBroker> => {
-    const mosquitto = await startMosquitto({ dataDir, workDir: dataDir, telemetryReaders: [creds.subscriber.id], cleanup });
-    return { name: "mosquitto", pid: mosquitto.pid, port: mosquitto.port, cpuMs: () => mosquitto.cpuMs(), stop: () => mosquitto.stop(), logTail: (n) => mosquitto.logTail(n) };
+    const mosquitto = await startMosquitto({
+      dataDir,
+      workDir: dataDir,
+      telemetryReaders: [creds.subscriber.id],
+      cleanup,
+    });
+    return {
+      name: "mosquitto",
+      pid: mosquitto.pid,
+      port: mosquitto.port,
+      cpuMs: () => mosquitto.cpuMs(),
+      stop: () => mosquitto.stop(),
+      logTail: (n) => mosquitto.logTail(n),
+    };
   };
   return (await measure(start, creds, options, async () => null)).figures;
 }
 
 function problemsOf(report: Omit<BrokerReport, "machine" | "ratios" | "problems">, options: Options): string[] {
   const problems: string[] = [];
-  for (const [name, f] of [["fleetgate", report.fleetgate], ["mosquitto", report.mosquitto]] as const) {
-    if (f && (f.messages.delivered < options.messages || f.messages.acked < options.messages)) problems.push(`${name}: ${f.messages.delivered}/${options.messages} delivered, ${f.messages.acked} acked`);
+  for (const [name, f] of [
+    ["fleetgate", report.fleetgate],
+    ["mosquitto", report.mosquitto],
+  ] as const) {
+    if (f && (f.messages.delivered < options.messages || f.messages.acked < options.messages))
+      problems.push(`${name}: ${f.messages.delivered}/${options.messages} delivered, ${f.messages.acked} acked`);
   }
-  if (report.revocation && report.revocation.notClosed > 0) problems.push(`fleetgate: ${report.revocation.notClosed} revoked devices still connected after 10 s`);
+  if (report.revocation && report.revocation.notClosed > 0)
+    problems.push(`fleetgate: ${report.revocation.notClosed} revoked devices still connected after 10 s`);
   return problems;
 }
 
@@ -212,8 +320,22 @@ async function run(options: Options, cleanup: Cleanup): Promise<BrokerReport> {
   const creds = await enrollEverything(dataDir, options, cleanup);
   const fg = options.only === "mosquitto" ? null : await runFleetgate(dataDir, creds, options, cleanup);
   const mosquitto = options.only === "fleetgate" ? null : await runMosquitto(dataDir, creds, options, cleanup);
-  const run = { devices: options.devices, handshakes: options.handshakes, messages: options.messages, ratePerSecond: options.rate, revocations: creds.revoked.length, concurrency: options.concurrency };
-  const parts = { uptime: { start: uptimeStart, end: uptimeLine() }, run, wallSeconds: (performance.now() - started) / 1000, fleetgate: fg?.figures ?? null, mosquitto, revocation: fg?.revocation ?? null };
+  const run = {
+    devices: options.devices,
+    handshakes: options.handshakes,
+    messages: options.messages,
+    ratePerSecond: options.rate,
+    revocations: creds.revoked.length,
+    concurrency: options.concurrency,
+  };
+  const parts = {
+    uptime: { start: uptimeStart, end: uptimeLine() },
+    run,
+    wallSeconds: (performance.now() - started) / 1000,
+    fleetgate: fg?.figures ?? null,
+    mosquitto,
+    revocation: fg?.revocation ?? null,
+  };
   return buildReport({ ...parts, problems: problemsOf(parts, options) });
 }
 

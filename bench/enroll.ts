@@ -22,7 +22,16 @@ import type { Cleanup } from "./lib/cleanup.js";
 import { newestProfile, summarizeProfile } from "./lib/cpuprofile.js";
 import { deviceCsrs, deviceIds, type DeviceCsr } from "./lib/csr.js";
 import { enroll, type EnrollMethod, type EnrollOutcome, type EnrollTarget } from "./lib/enroll-client.js";
-import { caBundlePem, createGroupToken, initDataDir, runCli, startServer, unlimitedEnrollConfig, writeConfig, type FleetgateServer } from "./lib/fleetgate.js";
+import {
+  caBundlePem,
+  createGroupToken,
+  initDataDir,
+  runCli,
+  startServer,
+  unlimitedEnrollConfig,
+  writeConfig,
+  type FleetgateServer,
+} from "./lib/fleetgate.js";
 import { buildReport, humanReport, type Measurement, type Report } from "./lib/enroll-report.js";
 import { runPool } from "./lib/pool.js";
 import { selfCpuMs, systemCpu, type SystemCpu } from "./lib/proc-cpu.js";
@@ -69,7 +78,8 @@ function parseOptions(argv: readonly string[]): Options | null {
   });
   if (values.help) return null;
   const method = values.method ?? "both";
-  if (method !== "json" && method !== "est" && method !== "both") throw new Error(`--method must be json, est or both (got ${method})`);
+  if (method !== "json" && method !== "est" && method !== "both")
+    throw new Error(`--method must be json, est or both (got ${method})`);
   return {
     devices: integerFlag(values.devices, "devices", 2000, 1),
     concurrency: integerFlag(values.concurrency, "concurrency", 32, 1),
@@ -121,7 +131,12 @@ async function prepare(dataDir: string, options: Options): Promise<Setup> {
   return { dataDir, token, warmupToken, devices, warmupDevices, csrSeconds: (performance.now() - started) / 1000 };
 }
 
-function enrollAll(target: EnrollTarget, devices: readonly DeviceCsr[], token: string, options: Options): Promise<EnrollOutcome[]> {
+function enrollAll(
+  target: EnrollTarget,
+  devices: readonly DeviceCsr[],
+  token: string,
+  options: Options,
+): Promise<EnrollOutcome[]> {
   return runPool(devices.length, options.concurrency, (i) => enroll(target, devices[i]!, methodFor(options, i), token));
 }
 
@@ -130,7 +145,12 @@ function systemDelta(before: SystemCpu | null, after: SystemCpu | null): SystemC
 }
 
 /** The timed phase: only the N enrollments, with the server's and this process's CPU around it. */
-async function measure(target: EnrollTarget, server: FleetgateServer, setup: Setup, options: Options): Promise<Measurement> {
+async function measure(
+  target: EnrollTarget,
+  server: FleetgateServer,
+  setup: Setup,
+  options: Options,
+): Promise<Measurement> {
   const serverBefore = server.cpuMs();
   const systemBefore = systemCpu();
   const clientBefore = selfCpuMs();
@@ -171,18 +191,36 @@ function describeExit(server: FleetgateServer): string {
 
 async function run(options: Options, cleanup: Cleanup): Promise<Report> {
   const dataDir = await makeDataDir(cleanup);
-  const server = await startServer({ dataDir, logFile: join(dataDir, "server.log"), cleanup, nodeFlags: serverFlags(options) });
+  const server = await startServer({
+    dataDir,
+    logFile: join(dataDir, "server.log"),
+    cleanup,
+    nodeFlags: serverFlags(options),
+  });
   note(`server pid ${server.pid} listening on 127.0.0.1:${server.ports["enroll"]}`);
   const setup = await prepare(dataDir, options);
-  const target: EnrollTarget = { host: "127.0.0.1", port: server.ports["enroll"]!, secureContext: createSecureContext({ ca: caBundlePem(dataDir) }), timeoutMs: options.timeoutMs };
+  const target: EnrollTarget = {
+    host: "127.0.0.1",
+    port: server.ports["enroll"]!,
+    secureContext: createSecureContext({ ca: caBundlePem(dataDir) }),
+    timeoutMs: options.timeoutMs,
+  };
   await warmUp(target, setup, options);
   note(`timed phase: ${options.devices} enrollments, concurrency ${options.concurrency}, method ${options.method}`);
   const measurement = await measure(target, server, setup, options);
-  if (measurement.outcomes.some((o) => !o.ok)) console.error(`[bench] failures; server ${describeExit(server)}; its log ends:\n${server.logTail(15)}`);
+  if (measurement.outcomes.some((o) => !o.ok))
+    console.error(`[bench] failures; server ${describeExit(server)}; its log ends:\n${server.logTail(15)}`);
   const registered = await registryCount(dataDir);
   await server.stop();
   const { devices, concurrency, method, warmup } = options;
-  const runInfo = { devices, concurrency, method, warmup, rateLimitsRaised: true, csrPregenerationSeconds: round(setup.csrSeconds, 2) } as const;
+  const runInfo = {
+    devices,
+    concurrency,
+    method,
+    warmup,
+    rateLimitsRaised: true,
+    csrPregenerationSeconds: round(setup.csrSeconds, 2),
+  } as const;
   const report = buildReport(runInfo, measurement, registered);
   const profile = options.profileDir ? newestProfile(options.profileDir, server.pid) : null;
   if (profile) report.profile = summarizeProfile(profile, 20);
@@ -193,7 +231,10 @@ async function run(options: Options, cleanup: Cleanup): Promise<Report> {
 function finish(report: Report, options: Options): number {
   console.log(options.json ? JSON.stringify(report, null, 2) : humanReport(report));
   const { ok, registeredDevices } = report.results;
-  if (registeredDevices !== ok) console.error(`bench:enroll: the registry holds ${String(registeredDevices)} bench devices, expected ${String(ok)}`);
+  if (registeredDevices !== ok)
+    console.error(
+      `bench:enroll: the registry holds ${String(registeredDevices)} bench devices, expected ${String(ok)}`,
+    );
   return report.failures.count === 0 && registeredDevices === ok ? 0 : 1;
 }
 

@@ -17,7 +17,16 @@ import { parseArgs } from "node:util";
 import { formatSummary, runFleet, type FleetProgress, type FleetReport } from "../device-sim/index.js";
 import { benchMain } from "./lib/bench-main.js";
 import type { Cleanup } from "./lib/cleanup.js";
-import { caBundlePem, createGroupToken, initDataDir, runCli, startServer, unlimitedEnrollConfig, writeConfig, type FleetgateServer } from "./lib/fleetgate.js";
+import {
+  caBundlePem,
+  createGroupToken,
+  initDataDir,
+  runCli,
+  startServer,
+  unlimitedEnrollConfig,
+  writeConfig,
+  type FleetgateServer,
+} from "./lib/fleetgate.js";
 import { machineInfo } from "./lib/machine.js";
 import { round } from "./lib/stats.js";
 import { section } from "./lib/table.js";
@@ -39,14 +48,21 @@ const USAGE = "usage: npx tsx bench/storm.ts [--devices 5000] [--rate 0.2] [--ti
 function parseOptions(argv: readonly string[]): Options {
   const { values } = parseArgs({
     args: [...argv],
-    options: { devices: { type: "string" }, rate: { type: "string" }, "timeout-s": { type: "string" }, json: { type: "boolean", default: false } },
+    options: {
+      devices: { type: "string" },
+      rate: { type: "string" },
+      "timeout-s": { type: "string" },
+      json: { type: "boolean", default: false },
+    },
     strict: true,
   });
   const devices = Number(values.devices ?? 5000);
   const rate = Number(values.rate ?? 0.2);
   const timeoutS = Number(values["timeout-s"] ?? 300);
-  if (!Number.isInteger(devices) || devices < 1) throw new Error(`--devices must be a positive integer (got ${values.devices})`);
-  if (!(rate > 0)) throw new Error(`--rate must be a positive number of messages per second per device (got ${values.rate})`);
+  if (!Number.isInteger(devices) || devices < 1)
+    throw new Error(`--devices must be a positive integer (got ${values.devices})`);
+  if (!(rate > 0))
+    throw new Error(`--rate must be a positive number of messages per second per device (got ${values.rate})`);
   if (!(timeoutS > 0)) throw new Error(`--timeout-s must be positive (got ${values["timeout-s"]})`);
   return { devices, rate, timeoutMs: timeoutS * 1000, json: values.json ?? false };
 }
@@ -56,13 +72,19 @@ async function startFleetgate(cleanup: Cleanup): Promise<{ dataDir: string; serv
   cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
   await initDataDir(dataDir);
   const unlimited = { perSecond: 1_000_000, burst: 1_000_000 };
-  writeConfig(dataDir, { ...unlimitedEnrollConfig(), mqtt: { host: "127.0.0.1", port: 0, connectRatePerAddress: unlimited } });
+  writeConfig(dataDir, {
+    ...unlimitedEnrollConfig(),
+    mqtt: { host: "127.0.0.1", port: 0, connectRatePerAddress: unlimited },
+  });
   const server = await startServer({ dataDir, logFile: join(dataDir, "server.log"), cleanup, readyService: "metrics" });
   return { dataDir, server };
 }
 
 /** Ends the run a moment after every device is online (or gave up), or at the timeout. */
-function stopWhenSettled(devices: number, timeoutMs: number): { signal: AbortSignal; onProgress: (p: FleetProgress) => void } {
+function stopWhenSettled(
+  devices: number,
+  timeoutMs: number,
+): { signal: AbortSignal; onProgress: (p: FleetProgress) => void } {
   const stop = new AbortController();
   const timeout = setTimeout(() => stop.abort(), timeoutMs);
   let settling = false;
@@ -78,7 +100,9 @@ function stopWhenSettled(devices: number, timeoutMs: number): { signal: AbortSig
 async function run(options: Options, cleanup: Cleanup): Promise<{ report: FleetReport; serverCpuMs: number | null }> {
   const { dataDir, server } = await startFleetgate(cleanup);
   const token = await createGroupToken(dataDir, PREFIX, options.devices);
-  const consumerToken = (await runCli(["token", "create", "--device", CONSUMER, "--profile", "service", "--data", dataDir])).trim();
+  const consumerToken = (
+    await runCli(["token", "create", "--device", CONSUMER, "--profile", "service", "--data", dataDir])
+  ).trim();
   const stateDir = join(dataDir, "fleet");
   const cpuBefore = server.cpuMs();
   console.error(`[bench] storm: ${options.devices} devices power on at once against pid ${server.pid}`);
@@ -88,7 +112,12 @@ async function run(options: Options, cleanup: Cleanup): Promise<{ report: FleetR
     prefix: PREFIX,
     rate: options.rate,
     stateDir,
-    endpoints: { enrollUrl: `https://localhost:${server.ports["enroll"]}`, mqttHost: "localhost", mqttPort: server.ports["mqtt"]!, caPem: caBundlePem(dataDir) },
+    endpoints: {
+      enrollUrl: `https://localhost:${server.ports["enroll"]}`,
+      mqttHost: "localhost",
+      mqttPort: server.ports["mqtt"]!,
+      caPem: caBundlePem(dataDir),
+    },
     token,
     consumer: { id: CONSUMER, token: consumerToken },
     ...stopWhenSettled(options.devices, options.timeoutMs),
@@ -115,7 +144,8 @@ function figures(options: Options, report: FleetReport, serverCpuMs: number | nu
   return {
     devices: options.devices,
     allDelivered: delivered,
-    fleetFirstDeliverySeconds: report.fleetFirstDeliveryMs === null ? null : round(report.fleetFirstDeliveryMs / 1000, 2),
+    fleetFirstDeliverySeconds:
+      report.fleetFirstDeliveryMs === null ? null : round(report.fleetFirstDeliveryMs / 1000, 2),
     enrollmentsPerSecond: report.enrollmentsPerSecond,
     handshakesPerSecond: report.handshakesPerSecond,
     bootToFirstDeliveryP50Ms: report.bootToFirstDeliveryMs?.p50 ?? null,
@@ -132,7 +162,10 @@ function human(f: StormFigures): string {
     ["total seconds", f.fleetFirstDeliverySeconds],
     ["enrollments/s (fleet)", f.enrollmentsPerSecond],
     ["MQTT handshakes/s (fleet)", f.handshakesPerSecond],
-    ["boot → first delivery p50 / p99 ms", `${f.bootToFirstDeliveryP50Ms ?? "-"} / ${f.bootToFirstDeliveryP99Ms ?? "-"}`],
+    [
+      "boot → first delivery p50 / p99 ms",
+      `${f.bootToFirstDeliveryP50Ms ?? "-"} / ${f.bootToFirstDeliveryP99Ms ?? "-"}`,
+    ],
     ["server CPU seconds", f.serverCpuSeconds],
     ["telemetry lost", f.lost],
   ]);

@@ -27,21 +27,28 @@ export function fleetAdmin(config: Config, options: FleetAdminOptions): FleetAdm
   const client = AdminClient.fromConfig(config);
   const ttl = options.tokenTtl ?? "1h";
   let groupToken: Promise<string> | undefined;
-  const createToken = async (body: Record<string, unknown>) => (await client.call<{ token: string }>("POST", "/v1/tokens", { ttl, ...body })).token;
+  const createToken = async (body: Record<string, unknown>) =>
+    (await client.call<{ token: string }>("POST", "/v1/tokens", { ttl, ...body })).token;
   return {
     // Tokens are made lazily: a reboot run (every credential stored) asks the server for nothing.
     deviceToken: () =>
-      (groupToken ??= createToken({ prefix: options.prefix, uses: options.devices, profile: "device" }).catch((error: unknown) => {
-        groupToken = undefined; // the next device asks again instead of inheriting this failure
-        throw error;
-      })),
+      (groupToken ??= createToken({ prefix: options.prefix, uses: options.devices, profile: "device" }).catch(
+        (error: unknown) => {
+          groupToken = undefined; // the next device asks again instead of inheriting this failure
+          throw error;
+        },
+      )),
     consumerToken: (deviceId) =>
       createToken({ deviceId, profile: "service" }).catch((error: Error) => {
         if (!/unknown profile/.test(error.message)) throw error;
-        throw new Error(`${error.message}. The consumer needs a service profile: add "service": {"role": "service", "lifetime": "90d"} to "profiles" in fleetgate.json`);
+        throw new Error(
+          `${error.message}. The consumer needs a service profile: add "service": {"role": "service", "lifetime": "90d"} to "profiles" in fleetgate.json`,
+        );
       }),
     revokeDevice: async (deviceId) => {
-      await client.call("POST", `/v1/devices/${encodeURIComponent(deviceId)}/revoke`, { reason: options.revocationReason ?? "keyCompromise" });
+      await client.call("POST", `/v1/devices/${encodeURIComponent(deviceId)}/revoke`, {
+        reason: options.revocationReason ?? "keyCompromise",
+      });
     },
   };
 }

@@ -1,7 +1,8 @@
 import type { RetryPolicy } from "./types.js";
 
 export type FailureKind = "refused" | "transient";
-export type RetryDecision = { readonly retry: true; readonly delayMs: number } | { readonly retry: false; readonly reason: string };
+export type RetryDecision =
+  { readonly retry: true; readonly delayMs: number } | { readonly retry: false; readonly reason: string };
 
 /**
  * "Full jitter" exponential backoff: a random delay in [0, min(max, base·2^n)]. The randomness is
@@ -34,7 +35,11 @@ export class RetryBudget {
   failed(kind: FailureKind, reason: string, minDelayMs = 0): RetryDecision {
     const count = kind === "refused" ? ++this.refusals : ++this.transients;
     const limit = kind === "refused" ? this.policy.maxRefusals : this.policy.maxTransientFailures;
-    if (count >= limit) return { retry: false, reason: `${count} ${kind === "refused" ? "refusals" : "failures"} in a row, last: ${reason}` };
+    if (count >= limit)
+      return {
+        retry: false,
+        reason: `${count} ${kind === "refused" ? "refusals" : "failures"} in a row, last: ${reason}`,
+      };
     return { retry: true, delayMs: Math.max(minDelayMs, backoffDelay(this.policy, count, this.random)) };
   }
 }

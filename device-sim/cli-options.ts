@@ -48,7 +48,8 @@ export function duration(text: string): number {
 }
 
 export function scenario(text: string): Scenario {
-  if (!(SCENARIOS as readonly string[]).includes(text)) throw new InvalidArgumentError(`expected one of ${SCENARIOS.join(", ")}`);
+  if (!(SCENARIOS as readonly string[]).includes(text))
+    throw new InvalidArgumentError(`expected one of ${SCENARIOS.join(", ")}`);
   return text as Scenario;
 }
 
@@ -64,9 +65,12 @@ export function stateDirOf(flags: Pick<SimFlags, "state" | "data">): string {
 
 /** Flag combinations that cannot work, as a message, or null. */
 export function flagProblem(flags: SimFlags): string | null {
-  if (!flags.data && !flags.token) return "give --token (a group token: fleetgate token create --prefix sim- --uses N) or --data DIR of a running server";
-  if (flags.scenario === "revoke" && !flags.data) return "the revoke scenario revokes through the admin API: give --data DIR (with its operator credential)";
+  if (!flags.data && !flags.token)
+    return "give --token (a group token: fleetgate token create --prefix sim- --uses N) or --data DIR of a running server";
+  if (flags.scenario === "revoke" && !flags.data)
+    return "the revoke scenario revokes through the admin API: give --data DIR (with its operator credential)";
   if (flags.revoke !== undefined && flags.scenario !== "revoke") return "--revoke K needs --scenario revoke";
-  if (flags.revoke !== undefined && flags.revoke > flags.devices) return `--revoke ${flags.revoke} is more than --devices ${flags.devices}`;
+  if (flags.revoke !== undefined && flags.revoke > flags.devices)
+    return `--revoke ${flags.revoke} is more than --devices ${flags.devices}`;
   return null;
 }

@@ -12,14 +12,24 @@ const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
 function program(): Command {
   return new Command("fleetgate-sim")
-    .description("Simulate a fleet of devices against a fleetgate server: enrollment, mTLS MQTT telemetry, renewal, revocation")
+    .description(
+      "Simulate a fleet of devices against a fleetgate server: enrollment, mTLS MQTT telemetry, renewal, revocation",
+    )
     .option("--devices <n>", "number of devices", parse.positiveInt, 10)
     .option("--rate <msgs-per-s>", "telemetry messages per second per device", parse.positiveNumber, 1)
     .option("--duration <duration>", "run length, e.g. 60s or 5m", parse.duration, 60_000)
     .addOption(new Option("--scenario <name>", "steady | storm | revoke").argParser(parse.scenario).default("steady"))
     .option("--revoke <k>", "revoke scenario: devices an operator revokes mid-run (default 1)", parse.positiveInt)
-    .option("--revoke-at <duration>", "revoke scenario: when (default: after the ramp, at 40% of the run)", parse.duration)
-    .option("--ramp <duration>", "spread first boots over this long (steady, revoke; storm boots all at once)", parse.duration)
+    .option(
+      "--revoke-at <duration>",
+      "revoke scenario: when (default: after the ramp, at 40% of the run)",
+      parse.duration,
+    )
+    .option(
+      "--ramp <duration>",
+      "spread first boots over this long (steady, revoke; storm boots all at once)",
+      parse.duration,
+    )
     .option("--state <dir>", "device credentials, one folder per device (default DATA/sim or ./sim-state)")
     .option("--data <dir>", "data dir of a running server: endpoints, root CA and admin access (tokens, revocation)")
     .option("--token <token>", "bootstrap group token for first boots (fleetgate token create --prefix sim- --uses N)")
@@ -31,7 +41,12 @@ function program(): Command {
     .option("--mqtt-url <url>", "broker URL, e.g. mqtts://localhost:8883")
     .option("--ca <file>", "root CA PEM (default DATA/pki/root-ca.crt)")
     .option("--concurrency <n>", "HTTPS requests (enrollments, renewals) in flight", parse.positiveInt, 64)
-    .option("--max-refusals <n>", "refused connects or enrollments in a row before a device gives up", parse.positiveInt, 4)
+    .option(
+      "--max-refusals <n>",
+      "refused connects or enrollments in a row before a device gives up",
+      parse.positiveInt,
+      4,
+    )
     .option("--json", "print the report as JSON", false)
     .option("--events", "print device events (enrolled, kicked, refused, gave up …) to stderr", false)
     .option("--no-progress", "no progress bar even on a terminal")
@@ -42,12 +57,23 @@ function program(): Command {
 async function run(flags: parse.SimFlags): Promise<void> {
   const problem = parse.flagProblem(flags);
   if (problem) fail(problem, EXIT.usage);
-  const endpoints = resolveEndpoints({ dataDir: flags.data, enrollUrl: flags.enrollUrl, mqttUrl: flags.mqttUrl, caFile: flags.ca });
+  const endpoints = resolveEndpoints({
+    dataDir: flags.data,
+    enrollUrl: flags.enrollUrl,
+    mqttUrl: flags.mqttUrl,
+    caFile: flags.ca,
+  });
   const admin = flags.data ? fleetAdminFromDataDir(flags.data, { prefix: flags.prefix, devices: flags.devices }) : null;
   const progress = progressView(flags.progress && !flags.json);
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
-  const report = await runFleet({ ...fleetOptions(flags, admin), endpoints, signal: stop.signal, onProgress: (p) => progress.update(p), onEvent: flags.events ? printEvent : undefined });
+  const report = await runFleet({
+    ...fleetOptions(flags, admin),
+    endpoints,
+    signal: stop.signal,
+    onProgress: (p) => progress.update(p),
+    onEvent: flags.events ? printEvent : undefined,
+  });
   progress.stop();
   console.log(flags.json ? JSON.stringify(report, null, 2) : formatSummary(report));
   process.exitCode = report.ok ? EXIT.ok : EXIT.failed;
@@ -65,7 +91,10 @@ function fleetOptions(flags: parse.SimFlags, admin: FleetAdmin | null): Omit<Fle
     prefix: flags.prefix,
     enrollMethod: flags.enrollMethod,
     rampMs: flags.ramp,
-    revoke: admin && flags.scenario === "revoke" ? { count: flags.revoke ?? 1, atMs: flags.revokeAt, revokeDevice: admin.revokeDevice } : undefined,
+    revoke:
+      admin && flags.scenario === "revoke"
+        ? { count: flags.revoke ?? 1, atMs: flags.revokeAt, revokeDevice: admin.revokeDevice }
+        : undefined,
     httpConcurrency: flags.concurrency,
     retry: { maxRefusals: flags.maxRefusals },
   };
@@ -73,7 +102,9 @@ function fleetOptions(flags: parse.SimFlags, admin: FleetAdmin | null): Omit<Fle
 
 function printEvent(event: FleetEvent): void {
   const { type, deviceId, at, ...details } = event;
-  const extra = Object.entries(details).map(([key, value]) => `${key}=${value}`).join(" ");
+  const extra = Object.entries(details)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(" ");
   process.stderr.write(`${new Date(at).toISOString()} ${type.padEnd(9)} ${deviceId} ${extra}\n`);
 }
 
@@ -85,6 +116,7 @@ function fail(message: string, code: number): never {
 program()
   .parseAsync(process.argv)
   .catch((error: unknown) => {
-    const code = (error as { exitCode?: number }).exitCode ?? (error instanceof EndpointError ? EXIT.usage : EXIT.failed);
+    const code =
+      (error as { exitCode?: number }).exitCode ?? (error instanceof EndpointError ? EXIT.usage : EXIT.failed);
     fail((error as Error).message, code);
   });

@@ -94,7 +94,10 @@ class ConsumerSession implements TelemetryConsumer {
     client.on("message", (topic, payload) => this.receive(topic, payload));
     client.on("close", () => this.onClose(client));
     const granted = await client.subscribeAsync([TELEMETRY_FILTER, EVENTS_FILTER], { qos: 1 });
-    if (granted.some((grant) => grant.qos === 128)) throw new Error(`consumer ${this.id} was refused ${TELEMETRY_FILTER}: is its certificate from a service profile?`);
+    if (granted.some((grant) => grant.qos === 128))
+      throw new Error(
+        `consumer ${this.id} was refused ${TELEMETRY_FILTER}: is its certificate from a service profile?`,
+      );
   }
 
   private receive(topic: string, payload: Buffer): void {

@@ -39,12 +39,19 @@ export class CredentialStore {
   /** The stored credential, or null on first boot (nothing stored yet). */
   async load(deviceId: string): Promise<DeviceCredential | null> {
     const dir = this.dirOf(deviceId);
-    const [keyPem, certPem, metaText] = await Promise.all([readOptional(dir, "key.pem"), readOptional(dir, "cert.pem"), readOptional(dir, "meta.json")]);
+    const [keyPem, certPem, metaText] = await Promise.all([
+      readOptional(dir, "key.pem"),
+      readOptional(dir, "cert.pem"),
+      readOptional(dir, "meta.json"),
+    ]);
     if (keyPem === null || certPem === null) return null;
     const facts = certificateFacts(certPem);
     const meta = metaText === null ? null : (JSON.parse(metaText) as Partial<Meta>);
     // Without meta.json, the certificate's notBefore is the best guess of when it was issued.
-    const obtainedAt = meta?.serial === facts.serial && meta.obtainedAt ? meta.obtainedAt : Date.parse(new X509Certificate(certPem).validFrom);
+    const obtainedAt =
+      meta?.serial === facts.serial && meta.obtainedAt
+        ? meta.obtainedAt
+        : Date.parse(new X509Certificate(certPem).validFrom);
     return { deviceId, keyPem, certPem, ...facts, obtainedAt };
   }
 

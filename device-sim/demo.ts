@@ -57,7 +57,9 @@ async function startServer(config: Config): Promise<{ running: RunningFleetgate;
   const logFile = join(config.dataDir, "fleetgate.log");
   const logger = createLogger(config.logLevel, pino.destination({ dest: logFile, mkdir: true, sync: false }));
   if (!pkiExists(pkiPaths(config.dataDir))) {
-    say(`no PKI in ${config.dataDir}: creating root CA, issuing CA, server certificate, registry and operator credential`);
+    say(
+      `no PKI in ${config.dataDir}: creating root CA, issuing CA, server certificate, registry and operator credential`,
+    );
     await initDataDir(config, logger);
   }
   return { running: await startFleetgate(config, logger), logger, logFile };
@@ -66,7 +68,9 @@ async function startServer(config: Config): Promise<{ running: RunningFleetgate;
 function printListeners(running: RunningFleetgate, logFile: string): void {
   const { ports } = running;
   say(`fleetgate is up (server log: ${logFile})`);
-  say(`  enroll https://localhost:${ports.enroll}   mqtt mqtts://localhost:${ports.mqtt}   pki http://localhost:${ports.pki}`);
+  say(
+    `  enroll https://localhost:${ports.enroll}   mqtt mqtts://localhost:${ports.mqtt}   pki http://localhost:${ports.pki}`,
+  );
   say(`  admin https://127.0.0.1:${ports.admin}   metrics http://127.0.0.1:${ports.metrics}/metrics`);
   say(`booting ${DEVICES} simulated devices and a telemetry consumer; in another terminal try`);
   say(`  npx fleetgate device list --online      npx fleetgate device revoke ${PREFIX}0002`);
@@ -78,13 +82,17 @@ function statusPrinter(): (progress: FleetProgress) => void {
   return (p) => {
     if (p.elapsedMs - last < STATUS_EVERY_MS) return;
     last = p.elapsedMs;
-    say(`status: ${p.online}/${p.devices} online, telemetry sent ${p.sent}, delivered to the consumer ${p.received}, kicks ${p.kicks}, renewals ${p.renewals}`);
+    say(
+      `status: ${p.online}/${p.devices} online, telemetry sent ${p.sent}, delivered to the consumer ${p.received}, kicks ${p.kicks}, renewals ${p.renewals}`,
+    );
   };
 }
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const { running, logger } = await startServer(config).then((started) => (printListeners(started.running, started.logFile), started));
+  const { running, logger } = await startServer(config).then(
+    (started) => (printListeners(started.running, started.logFile), started),
+  );
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());
@@ -95,7 +103,12 @@ async function main(): Promise<void> {
       rate: 1,
       signal: stop.signal,
       stateDir: join(config.dataDir, "demo-fleet"),
-      endpoints: { enrollUrl: `https://localhost:${running.ports.enroll}`, mqttHost: "localhost", mqttPort: running.ports.mqtt, caPem: readFileSync(pkiPaths(config.dataDir).rootCert, "utf8") },
+      endpoints: {
+        enrollUrl: `https://localhost:${running.ports.enroll}`,
+        mqttHost: "localhost",
+        mqttPort: running.ports.mqtt,
+        caPem: readFileSync(pkiPaths(config.dataDir).rootCert, "utf8"),
+      },
       token: tokenSource(running, config, "device"),
       consumer: { id: `${PREFIX}consumer`, token: tokenSource(running, config, "service") },
       onEvent: (event) => say(describe(event)),

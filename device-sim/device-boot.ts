@@ -5,14 +5,19 @@ import type { DeviceRecord } from "./device-record.js";
 import { EnrollError } from "./enroll-client.js";
 import { tokenFor } from "./types.js";
 
-export type BootOutcome = { readonly credential: DeviceCredential } | { readonly gaveUp: string } | { readonly stopped: true };
+export type BootOutcome =
+  { readonly credential: DeviceCredential } | { readonly gaveUp: string } | { readonly stopped: true };
 
 /**
  * A device's credentials at power-on: the stored ones when it has booted before (a reboot), else
  * a first boot: new key, CSR, enrollment with the bootstrap token, retried with backoff within
  * the budget (a refused token is not asked about forever).
  */
-export async function obtainCredential(env: DeviceEnvironment, record: DeviceRecord, budget: RetryBudget): Promise<BootOutcome> {
+export async function obtainCredential(
+  env: DeviceEnvironment,
+  record: DeviceRecord,
+  budget: RetryBudget,
+): Promise<BootOutcome> {
   const stored = await env.store.load(record.id);
   if (stored) {
     env.emit({ type: "rebooted", deviceId: record.id, at: Date.now() });
@@ -38,7 +43,9 @@ export async function obtainCredential(env: DeviceEnvironment, record: DeviceRec
 }
 
 async function enrollOnce(env: DeviceEnvironment, deviceId: string): Promise<DeviceCredential> {
-  const credential = await env.enrollments.run(async () => env.enroll.enroll(deviceId, await tokenFor(env.token, deviceId), env.method));
+  const credential = await env.enrollments.run(async () =>
+    env.enroll.enroll(deviceId, await tokenFor(env.token, deviceId), env.method),
+  );
   await env.store.save(credential);
   return credential;
 }

@@ -123,9 +123,12 @@ export class SimDevice {
     while (!this.stopping) {
       // The server drops an expired certificate's handshake without a word; firmware knows its
       // own certificate's notAfter and that only a new bootstrap token can help now.
-      if (Date.now() >= this.credential!.notAfter) return this.giveUp(`certificate expired at ${new Date(this.credential!.notAfter).toISOString()}`);
+      if (Date.now() >= this.credential!.notAfter)
+        return this.giveUp(`certificate expired at ${new Date(this.credential!.notAfter).toISOString()}`);
       this.record.firstConnectAttemptAt ??= Date.now();
-      const outcome = await this.env.connects.run(() => connectOnce(this.env.endpoints, this.credential!, this.env.signal));
+      const outcome = await this.env.connects.run(() =>
+        connectOnce(this.env.endpoints, this.credential!, this.env.signal),
+      );
       if (outcome.ok) return this.stopping ? void outcome.client.end(true) : this.goOnline(outcome.client);
       if (outcome.kind === "refused") this.refused("connect", outcome.reason);
       const decision = this.budget.failed(outcome.kind, outcome.reason);
@@ -213,7 +216,9 @@ export class SimDevice {
     if (failure.kind === "refused") this.refused("renew", failure.message);
     const attempt = ++this.renewFailures;
     const exhausted = failure.kind === "refused" && attempt >= this.env.retry.maxRefusals;
-    this.renewAt = exhausted ? Infinity : Date.now() + Math.max(failure.retryAfterMs, backoffDelay(this.env.retry, attempt));
+    this.renewAt = exhausted
+      ? Infinity
+      : Date.now() + Math.max(failure.retryAfterMs, backoffDelay(this.env.retry, attempt));
   }
 
   /** New certificate, new connection: let in-flight telemetry be acknowledged, DISCONNECT, connect again. */

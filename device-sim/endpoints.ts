@@ -27,7 +27,8 @@ export function resolveEndpoints(flags: EndpointFlags): FleetEndpoints {
   const mqtt = flags.mqttUrl ? parseMqttUrl(flags.mqttUrl) : fromData;
   const enrollUrl = flags.enrollUrl?.replace(/\/+$/, "") ?? fromData?.enrollUrl;
   const caPem = flags.caFile ? readFileSync(flags.caFile, "utf8") : fromData?.caPem;
-  if (!enrollUrl || !mqtt || !caPem) throw new EndpointError("give --data DIR (a fleetgate data dir), or all of --enroll-url, --mqtt-url and --ca");
+  if (!enrollUrl || !mqtt || !caPem)
+    throw new EndpointError("give --data DIR (a fleetgate data dir), or all of --enroll-url, --mqtt-url and --ca");
   return { enrollUrl, mqttHost: mqtt.mqttHost, mqttPort: mqtt.mqttPort, caPem };
 }
 
@@ -59,6 +60,7 @@ export function parseMqttUrl(text: string): { mqttHost: string; mqttPort: number
   } catch {
     throw new EndpointError(`--mqtt-url ${text} is not a URL (expected mqtts://host:port)`);
   }
-  if (url.protocol !== "mqtts:") throw new EndpointError(`--mqtt-url must be mqtts:// (devices use mutual TLS), got ${url.protocol}`);
+  if (url.protocol !== "mqtts:")
+    throw new EndpointError(`--mqtt-url must be mqtts:// (devices use mutual TLS), got ${url.protocol}`);
   return { mqttHost: url.hostname.replace(/^\[|\]$/g, ""), mqttPort: url.port ? Number(url.port) : 8883 };
 }

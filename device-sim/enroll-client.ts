@@ -31,20 +31,29 @@ export class EnrollClient {
 
   async enroll(deviceId: string, token: string, method: EnrollMethod): Promise<DeviceCredential> {
     const { keyPem, csrDer } = await newKeyAndCsr(deviceId);
-    const certPem = method === "est" ? await this.estEnroll(deviceId, token, csrDer) : await this.jsonEnroll(token, csrDer);
+    const certPem =
+      method === "est" ? await this.estEnroll(deviceId, token, csrDer) : await this.jsonEnroll(token, csrDer);
     return credentialOf(deviceId, keyPem, certPem);
   }
 
   /** RFC 7030 §4.2.2: authenticated by the current certificate, with a new key. */
   async reenroll(current: DeviceCredential): Promise<DeviceCredential> {
     const { keyPem, csrDer } = await newKeyAndCsr(current.deviceId);
-    const reply = await this.post(`${EST}/simplereenroll`, estBody(csrDer), { "content-type": "application/pkcs10" }, current);
+    const reply = await this.post(
+      `${EST}/simplereenroll`,
+      estBody(csrDer),
+      { "content-type": "application/pkcs10" },
+      current,
+    );
     return credentialOf(current.deviceId, keyPem, certificateFromCertsOnly(expectStatus(reply, 200)));
   }
 
   private async estEnroll(deviceId: string, token: string, csrDer: Uint8Array): Promise<string> {
     const authorization = `Basic ${Buffer.from(`${deviceId}:${token}`).toString("base64")}`;
-    const reply = await this.post(`${EST}/simpleenroll`, estBody(csrDer), { "content-type": "application/pkcs10", authorization });
+    const reply = await this.post(`${EST}/simpleenroll`, estBody(csrDer), {
+      "content-type": "application/pkcs10",
+      authorization,
+    });
     return certificateFromCertsOnly(expectStatus(reply, 200));
   }
 
@@ -54,7 +63,12 @@ export class EnrollClient {
     return (JSON.parse(expectStatus(reply, 201)) as { certificate: string }).certificate;
   }
 
-  private async post(path: string, body: string, headers: Record<string, string>, client?: DeviceCredential): Promise<HttpsReply> {
+  private async post(
+    path: string,
+    body: string,
+    headers: Record<string, string>,
+    client?: DeviceCredential,
+  ): Promise<HttpsReply> {
     const call = { method: "POST" as const, headers, body, cert: client?.certPem, key: client?.keyPem };
     return this.https.send(this.baseUrl + path, call).catch((error: NodeJS.ErrnoException) => {
       throw new EnrollError(`${path}: ${error.code ?? error.message}`, "transient");
@@ -64,7 +78,11 @@ export class EnrollClient {
 
 /** RFC 8951: base64 DER, wrapped at 64 characters. */
 function estBody(der: Uint8Array): string {
-  return Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n") + "\n";
+  return (
+    Buffer.from(der)
+      .toString("base64")
+      .replace(/(.{64})/g, "$1\n") + "\n"
+  );
 }
 
 function expectStatus(reply: HttpsReply, expected: number): string {
@@ -72,7 +90,11 @@ function expectStatus(reply: HttpsReply, expected: number): string {
   const code = errorCode(reply.body) ?? String(reply.status);
   const retryable = reply.status === 429 || reply.status >= 500;
   const retryAfterMs = Number(reply.headers["retry-after"] ?? 0) * 1000;
-  throw new EnrollError(`HTTP ${reply.status} ${code}`, retryable ? "transient" : "refused", Number.isFinite(retryAfterMs) ? retryAfterMs : 0);
+  throw new EnrollError(
+    `HTTP ${reply.status} ${code}`,
+    retryable ? "transient" : "refused",
+    Number.isFinite(retryAfterMs) ? retryAfterMs : 0,
+  );
 }
 
 function errorCode(body: string): string | null {

@@ -11,7 +11,16 @@ import { buildReport, type FleetReport } from "./report.js";
 import { revokeDuringRun, type RevokePlan } from "./revoker.js";
 import { bootOffsetMs, defaultRampMs, defaultRevokeAtMs, deviceIds } from "./scenario.js";
 import { Scheduler } from "./scheduler.js";
-import { DEFAULT_RETRY, type EnrollMethod, type FleetEndpoints, type FleetEvent, type FleetProgress, type RetryPolicy, type Scenario, type TokenSource } from "./types.js";
+import {
+  DEFAULT_RETRY,
+  type EnrollMethod,
+  type FleetEndpoints,
+  type FleetEvent,
+  type FleetProgress,
+  type RetryPolicy,
+  type Scenario,
+  type TokenSource,
+} from "./types.js";
 
 export interface FleetOptions {
   readonly devices: number;
@@ -58,7 +67,8 @@ const PROGRESS_INTERVAL_MS = 500;
  */
 export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   const scenario = options.scenario ?? "steady";
-  if (scenario === "revoke" && !options.revoke) throw new Error("the revoke scenario needs options.revoke (count and revokeDevice)");
+  if (scenario === "revoke" && !options.revoke)
+    throw new Error("the revoke scenario needs options.revoke (count and revokeDevice)");
   const durationMs = options.durationMs ?? (options.signal ? Infinity : 60_000);
   const rampMs = options.rampMs ?? defaultRampMs(scenario, durationMs);
   const end = new AbortController();
@@ -75,7 +85,10 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   const startedAt = Date.now();
   scheduler.onTick((now) => devices.forEach((device) => device.tick(now)));
   watchProgress(options, scheduler, devices, consumer, startedAt);
-  const powerOn = (device: SimDevice, i: number) => scheduler.sleep(bootOffsetMs(scenario, i, devices.length, rampMs)).then(() => (end.signal.aborted ? undefined : device.boot()));
+  const powerOn = (device: SimDevice, i: number) =>
+    scheduler
+      .sleep(bootOffsetMs(scenario, i, devices.length, rampMs))
+      .then(() => (end.signal.aborted ? undefined : device.boot()));
   const boots = devices.map(powerOn);
   const revoke = scenario === "revoke" ? options.revoke : undefined;
   const revokeAtMs = revoke?.atMs ?? defaultRevokeAtMs(durationMs, rampMs);
@@ -96,7 +109,12 @@ function startFleetConsumer(options: FleetOptions): Promise<TelemetryConsumer> {
   return startConsumer({ endpoints, stateDir, enrollMethod, id: options.consumer?.id, token: options.consumer?.token });
 }
 
-function environment(options: FleetOptions, scheduler: Scheduler, signal: AbortSignal, emit: (event: FleetEvent) => void): DeviceEnvironment {
+function environment(
+  options: FleetOptions,
+  scheduler: Scheduler,
+  signal: AbortSignal,
+  emit: (event: FleetEvent) => void,
+): DeviceEnvironment {
   const httpConcurrency = options.httpConcurrency ?? 64;
   const https = new HttpsClient(options.endpoints.caPem, httpConcurrency, signal);
   return {
@@ -126,10 +144,17 @@ async function runFor(durationMs: number, scheduler: Scheduler, signal?: AbortSi
 }
 
 /** Stop sampling; let devices get their telemetry acknowledged and the consumer receive it. */
-async function windDown(devices: readonly SimDevice[], consumer: TelemetryConsumer, scheduler: Scheduler, timeoutMs: number): Promise<void> {
+async function windDown(
+  devices: readonly SimDevice[],
+  consumer: TelemetryConsumer,
+  scheduler: Scheduler,
+  timeoutMs: number,
+): Promise<void> {
   for (const device of devices) device.stopSampling();
   const deadline = Date.now() + timeoutMs;
-  const settled = () => devices.every((d) => d.status !== "online" || d.pending === 0) && consumer.deliveries.total >= acknowledged(devices);
+  const settled = () =>
+    devices.every((d) => d.status !== "online" || d.pending === 0) &&
+    consumer.deliveries.total >= acknowledged(devices);
   while (!settled() && Date.now() < deadline) await scheduler.sleep(scheduler.tickMs);
 }
 
@@ -137,7 +162,13 @@ function acknowledged(devices: readonly SimDevice[]): number {
   return devices.reduce((total, d) => total + d.acknowledged, 0);
 }
 
-function watchProgress(options: FleetOptions, scheduler: Scheduler, devices: readonly SimDevice[], consumer: TelemetryConsumer, startedAt: number): void {
+function watchProgress(
+  options: FleetOptions,
+  scheduler: Scheduler,
+  devices: readonly SimDevice[],
+  consumer: TelemetryConsumer,
+  startedAt: number,
+): void {
   const onProgress = options.onProgress;
   if (!onProgress) return;
   let last = 0;
@@ -148,8 +179,16 @@ function watchProgress(options: FleetOptions, scheduler: Scheduler, devices: rea
   });
 }
 
-export function progressOf(devices: readonly SimDevice[], consumer: TelemetryConsumer, elapsedMs: number): FleetProgress {
-  let online = 0, enrolled = 0, kicks = 0, renewals = 0, gaveUp = 0;
+export function progressOf(
+  devices: readonly SimDevice[],
+  consumer: TelemetryConsumer,
+  elapsedMs: number,
+): FleetProgress {
+  let online = 0,
+    enrolled = 0,
+    kicks = 0,
+    renewals = 0,
+    gaveUp = 0;
   for (const { status, record } of devices) {
     if (status === "online" || status === "switching") online++;
     if (record.enrolledAt !== null) enrolled++;
@@ -158,10 +197,28 @@ export function progressOf(devices: readonly SimDevice[], consumer: TelemetryCon
     if (record.gaveUp) gaveUp++;
   }
   const sent = acknowledged(devices);
-  return { elapsedMs, devices: devices.length, online, enrolled, sent, received: consumer.deliveries.total, kicks, renewals, gaveUp };
+  return {
+    elapsedMs,
+    devices: devices.length,
+    online,
+    enrolled,
+    sent,
+    received: consumer.deliveries.total,
+    kicks,
+    renewals,
+    gaveUp,
+  };
 }
 
-function report(scenario: Scenario, options: FleetOptions, startedAt: number, endedAt: number, devices: readonly SimDevice[], consumer: TelemetryConsumer, revocations: RevocationRecord[]): FleetReport {
+function report(
+  scenario: Scenario,
+  options: FleetOptions,
+  startedAt: number,
+  endedAt: number,
+  devices: readonly SimDevice[],
+  consumer: TelemetryConsumer,
+  revocations: RevocationRecord[],
+): FleetReport {
   return buildReport({
     scenario,
     startedAt,

@@ -39,12 +39,22 @@ export class HttpsClient {
   }
 
   private once(url: string, call: HttpsCall): Promise<HttpsReply> {
-    const options = { method: call.method, headers: call.headers, ca: this.caPem, cert: call.cert, key: call.key, agent: false as const, signal: this.signal };
+    const options = {
+      method: call.method,
+      headers: call.headers,
+      ca: this.caPem,
+      cert: call.cert,
+      key: call.key,
+      agent: false as const,
+      signal: this.signal,
+    };
     return new Promise((resolve, reject) => {
       const req = request(url, options, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }),
+        );
         res.on("error", reject);
       });
       req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));

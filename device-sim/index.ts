@@ -7,4 +7,14 @@ export type { RevokePlan } from "./revoker.js";
 export { formatSummary } from "./summary.js";
 export { resolveEndpoints, type EndpointFlags } from "./endpoints.js";
 export { fleetAdmin, fleetAdminFromDataDir, type FleetAdmin } from "./admin.js";
-export { DEFAULT_RETRY, SCENARIOS, type EnrollMethod, type FleetEndpoints, type FleetEvent, type FleetProgress, type RetryPolicy, type Scenario, type TokenSource } from "./types.js";
+export {
+  DEFAULT_RETRY,
+  SCENARIOS,
+  type EnrollMethod,
+  type FleetEndpoints,
+  type FleetEvent,
+  type FleetProgress,
+  type RetryPolicy,
+  type Scenario,
+  type TokenSource,
+} from "./types.js";

@@ -12,7 +12,10 @@ export type ConnectOutcome =
  */
 const CERTIFICATE_ALERT = /ALERT_(CERTIFICATE|BAD_CERTIFICATE|UNKNOWN_CA|DECRYPT_ERROR|ACCESS_DENIED)/;
 
-export function classifyConnectError(error: Error & { code?: number | string }): { kind: "refused" | "transient"; reason: string } {
+export function classifyConnectError(error: Error & { code?: number | string }): {
+  kind: "refused" | "transient";
+  reason: string;
+} {
   if (typeof error.code === "number") return { kind: "refused", reason: `CONNACK ${error.code}` };
   const code = error.code ?? error.message;
   return { kind: CERTIFICATE_ALERT.test(code) ? "refused" : "transient", reason: code };
@@ -22,7 +25,12 @@ export function classifyConnectError(error: Error & { code?: number | string }):
  * One MQTT 3.1.1 connection attempt over mTLS, no automatic reconnects: the caller (the device's
  * firmware loop) decides when and whether to try again.
  */
-export function connectOnce(endpoints: FleetEndpoints, credential: DeviceCredential, signal?: AbortSignal, timeoutMs = 10_000): Promise<ConnectOutcome> {
+export function connectOnce(
+  endpoints: FleetEndpoints,
+  credential: DeviceCredential,
+  signal?: AbortSignal,
+  timeoutMs = 10_000,
+): Promise<ConnectOutcome> {
   const client = mqtt.connect({
     host: endpoints.mqttHost,
     port: endpoints.mqttPort,
@@ -48,7 +56,8 @@ export function connectOnce(endpoints: FleetEndpoints, credential: DeviceCredent
       resolve(outcome);
     };
     const onConnect = () => settle({ ok: true, client });
-    const onError = (error: Error & { code?: number | string }) => settle({ ok: false, ...classifyConnectError(error) });
+    const onError = (error: Error & { code?: number | string }) =>
+      settle({ ok: false, ...classifyConnectError(error) });
     const onClose = () => settle({ ok: false, kind: "transient", reason: "closed before CONNACK" });
     const onAbort = () => settle({ ok: false, kind: "transient", reason: "aborted" });
     client.once("connect", onConnect).once("error", onError).once("close", onClose);

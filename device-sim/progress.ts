@@ -16,7 +16,8 @@ export function progressView(enabled: boolean): ProgressView {
   if (!enabled || !process.stdout.isTTY || !process.stderr.isTTY) return QUIET;
   const bar = new cliProgress.SingleBar(
     {
-      format: " {bar} {value}/{total} online | sent {sent} recv {received} | kicks {kicks} renewals {renewals} gave up {gaveUp} | {seconds}s",
+      format:
+        " {bar} {value}/{total} online | sent {sent} recv {received} | kicks {kicks} renewals {renewals} gave up {gaveUp} | {seconds}s",
       hideCursor: true,
       stream: process.stderr,
     },
@@ -25,7 +26,14 @@ export function progressView(enabled: boolean): ProgressView {
   let started = false;
   return {
     update(p) {
-      const payload = { sent: p.sent, received: p.received, kicks: p.kicks, renewals: p.renewals, gaveUp: p.gaveUp, seconds: Math.round(p.elapsedMs / 1000) };
+      const payload = {
+        sent: p.sent,
+        received: p.received,
+        kicks: p.kicks,
+        renewals: p.renewals,
+        gaveUp: p.gaveUp,
+        seconds: Math.round(p.elapsedMs / 1000),
+      };
       if (!started) bar.start(p.devices, p.online, payload);
       else bar.update(p.online, payload);
       started = true;

@@ -44,7 +44,16 @@ export interface FleetReport {
   readonly connected: number;
   readonly enrollmentsPerSecond: number;
   readonly handshakesPerSecond: number;
-  readonly messages: { sent: number; received: number; lost: number; duplicated: number; outOfOrder: number; unacknowledged: number; skippedSamples: number; malformed: number };
+  readonly messages: {
+    sent: number;
+    received: number;
+    lost: number;
+    duplicated: number;
+    outOfOrder: number;
+    unacknowledged: number;
+    skippedSamples: number;
+    malformed: number;
+  };
   readonly latencyMs: Distribution | null;
   /** Per device, from power-on to its first telemetry at the consumer. */
   readonly bootToFirstDeliveryMs: Distribution | null;
@@ -69,7 +78,10 @@ const MAX_PROBLEMS_LISTED = 20;
 
 export function buildReport(recording: FleetRecording): FleetReport {
   const revokedIds = new Set(recording.revocations.map((r) => r.deviceId));
-  const judged = recording.devices.map((device) => ({ device, stats: checkSequence(device, deliveriesOf(recording, device.id).seqs) }));
+  const judged = recording.devices.map((device) => ({
+    device,
+    stats: checkSequence(device, deliveriesOf(recording, device.id).seqs),
+  }));
   const devices = recording.devices;
   const report: Omit<FleetReport, "ok" | "expectations"> = {
     scenario: recording.scenario,
@@ -80,7 +92,11 @@ export function buildReport(recording: FleetRecording): FleetReport {
     bootToFirstDeliveryMs: distribution(firstDeliveries(recording).map(({ device, at }) => at - device.bootAt!)),
     fleetFirstDeliveryMs: fleetFirstDelivery(recording),
     maxDeliveryGapMs: maxDeliveryGap(recording, revokedIds),
-    commands: { sent: recording.commands.sent.size, answered: recording.commands.answered.size, roundTripMs: distribution([...recording.commands.answered.values()]) },
+    commands: {
+      sent: recording.commands.sent.size,
+      answered: recording.commands.answered.size,
+      roundTripMs: distribution([...recording.commands.answered.values()]),
+    },
     consumerDisconnects: recording.consumerDisconnects,
     revoked: recording.revocations.map((revocation) => revokedDeviceReport(revocation, devices)),
     problems: judged
@@ -92,7 +108,19 @@ export function buildReport(recording: FleetRecording): FleetReport {
   return { ok: expectations.every((e) => e.ok), ...report, expectations };
 }
 
-type DeviceCounts = Pick<FleetReport, "devices" | "enrolled" | "rebooted" | "connected" | "enrollmentsPerSecond" | "handshakesPerSecond" | "kicksObserved" | "renewals" | "refusals" | "gaveUp">;
+type DeviceCounts = Pick<
+  FleetReport,
+  | "devices"
+  | "enrolled"
+  | "rebooted"
+  | "connected"
+  | "enrollmentsPerSecond"
+  | "handshakesPerSecond"
+  | "kicksObserved"
+  | "renewals"
+  | "refusals"
+  | "gaveUp"
+>;
 
 function deviceCounts(devices: readonly DeviceRecord[]): DeviceCounts {
   const total = (pick: (d: DeviceRecord) => number) => devices.reduce((sum, d) => sum + pick(d), 0);
@@ -110,8 +138,12 @@ function deviceCounts(devices: readonly DeviceRecord[]): DeviceCounts {
   };
 }
 
-function messageTotals(judged: readonly { device: DeviceRecord; stats: SequenceStats }[], malformed: number): FleetReport["messages"] {
-  const sum = (pick: (j: { device: DeviceRecord; stats: SequenceStats }) => number) => judged.reduce((total, j) => total + pick(j), 0);
+function messageTotals(
+  judged: readonly { device: DeviceRecord; stats: SequenceStats }[],
+  malformed: number,
+): FleetReport["messages"] {
+  const sum = (pick: (j: { device: DeviceRecord; stats: SequenceStats }) => number) =>
+    judged.reduce((total, j) => total + pick(j), 0);
   return {
     sent: sum((j) => j.stats.expected),
     received: sum((j) => j.stats.received),
@@ -146,7 +178,8 @@ function latencies(deliveries: ReadonlyMap<string, DeviceDeliveries>): Float64Ar
   for (const d of deliveries.values()) total += d.seqs.length;
   const values = new Float64Array(total);
   let i = 0;
-  for (const d of deliveries.values()) for (let j = 0; j < d.seqs.length; j++) values[i++] = d.receivedAt[j]! - d.sentAt[j]!;
+  for (const d of deliveries.values())
+    for (let j = 0; j < d.seqs.length; j++) values[i++] = d.receivedAt[j]! - d.sentAt[j]!;
   return values;
 }
 
@@ -175,12 +208,20 @@ function fleetFirstDelivery(recording: FleetRecording): number | null {
 function enrollmentRate(devices: readonly DeviceRecord[]): number {
   const enrolled = devices.filter((d) => d.enrolledAt !== null && d.bootAt !== null);
   if (enrolled.length === 0) return 0;
-  return ratePerSecond(enrolled.length, Math.min(...enrolled.map((d) => d.bootAt!)), Math.max(...enrolled.map((d) => d.enrolledAt!)));
+  return ratePerSecond(
+    enrolled.length,
+    Math.min(...enrolled.map((d) => d.bootAt!)),
+    Math.max(...enrolled.map((d) => d.enrolledAt!)),
+  );
 }
 
 /** First connections per second, from the first attempt to the last first connection. */
 function handshakeRate(devices: readonly DeviceRecord[]): number {
   const connected = devices.filter((d) => d.firstConnectedAt !== null && d.firstConnectAttemptAt !== null);
   if (connected.length === 0) return 0;
-  return ratePerSecond(connected.length, Math.min(...connected.map((d) => d.firstConnectAttemptAt!)), Math.max(...connected.map((d) => d.firstConnectedAt!)));
+  return ratePerSecond(
+    connected.length,
+    Math.min(...connected.map((d) => d.firstConnectAttemptAt!)),
+    Math.max(...connected.map((d) => d.firstConnectedAt!)),
+  );
 }

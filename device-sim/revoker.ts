@@ -26,11 +26,18 @@ export async function revokeDuringRun(
 ): Promise<RevocationRecord[]> {
   await scheduler.sleep(atMs);
   if (scheduler.isStopped) return [];
-  const victims = pickRandom(devices.filter((d) => d.status === "online"), plan.count);
+  const victims = pickRandom(
+    devices.filter((d) => d.status === "online"),
+    plan.count,
+  );
   return Promise.all(victims.map((device) => revokeOne(plan, device.id, emit)));
 }
 
-async function revokeOne(plan: RevokePlan, deviceId: string, emit: (event: FleetEvent) => void): Promise<RevocationRecord> {
+async function revokeOne(
+  plan: RevokePlan,
+  deviceId: string,
+  emit: (event: FleetEvent) => void,
+): Promise<RevocationRecord> {
   const requestedAt = Date.now();
   let error: string | null = null;
   try {

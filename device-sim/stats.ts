@@ -16,7 +16,12 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
 export function distribution(values: ArrayLike<number>): Distribution | null {
   if (values.length === 0) return null;
   const sorted = Float64Array.from(values).sort();
-  return { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]! };
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1]!,
+  };
 }
 
 /** Events per second over a window; the window is at least 1 ms so a burst does not divide by zero. */

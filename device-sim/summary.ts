@@ -1,7 +1,8 @@
 import type { FleetReport } from "./report.js";
 import type { Distribution } from "./stats.js";
 
-const ms = (value: number | null | undefined) => (value === null || value === undefined || Number.isNaN(value) ? "-" : `${Math.round(value)} ms`);
+const ms = (value: number | null | undefined) =>
+  value === null || value === undefined || Number.isNaN(value) ? "-" : `${Math.round(value)} ms`;
 const dist = (d: Distribution | null) => (d ? `p50 ${ms(d.p50)}, p99 ${ms(d.p99)}, max ${ms(d.max)}` : "-");
 
 /** The end-of-run summary for a human: what happened, then what was expected and whether it held. */
@@ -21,10 +22,15 @@ export function formatSummary(report: FleetReport): string {
   ];
   for (const r of report.revoked) {
     const cut = r.cutOff ? `cut off after ${ms(r.cutOffAfterMs)}` : "NOT cut off";
-    lines.push(`  revoked       ${r.deviceId}: ${r.error ? `revocation failed: ${r.error}` : `${cut}, ${r.refusedOnReconnect ? "refused on reconnect" : "NOT refused"}${r.gaveUp ? ", gave up" : ""}`}`);
+    lines.push(
+      `  revoked       ${r.deviceId}: ${r.error ? `revocation failed: ${r.error}` : `${cut}, ${r.refusedOnReconnect ? "refused on reconnect" : "NOT refused"}${r.gaveUp ? ", gave up" : ""}`}`,
+    );
   }
   for (const g of report.gaveUp.slice(0, 10)) lines.push(`  gave up       ${g.deviceId}: ${g.reason}`);
-  for (const p of report.problems) lines.push(`  problem       ${p.deviceId}: lost ${p.lost}, duplicated ${p.duplicated}, out of order ${p.outOfOrder}`);
+  for (const p of report.problems)
+    lines.push(
+      `  problem       ${p.deviceId}: lost ${p.lost}, duplicated ${p.duplicated}, out of order ${p.outOfOrder}`,
+    );
   lines.push("expectations:");
   for (const e of report.expectations) lines.push(`  ${e.ok ? "ok  " : "FAIL"} ${e.name}: ${e.detail}`);
   lines.push(report.ok ? "result: ok" : "result: FAILED");

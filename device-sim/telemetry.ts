@@ -28,7 +28,13 @@ export class SensorState {
     this.temperature = clamp(this.temperature + (Math.random() - 0.5) * 0.2, -20, 60);
     this.humidity = clamp(this.humidity + (Math.random() - 0.5) * 0.5, 0, 100);
     this.battery = clamp(this.battery - Math.random() * 0.0005, 3.0, 4.2);
-    return { seq, ts: now, temperature: round(this.temperature, 2), humidity: round(this.humidity, 1), battery: round(this.battery, 3) };
+    return {
+      seq,
+      ts: now,
+      temperature: round(this.temperature, 2),
+      humidity: round(this.humidity, 1),
+      battery: round(this.battery, 3),
+    };
   }
 }
 

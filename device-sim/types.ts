@@ -34,7 +34,12 @@ export interface RetryPolicy {
   readonly maxTransientFailures: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { baseDelayMs: 250, maxDelayMs: 15_000, maxRefusals: 4, maxTransientFailures: 30 };
+export const DEFAULT_RETRY: RetryPolicy = {
+  baseDelayMs: 250,
+  maxDelayMs: 15_000,
+  maxRefusals: 4,
+  maxTransientFailures: 30,
+};
 
 export type RefusalStage = "enroll" | "connect" | "renew";
 
@@ -45,7 +50,13 @@ export type FleetEvent =
   | { readonly type: "connected"; readonly deviceId: string; readonly at: number; readonly reconnect: boolean }
   | { readonly type: "renewed"; readonly deviceId: string; readonly at: number; readonly notAfter: number }
   | { readonly type: "kicked"; readonly deviceId: string; readonly at: number }
-  | { readonly type: "refused"; readonly deviceId: string; readonly at: number; readonly stage: RefusalStage; readonly reason: string }
+  | {
+      readonly type: "refused";
+      readonly deviceId: string;
+      readonly at: number;
+      readonly stage: RefusalStage;
+      readonly reason: string;
+    }
   | { readonly type: "gave-up"; readonly deviceId: string; readonly at: number; readonly reason: string }
   | { readonly type: "revoked"; readonly deviceId: string; readonly at: number; readonly error?: string };
 

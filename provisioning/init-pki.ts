@@ -1,10 +1,5 @@
 import { isIP } from "node:net";
-import {
-  ensurePrivateDir,
-  pkiExists,
-  writeNewFile,
-  type PkiPaths,
-} from "../src/adapters/ca/key-store.js";
+import { ensurePrivateDir, pkiExists, writeNewFile, type PkiPaths } from "../src/adapters/ca/key-store.js";
 import { randomSerial } from "../src/adapters/ca/signer.js";
 import { derToPem } from "../src/adapters/ca/pem.js";
 import { subtle, x509 } from "../src/adapters/ca/x509.js";
@@ -34,7 +29,7 @@ interface Issued {
 }
 
 async function generateKeys(namedCurve: "P-256" | "P-384"): Promise<CryptoKeyPair> {
-  return subtle.generateKey({ name: "ECDSA", namedCurve }, true, ["sign", "verify"]) as Promise<CryptoKeyPair>;
+  return subtle.generateKey({ name: "ECDSA", namedCurve }, true, ["sign", "verify"]);
 }
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {
@@ -86,7 +81,11 @@ function subjectAltNames(hostnames: readonly string[]): x509.JsonGeneralName[] {
   return names.map((name) => (isIP(name) ? { type: "ip", value: name } : { type: "dns", value: name }));
 }
 
-export async function createServerCertificate(issuing: Issued, hostnames: readonly string[], now: number): Promise<Issued> {
+export async function createServerCertificate(
+  issuing: Issued,
+  hostnames: readonly string[],
+  now: number,
+): Promise<Issued> {
   const keys = await generateKeys("P-256");
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
@@ -126,5 +125,9 @@ export async function initPki(paths: PkiPaths, options: InitPkiOptions): Promise
   writeNewFile(paths.issuingCert, issuing.certificate.toString("pem") + "\n", 0o644);
   const serverChain = [server.certificate, issuing.certificate].map((c) => c.toString("pem")).join("\n");
   writeNewFile(paths.serverCert, serverChain + "\n", 0o644);
-  writeNewFile(paths.caBundle, [issuing.certificate, root.certificate].map((c) => c.toString("pem")).join("\n") + "\n", 0o644);
+  writeNewFile(
+    paths.caBundle,
+    [issuing.certificate, root.certificate].map((c) => c.toString("pem")).join("\n") + "\n",
+    0o644,
+  );
 }

@@ -13,11 +13,17 @@ export function operatorPaths(dataDir: string, name: string): { dir: string; cer
 
 /** Refuses early (before anything is issued) when `<dir>/<name>.crt|.key` already exists. */
 export function assertNoOperatorCredential(dir: string, name: string): void {
-  if (existsSync(join(dir, `${name}.key`)) || existsSync(join(dir, `${name}.crt`))) throw new Error(`an operator credential for ${name} already exists in ${dir}`);
+  if (existsSync(join(dir, `${name}.key`)) || existsSync(join(dir, `${name}.crt`)))
+    throw new Error(`an operator credential for ${name} already exists in ${dir}`);
 }
 
 /** Writes an operator's key and certificate, refusing to overwrite an existing credential. */
-export function writeOperatorCredential(dir: string, name: string, keyPem: string, certificatePem: string): { cert: string; key: string } {
+export function writeOperatorCredential(
+  dir: string,
+  name: string,
+  keyPem: string,
+  certificatePem: string,
+): { cert: string; key: string } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const files = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
@@ -28,7 +34,10 @@ export function writeOperatorCredential(dir: string, name: string, keyPem: strin
 }
 
 /** `fleetgate init` issues the first operator, `admin`, straight into the data dir. */
-export async function issueFirstOperator(deps: EnrollmentDeps, dataDir: string): Promise<{ cert: string; key: string }> {
+export async function issueFirstOperator(
+  deps: EnrollmentDeps,
+  dataDir: string,
+): Promise<{ cert: string; key: string }> {
   const name = "admin";
   const { keyPem, csrDer } = await newKeyAndCsr(name);
   const operator = await addOperator(deps, name, await deps.decodeCsr(csrDer), "init");

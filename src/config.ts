@@ -12,13 +12,15 @@ import { DEFAULT_PROFILES, ROLE_PATTERN } from "./domain/profile.js";
  */
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
-const duration = z
-  .union([z.number().int().positive(), z.string()])
-  .transform((value, ctx) => {
-    const ms = typeof value === "number" ? value : parseDuration(value);
-    if (ms === null) ctx.addIssue({ code: "custom", message: `expected a duration like 30s, 24h or 90d (got ${JSON.stringify(value)})` });
-    return ms ?? 0;
-  });
+const duration = z.union([z.number().int().positive(), z.string()]).transform((value, ctx) => {
+  const ms = typeof value === "number" ? value : parseDuration(value);
+  if (ms === null)
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a duration like 30s, 24h or 90d (got ${JSON.stringify(value)})`,
+    });
+  return ms ?? 0;
+});
 const rate = z.strictObject({ perSecond: z.number().positive(), burst: z.number().int().positive() });
 const listener = (defaultHost: string, defaultPort: number) =>
   z.strictObject({ host: host.default(defaultHost), port: port.default(defaultPort) });
@@ -47,7 +49,9 @@ const ConfigSchema = z.strictObject({
       connectRatePerAddress: rate.default({ perSecond: 200, burst: 1000 }),
       maxPacketSize: z.number().int().min(128).max(268435455).default(65536),
       publishRate: rate.default({ perSecond: 100, burst: 200 }),
-      keepalive: z.strictObject({ min: z.number().int().min(0), max: z.number().int().max(65535) }).default({ min: 0, max: 3600 }),
+      keepalive: z
+        .strictObject({ min: z.number().int().min(0), max: z.number().int().max(65535) })
+        .default({ min: 0, max: 3600 }),
       maxOutgoingQueue: z.number().int().positive().default(1000),
       onDeniedPublish: z.enum(["disconnect", "drop"]).default("disconnect"),
     })
@@ -58,19 +62,30 @@ const ConfigSchema = z.strictObject({
       publicUrl: z.url({ protocol: /^https?$/ }).optional(),
     })
     // Unset, the URL follows the port: moving the listener must not leave certificates naming :8880.
-    .transform((pki) => ({ ...pki, publicUrl: pki.publicUrl ?? `http://localhost:${pki.port === 0 ? 8880 : pki.port}` }))
+    .transform((pki) => ({
+      ...pki,
+      publicUrl: pki.publicUrl ?? `http://localhost:${pki.port === 0 ? 8880 : pki.port}`,
+    }))
     .prefault({}),
   admin: listener("127.0.0.1", 9443).prefault({}),
   metrics: listener("127.0.0.1", 9464).prefault({}),
   profiles: z
-    .record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/), z.strictObject({ role: z.string().regex(ROLE_PATTERN), lifetime: duration }))
+    .record(
+      z.string().regex(/^[a-z][a-z0-9-]{0,31}$/),
+      z.strictObject({ role: z.string().regex(ROLE_PATTERN), lifetime: duration }),
+    )
     .prefault(() => structuredClone(DEFAULT_PROFILES) as never),
   allowedKeys: z
-    .array(z.string().regex(/^(ec:P-(256|384|521)|rsa:\d{4,5})$/, "expected ec:P-256, ec:P-384, ec:P-521 or rsa:<min bits>"))
+    .array(
+      z.string().regex(/^(ec:P-(256|384|521)|rsa:\d{4,5})$/, "expected ec:P-256, ec:P-384, ec:P-521 or rsa:<min bits>"),
+    )
     .min(1)
     .default([...DEFAULT_ALLOWED_KEYS]),
   acl: z
-    .record(z.string().regex(ROLE_PATTERN), z.strictObject({ publish: z.array(z.string()), subscribe: z.array(z.string()) }))
+    .record(
+      z.string().regex(ROLE_PATTERN),
+      z.strictObject({ publish: z.array(z.string()), subscribe: z.array(z.string()) }),
+    )
     .default(() => structuredClone(DEFAULT_ACL)),
 });
 
@@ -117,7 +132,7 @@ function mergeDeep(base: Tree, over: Tree): Tree {
     if (value === undefined) continue;
     const prior = out[key];
     const bothObjects = isPlainObject(prior) && isPlainObject(value);
-    out[key] = bothObjects ? mergeDeep(prior as Tree, value as Tree) : value;
+    out[key] = bothObjects ? mergeDeep(prior, value) : value;
   }
   return out;
 }
@@ -127,7 +142,11 @@ function isPlainObject(value: unknown): value is Tree {
 }
 
 function envValue(key: string, raw: string): unknown {
-  if (key === "hostnames") return raw.split(",").map((s) => s.trim()).filter(Boolean);
+  if (key === "hostnames")
+    return raw
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
   return /^\d+$/.test(raw) ? Number(raw) : raw;
 }
 
@@ -173,8 +192,10 @@ export function formatIssues(error: z.ZodError): string {
  */
 function withBuiltInEntries(input: Tree): Tree {
   const merged: Tree = { ...input };
-  if (input["profiles"] === undefined || isPlainObject(input["profiles"])) merged["profiles"] = { ...DEFAULT_PROFILES, ...(input["profiles"] as Tree | undefined) };
-  if (input["acl"] === undefined || isPlainObject(input["acl"])) merged["acl"] = { ...structuredClone(DEFAULT_ACL), ...(input["acl"] as Tree | undefined) };
+  if (input["profiles"] === undefined || isPlainObject(input["profiles"]))
+    merged["profiles"] = { ...DEFAULT_PROFILES, ...(input["profiles"]) };
+  if (input["acl"] === undefined || isPlainObject(input["acl"]))
+    merged["acl"] = { ...structuredClone(DEFAULT_ACL), ...(input["acl"]) };
   return merged;
 }
 

@@ -26,7 +26,9 @@ export function registryFile(dataDir: string): string {
 }
 
 export function profilesFrom(config: Config): Map<string, CertificateProfile> {
-  return new Map(Object.entries(config.profiles).map(([name, p]) => [name, { name, role: p.role, lifetimeMs: p.lifetime }]));
+  return new Map(
+    Object.entries(config.profiles).map(([name, p]) => [name, { name, role: p.role, lifetimeMs: p.lifetime }]),
+  );
 }
 
 export function revocationUrls(config: Config): { crl: string; ocsp: string } {
@@ -34,9 +36,21 @@ export function revocationUrls(config: Config): { crl: string; ocsp: string } {
   return { crl: `${base}/crl/issuing-ca.crl`, ocsp: `${base}/ocsp` };
 }
 
-async function enrollmentDeps(config: Config, paths: PkiPaths, registry: SqliteRegistry, clock: Clock): Promise<EnrollmentDeps> {
+async function enrollmentDeps(
+  config: Config,
+  paths: PkiPaths,
+  registry: SqliteRegistry,
+  clock: Clock,
+): Promise<EnrollmentDeps> {
   const signer = await X509Signer.load(paths, revocationUrls(config));
-  return { registry, signer, clock, profiles: profilesFrom(config), allowedKeys: config.allowedKeys as KeySpec[], decodeCsr };
+  return {
+    registry,
+    signer,
+    clock,
+    profiles: profilesFrom(config),
+    allowedKeys: config.allowedKeys as KeySpec[],
+    decodeCsr,
+  };
 }
 
 /** `fleetgate init`: the CA hierarchy, server certificate, registry and the first operator credential. */
@@ -45,8 +59,14 @@ export async function initDataDir(config: Config, logger: Logger): Promise<PkiPa
   await initPki(paths, { hostnames: config.hostnames });
   const registry = SqliteRegistry.open(registryFile(config.dataDir));
   try {
-    const operator = await issueFirstOperator(await enrollmentDeps(config, paths, registry, systemClock), config.dataDir);
-    logger.info({ dataDir: config.dataDir, pki: paths.dir, operator: operator.cert }, "initialized PKI, registry and operator credential");
+    const operator = await issueFirstOperator(
+      await enrollmentDeps(config, paths, registry, systemClock),
+      config.dataDir,
+    );
+    logger.info(
+      { dataDir: config.dataDir, pki: paths.dir, operator: operator.cert },
+      "initialized PKI, registry and operator credential",
+    );
   } finally {
     registry.close();
   }
@@ -54,7 +74,13 @@ export async function initDataDir(config: Config, logger: Logger): Promise<PkiPa
 }
 
 export interface RunningFleetgate {
-  readonly ports: { readonly enroll: number; readonly mqtt: number; readonly metrics: number; readonly admin: number; readonly pki: number };
+  readonly ports: {
+    readonly enroll: number;
+    readonly mqtt: number;
+    readonly metrics: number;
+    readonly admin: number;
+    readonly pki: number;
+  };
   readonly registry: SqliteRegistry;
   readonly metrics: Metrics;
   readonly deps: EnrollmentDeps;
@@ -63,7 +89,14 @@ export interface RunningFleetgate {
   close(): Promise<void>;
 }
 
-function startGateway(config: Config, paths: PkiPaths, deps: EnrollmentDeps, registry: SqliteRegistry, logger: Logger, metrics: Metrics): Promise<MqttGateway> {
+function startGateway(
+  config: Config,
+  paths: PkiPaths,
+  deps: EnrollmentDeps,
+  registry: SqliteRegistry,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<MqttGateway> {
   const { mqtt } = config;
   return MqttGateway.start({
     host: mqtt.host,
@@ -101,22 +134,46 @@ class Closers {
   }
 }
 
-async function startListeners(config: Config, logger: Logger, clock: Clock, closers: Closers): Promise<RunningFleetgate> {
+async function startListeners(
+  config: Config,
+  logger: Logger,
+  clock: Clock,
+  closers: Closers,
+): Promise<RunningFleetgate> {
   const paths = pkiPaths(config.dataDir);
   const registry = closers.add(SqliteRegistry.open(registryFile(config.dataDir)), (r) => r.close());
   const metrics = new Metrics();
   metrics.watchExpiry((before) => registry.countActiveCertificatesExpiringBefore(before));
   const deps = await enrollmentDeps(config, paths, registry, clock);
-  const enroll = closers.add(await createEnrollServer({ deps, pki: paths, bodyLimit: config.enroll.bodyLimit, rateLimit: config.enroll.rateLimit, logger, metrics }), (s) => s.close());
+  const enroll = closers.add(
+    await createEnrollServer({
+      deps,
+      pki: paths,
+      bodyLimit: config.enroll.bodyLimit,
+      rateLimit: config.enroll.rateLimit,
+      logger,
+      metrics,
+    }),
+    (s) => s.close(),
+  );
   const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
   const gateway = closers.add(await startGateway(config, paths, deps, registry, logger, metrics), (g) => g.close());
   const bus = new InProcessEventBus(logger);
   bus.onRevocation((event) => gateway.sessions.kick(event.deviceId, `revoked: ${event.reason}`));
   const revocation: RevocationDeps = { registry, bus, clock };
   // Subscribed after the kicker: sessions close first, then the CRL is re-signed.
-  const pki = closers.add(await createPkiService({ registry, bus, pki: paths, logger, metrics, crl: { clock }, ocsp: { clock } }), (p) => p.close());
+  const pki = closers.add(
+    await createPkiService({ registry, bus, pki: paths, logger, metrics, crl: { clock }, ocsp: { clock } }),
+    (p) => p.close(),
+  );
   const pkiPort = await listen(pki.app, "pki", config.pki.host, config.pki.port, logger);
-  const admin = closers.add(createAdminServer({ enrollment: deps, revocation, sessions: gateway.sessions, acl: config.acl, logger, metrics }, paths), (s) => s.close());
+  const admin = closers.add(
+    createAdminServer(
+      { enrollment: deps, revocation, sessions: gateway.sessions, acl: config.acl, logger, metrics },
+      paths,
+    ),
+    (s) => s.close(),
+  );
   const adminPort = await listen(admin, "admin", config.admin.host, config.admin.port, logger);
   const health = { check: () => (registry.ping(), { registry: "ok", sessions: gateway.sessions.size }) };
   const metricsServer = closers.add(createMetricsServer(metrics, health, logger), (s) => s.close());
@@ -130,11 +187,19 @@ async function startListeners(config: Config, logger: Logger, clock: Clock, clos
  * listener cannot start (a port in use, a key with the wrong mode), whatever was already
  * started is closed again before the error propagates.
  */
-export async function startFleetgate(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningFleetgate> {
-  if (!pkiExists(pkiPaths(config.dataDir))) throw new Error(`no PKI in ${config.dataDir}; run \`fleetgate init --data ${config.dataDir}\` first`);
+export async function startFleetgate(
+  config: Config,
+  logger: Logger,
+  clock: Clock = systemClock,
+): Promise<RunningFleetgate> {
+  if (!pkiExists(pkiPaths(config.dataDir)))
+    throw new Error(`no PKI in ${config.dataDir}; run \`fleetgate init --data ${config.dataDir}\` first`);
   // One server per data dir: a second would share the registry but not the live sessions it must kick.
   const other = readRuntimeInfo(config.dataDir);
-  if (other && other.pid !== process.pid) throw new Error(`another fleetgate (pid ${other.pid}) is already serving ${config.dataDir}; stop it first (if that pid is not fleetgate, delete ${runtimeFile(config.dataDir)})`);
+  if (other && other.pid !== process.pid)
+    throw new Error(
+      `another fleetgate (pid ${other.pid}) is already serving ${config.dataDir}; stop it first (if that pid is not fleetgate, delete ${runtimeFile(config.dataDir)})`,
+    );
   const closers = new Closers();
   try {
     const running = await startListeners(config, logger, clock, closers);

@@ -4,7 +4,11 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly enrollments = this.counter("fleetgate_enrollments_total", "Enrollment and re-enrollment requests by method and outcome (ok or an error code).", ["method", "outcome"]);
+  readonly enrollments = this.counter(
+    "fleetgate_enrollments_total",
+    "Enrollment and re-enrollment requests by method and outcome (ok or an error code).",
+    ["method", "outcome"],
+  );
 
   readonly enrollmentSeconds = new Histogram({
     name: "fleetgate_enrollment_duration_seconds",
@@ -14,15 +18,40 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly httpRefusals = this.counter("fleetgate_http_refusals_total", "HTTP requests refused before reaching a use case, by listener and error code.", ["service", "code"]);
-  readonly mqttConnections = this.gauge("fleetgate_mqtt_connections", "Open MQTT connections (TCP accepted, including those still in the TLS handshake).");
+  readonly httpRefusals = this.counter(
+    "fleetgate_http_refusals_total",
+    "HTTP requests refused before reaching a use case, by listener and error code.",
+    ["service", "code"],
+  );
+  readonly mqttConnections = this.gauge(
+    "fleetgate_mqtt_connections",
+    "Open MQTT connections (TCP accepted, including those still in the TLS handshake).",
+  );
   readonly mqttSessions = this.gauge("fleetgate_mqtt_sessions", "Admitted MQTT sessions currently connected.");
-  readonly mqttHandshakeFailures = this.counter("fleetgate_mqtt_handshake_failures_total", "TLS handshakes that failed, by reason (e.g. no_certificate, unknown_ca, expired, timeout).", ["reason"]);
-  readonly mqttRefusals = this.counter("fleetgate_mqtt_refusals_total", "CONNECTs refused after the TLS handshake, by reason.", ["reason"]);
-  readonly mqttDenials = this.counter("fleetgate_mqtt_denials_total", "Packets or connections denied by permission or limit, by reason.", ["reason"]);
+  readonly mqttHandshakeFailures = this.counter(
+    "fleetgate_mqtt_handshake_failures_total",
+    "TLS handshakes that failed, by reason (e.g. no_certificate, unknown_ca, expired, timeout).",
+    ["reason"],
+  );
+  readonly mqttRefusals = this.counter(
+    "fleetgate_mqtt_refusals_total",
+    "CONNECTs refused after the TLS handshake, by reason.",
+    ["reason"],
+  );
+  readonly mqttDenials = this.counter(
+    "fleetgate_mqtt_denials_total",
+    "Packets or connections denied by permission or limit, by reason.",
+    ["reason"],
+  );
   readonly mqttMessagesIn = this.counter("fleetgate_mqtt_messages_in_total", "PUBLISH packets accepted from clients.");
-  readonly mqttMessagesOut = this.counter("fleetgate_mqtt_messages_out_total", "PUBLISH packets forwarded to subscribers.");
-  readonly mqttKicks = this.counter("fleetgate_mqtt_kicks_total", "Live sessions closed by the session kicker (revocation).");
+  readonly mqttMessagesOut = this.counter(
+    "fleetgate_mqtt_messages_out_total",
+    "PUBLISH packets forwarded to subscribers.",
+  );
+  readonly mqttKicks = this.counter(
+    "fleetgate_mqtt_kicks_total",
+    "Live sessions closed by the session kicker (revocation).",
+  );
 
   private counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
@@ -33,7 +62,10 @@ export class Metrics {
   }
 
   /** Collected at scrape time from the registry, so the figure is never stale. */
-  watchExpiry(countExpiringBefore: (before: number) => Promise<number>, windows: Readonly<Record<string, number>> = { "7d": 7 * 86_400_000, "30d": 30 * 86_400_000 }): void {
+  watchExpiry(
+    countExpiringBefore: (before: number) => Promise<number>,
+    windows: Readonly<Record<string, number>> = { "7d": 7 * 86_400_000, "30d": 30 * 86_400_000 },
+  ): void {
     new Gauge({
       name: "fleetgate_certificates_expiring",
       help: "Active certificates expiring within the window (label within: 7d, 30d).",
@@ -41,7 +73,8 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         const now = Date.now();
-        for (const [label, ms] of Object.entries(windows)) this.set({ within: label }, await countExpiringBefore(now + ms));
+        for (const [label, ms] of Object.entries(windows))
+          this.set({ within: label }, await countExpiringBefore(now + ms));
       },
     });
   }

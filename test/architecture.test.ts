@@ -50,7 +50,10 @@ function lineOf(text: string, index: number): number {
 function allSpecifiersTypeOnly(clause: string): boolean {
   const braces = /^\{([\s\S]*)\}$/.exec(clause.trim());
   if (!braces) return false;
-  const names = braces[1]!.split(",").map((s) => s.trim()).filter(Boolean);
+  const names = braces[1]!
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   return names.length > 0 && names.every((name) => name.startsWith("type "));
 }
 
@@ -60,8 +63,10 @@ export function parseImports(text: string): ImportRef[] {
     const typeOnly = m[2] !== undefined || allSpecifiersTypeOnly(m[3]!);
     refs.push({ specifier: m[4]!, typeOnly, line: lineOf(text, m.index) });
   }
-  for (const m of text.matchAll(BARE_IMPORT)) refs.push({ specifier: m[1]!, typeOnly: false, line: lineOf(text, m.index) });
-  for (const m of text.matchAll(DYNAMIC_IMPORT)) refs.push({ specifier: m[1]!, typeOnly: false, line: lineOf(text, m.index) });
+  for (const m of text.matchAll(BARE_IMPORT))
+    refs.push({ specifier: m[1]!, typeOnly: false, line: lineOf(text, m.index) });
+  for (const m of text.matchAll(DYNAMIC_IMPORT))
+    refs.push({ specifier: m[1]!, typeOnly: false, line: lineOf(text, m.index) });
   return refs.sort((a, b) => a.line - b.line);
 }
 
@@ -75,7 +80,9 @@ function sourceFiles(dir: string): string[] {
 /** Resolves a relative specifier to a repo-relative path (".js" stays: only the folder matters). */
 function target(file: string, specifier: string): string | null {
   if (!specifier.startsWith(".")) return null;
-  return relative(ROOT, resolve(ROOT, dirname(file), specifier)).split(sep).join("/");
+  return relative(ROOT, resolve(ROOT, dirname(file), specifier))
+    .split(sep)
+    .join("/");
 }
 
 /** `fs` and `node:fs` are the same module; `pino/file` is pino. */
@@ -88,18 +95,21 @@ export function domainViolations(file: string, text: string): string[] {
   return parseImports(text).flatMap(({ specifier, line }) => {
     const to = target(file, specifier);
     if (to === null) return isIoModule(specifier) ? [`${file}:${line} imports I/O module ${specifier}`] : [];
-    if (to.startsWith("src/adapters/") || to.startsWith("src/app/")) return [`${file}:${line} imports ${to} (domain must not depend on adapters or use cases)`];
+    if (to.startsWith("src/adapters/") || to.startsWith("src/app/"))
+      return [`${file}:${line} imports ${to} (domain must not depend on adapters or use cases)`];
     if (!to.startsWith("src/domain/")) return [`${file}:${line} imports ${to} (outside src/domain)`];
     return [];
   });
 }
 
-const APP_ALLOWED = (to: string): boolean => to.startsWith("src/domain/") || to.startsWith("src/app/") || to === "src/ports.js" || to === "src/ports.ts";
+const APP_ALLOWED = (to: string): boolean =>
+  to.startsWith("src/domain/") || to.startsWith("src/app/") || to === "src/ports.js" || to === "src/ports.ts";
 
 export function appViolations(file: string, text: string): string[] {
   return parseImports(text).flatMap(({ specifier, typeOnly, line }) => {
     const to = target(file, specifier);
-    if (to !== null && to.startsWith("src/adapters/")) return [`${file}:${line} imports adapter ${to}${typeOnly ? " (even type-only)" : ""}`];
+    if (to !== null && to.startsWith("src/adapters/"))
+      return [`${file}:${line} imports adapter ${to}${typeOnly ? " (even type-only)" : ""}`];
     if (typeOnly) return [];
     if (to === null) return [`${file}:${line} imports ${specifier} at runtime (use a port, or \`import type\`)`];
     return APP_ALLOWED(to) ? [] : [`${file}:${line} imports ${to} at runtime (only domain, ports and app)`];
@@ -158,16 +168,19 @@ describe("architecture rules can fail", () => {
   });
 
   it("flags I/O, adapter and app imports in domain, and allows pure ones", () => {
-    const bad = 'import { readFileSync } from "node:fs";\nimport { x } from "fs";\nimport type { L } from "pino";\nimport { y } from "../adapters/ca/pem.js";\nimport { z } from "../app/deps.js";\nimport { t } from "../config.js";';
+    const bad =
+      'import { readFileSync } from "node:fs";\nimport { x } from "fs";\nimport type { L } from "pino";\nimport { y } from "../adapters/ca/pem.js";\nimport { z } from "../app/deps.js";\nimport { t } from "../config.js";';
     expect(domainViolations("src/domain/x.ts", bad)).toHaveLength(6);
     const good = 'import { createHash } from "node:crypto";\nimport { a } from "./topic.js";';
     expect(domainViolations("src/domain/x.ts", good)).toEqual([]);
   });
 
   it("flags adapter imports and untyped outside imports in app, and allows domain, ports, type-only", () => {
-    const bad = 'import type { S } from "../adapters/sqlite/registry.js";\nimport { randomBytes } from "node:crypto";\nimport { pino } from "pino";\nimport { m } from "../metrics.js";';
+    const bad =
+      'import type { S } from "../adapters/sqlite/registry.js";\nimport { randomBytes } from "node:crypto";\nimport { pino } from "pino";\nimport { m } from "../metrics.js";';
     expect(appViolations("src/app/x.ts", bad)).toHaveLength(4);
-    const good = 'import { a } from "../domain/acl.js";\nimport type { Clock } from "../ports.js";\nimport { d } from "./deps.js";\nimport type { Logger } from "pino";';
+    const good =
+      'import { a } from "../domain/acl.js";\nimport type { Clock } from "../ports.js";\nimport { d } from "./deps.js";\nimport type { Logger } from "pino";';
     expect(appViolations("src/app/x.ts", good)).toEqual([]);
   });
 });

@@ -18,7 +18,10 @@ describe("logger redaction", () => {
     ["a top-level token", { token: TOKEN }],
     ["a request body token", { req: { body: { token: TOKEN } } }],
     ["a body token", { body: { token: TOKEN } }],
-    ["an Authorization header on req", { req: { headers: { authorization: `Basic ${Buffer.from(`dev-1:${TOKEN}`).toString("base64")}` } } }],
+    [
+      "an Authorization header on req",
+      { req: { headers: { authorization: `Basic ${Buffer.from(`dev-1:${TOKEN}`).toString("base64")}` } } },
+    ],
     ["an Authorization header", { headers: { authorization: `Bearer ${TOKEN}` } }],
     ["a bare authorization", { authorization: TOKEN }],
     ["a password", { credentials: { password: TOKEN } }],
@@ -35,7 +38,15 @@ describe("logger redaction", () => {
   });
 
   it("keeps what an operator needs", () => {
-    const line = JSON.parse(logged({ service: "enroll", deviceId: "dev-1", serial: "ab", code: "token_used" })) as Record<string, unknown>;
-    expect(line).toMatchObject({ service: "enroll", deviceId: "dev-1", serial: "ab", code: "token_used", app: "fleetgate" });
+    const line = JSON.parse(
+      logged({ service: "enroll", deviceId: "dev-1", serial: "ab", code: "token_used" }),
+    ) as Record<string, unknown>;
+    expect(line).toMatchObject({
+      service: "enroll",
+      deviceId: "dev-1",
+      serial: "ab",
+      code: "token_used",
+      app: "fleetgate",
+    });
   });
 });

@@ -38,8 +38,12 @@ describe("Metrics", () => {
       fleetgate_mqtt_kicks_total: "counter",
       fleetgate_certificates_expiring: "gauge",
     });
-    expect(byName.get("fleetgate_enrollments_total")!.values).toEqual([{ labels: { method: "est", outcome: "ok" }, value: 1 }]);
-    expect(byName.get("fleetgate_http_refusals_total")!.values).toEqual([{ labels: { service: "admin", code: "not_found" }, value: 1 }]);
+    expect(byName.get("fleetgate_enrollments_total")!.values).toEqual([
+      { labels: { method: "est", outcome: "ok" }, value: 1 },
+    ]);
+    expect(byName.get("fleetgate_http_refusals_total")!.values).toEqual([
+      { labels: { service: "admin", code: "not_found" }, value: 1 },
+    ]);
     expect(byName.get("fleetgate_mqtt_sessions")!.values).toEqual([{ labels: {}, value: 2 }]);
     expect(byName.get("fleetgate_certificates_expiring")!.values).toEqual([
       { labels: { within: "7d" }, value: 1 },
@@ -59,7 +63,10 @@ describe("Metrics", () => {
 describe("README metrics section", () => {
   it("names every registered metric", async () => {
     const readme = readFileSync(fileURLToPath(new URL("../README.md", import.meta.url)), "utf8");
-    const section = readme.slice(readme.indexOf("## Metrics"), readme.indexOf("\n## ", readme.indexOf("## Metrics") + 1));
+    const section = readme.slice(
+      readme.indexOf("## Metrics"),
+      readme.indexOf("\n## ", readme.indexOf("## Metrics") + 1),
+    );
     const names = (await new Metrics().registry.getMetricsAsJSON()).map((m) => m.name);
     expect(names.filter((name) => !section.includes(`\`${name}`))).toEqual([]);
   });

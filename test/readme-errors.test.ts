@@ -19,7 +19,10 @@ function tableRows(markdown: string): TableRow[] {
   return markdown.split("\n").flatMap((text, index) => {
     const trimmed = text.trim();
     if (!trimmed.startsWith("|") || /^\|[\s|:-]+\|$/.test(trimmed)) return [];
-    const cells = trimmed.replace(/^\||\|$/g, "").split("|").map((c) => c.trim());
+    const cells = trimmed
+      .replace(/^\||\|$/g, "")
+      .split("|")
+      .map((c) => c.trim());
     return [{ line: index + 1, cells }];
   });
 }
@@ -34,18 +37,25 @@ describe("README error table", () => {
   it.each(ERROR_CODES.map((code) => [code, ERROR_CATALOGUE[code].status] as const))(
     "documents `%s` with HTTP status %d in a table row",
     (code, status) => {
-      const documented = rows.filter((row) => row.cells.some((c) => c.includes(`\`${code}\``)) && row.cells.includes(String(status)));
+      const documented = rows.filter(
+        (row) => row.cells.some((c) => c.includes(`\`${code}\``)) && row.cells.includes(String(status)),
+      );
       expect(documented.length, `no README table row holds \`${code}\` together with ${status}`).toBeGreaterThan(0);
     },
   );
 
   it("documents no HTTP error code the catalogue does not have, nor with another status", () => {
-    const httpRows = rows.filter((row) => /^`[a-z][a-z0-9_]*`$/.test(row.cells[0] ?? "") && row.cells.some((c) => /^[45]\d\d$/.test(c)));
+    const httpRows = rows.filter(
+      (row) => /^`[a-z][a-z0-9_]*`$/.test(row.cells[0] ?? "") && row.cells.some((c) => /^[45]\d\d$/.test(c)),
+    );
     expect(httpRows.length).toBeGreaterThan(0);
     for (const row of httpRows) {
       const code = row.cells[0]!.slice(1, -1);
       const status = Number(row.cells.find((c) => /^[45]\d\d$/.test(c)));
-      expect(Object.hasOwn(ERROR_CATALOGUE, code), `README line ${row.line}: \`${code}\` is not in ERROR_CATALOGUE`).toBe(true);
+      expect(
+        Object.hasOwn(ERROR_CATALOGUE, code),
+        `README line ${row.line}: \`${code}\` is not in ERROR_CATALOGUE`,
+      ).toBe(true);
       expect(status, `README line ${row.line}: \`${code}\``).toBe(ERROR_CATALOGUE[code as ErrorCode].status);
     }
   });

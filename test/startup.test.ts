@@ -27,7 +27,13 @@ describe("private key file modes", { timeout: 60_000 }, () => {
 
   it("init writes every key and the registry 0600", () => {
     const paths = pkiPaths(dataDir);
-    for (const file of [paths.rootKey, paths.issuingKey, paths.serverKey, operatorPaths(dataDir, "admin").key, registryFile(dataDir)]) {
+    for (const file of [
+      paths.rootKey,
+      paths.issuingKey,
+      paths.serverKey,
+      operatorPaths(dataDir, "admin").key,
+      registryFile(dataDir),
+    ]) {
       expect(statSync(file).mode & 0o777, file).toBe(0o600);
     }
   });
@@ -36,7 +42,9 @@ describe("private key file modes", { timeout: 60_000 }, () => {
     const { serverKey } = pkiPaths(dataDir);
     chmodSync(serverKey, 0o644);
     try {
-      await expect(startFleetgate(testConfig(dataDir), createLogger("silent"))).rejects.toThrow(/server\.key has mode 644; private keys must be 0600/);
+      await expect(startFleetgate(testConfig(dataDir), createLogger("silent"))).rejects.toThrow(
+        /server\.key has mode 644; private keys must be 0600/,
+      );
     } finally {
       chmodSync(serverKey, 0o600);
     }
@@ -64,7 +72,10 @@ describe("a listener that cannot start", { timeout: 60_000 }, () => {
       await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
       const busy = (blocker.address() as AddressInfo).port;
       const mqttPort = await freePort();
-      const config = testConfig(dataDir, { mqtt: { host: "127.0.0.1", port: mqttPort }, admin: { host: "127.0.0.1", port: busy } });
+      const config = testConfig(dataDir, {
+        mqtt: { host: "127.0.0.1", port: mqttPort },
+        admin: { host: "127.0.0.1", port: busy },
+      });
       await expect(startFleetgate(config, createLogger("silent"))).rejects.toThrow(
         `admin listener cannot listen on 127.0.0.1:${busy}: the port is in use (set admin.port in fleetgate.json, FLEETGATE_ADMIN_PORT or --admin-port)`,
       );
@@ -95,7 +106,9 @@ describe("one server per data dir", { timeout: 60_000 }, () => {
     try {
       await initDataDir(testConfig(dataDir), createLogger("silent"));
       writeRuntimeInfo(dataDir, { pid: other.pid!, ports: { admin: 1 }, adminHost: "127.0.0.1" });
-      await expect(startFleetgate(testConfig(dataDir), createLogger("silent"))).rejects.toThrow(`another fleetgate (pid ${other.pid}) is already serving ${dataDir}`);
+      await expect(startFleetgate(testConfig(dataDir), createLogger("silent"))).rejects.toThrow(
+        `another fleetgate (pid ${other.pid}) is already serving ${dataDir}`,
+      );
       other.kill();
       await once(other, "exit");
       const running = await startFleetgate(testConfig(dataDir), createLogger("silent"));

@@ -29,7 +29,13 @@ export interface PhaseOptions {
 
 export interface BrokerFigures {
   readonly handshake: { count: number; resumed: number; cpuMs: number; cpuUsPer: number; wallSeconds: number };
-  readonly idle: { connections: number; rssBeforeKiB: number; rssAfterKiB: number; kibPerConnection: number; connectSeconds: number };
+  readonly idle: {
+    connections: number;
+    rssBeforeKiB: number;
+    rssAfterKiB: number;
+    kibPerConnection: number;
+    connectSeconds: number;
+  };
   readonly messages: TelemetryResult & { cpuMs: number; cpuUsPer: number };
 }
 
@@ -44,7 +50,8 @@ const note = (message: string) => console.error(`[bench] ${message}`);
 
 function cpuOf(broker: MeasuredBroker): number {
   const ms = broker.cpuMs();
-  if (ms === null) throw new Error(`${broker.name} (pid ${broker.pid}): no CPU figure (/proc unavailable or the process is gone)`);
+  if (ms === null)
+    throw new Error(`${broker.name} (pid ${broker.pid}): no CPU figure (/proc unavailable or the process is gone)`);
   return ms;
 }
 
@@ -55,7 +62,10 @@ function rssOf(broker: MeasuredBroker): number {
 }
 
 /** CPU (ms) the broker spent while `work` ran, settles included. */
-async function brokerCpuAround<T>(broker: MeasuredBroker, work: () => Promise<T>): Promise<{ result: T; cpuMs: number; wallSeconds: number }> {
+async function brokerCpuAround<T>(
+  broker: MeasuredBroker,
+  work: () => Promise<T>,
+): Promise<{ result: T; cpuMs: number; wallSeconds: number }> {
   await sleep(500);
   const before = cpuOf(broker);
   const started = performance.now();
@@ -66,7 +76,12 @@ async function brokerCpuAround<T>(broker: MeasuredBroker, work: () => Promise<T>
 }
 
 /** Connects every device and measures the RSS they added; leaves them connected. */
-async function idlePhase(broker: MeasuredBroker, target: MqttTarget, fixture: Fixture, options: PhaseOptions): Promise<{ clients: Connected[]; figures: BrokerFigures["idle"] }> {
+async function idlePhase(
+  broker: MeasuredBroker,
+  target: MqttTarget,
+  fixture: Fixture,
+  options: PhaseOptions,
+): Promise<{ clients: Connected[]; figures: BrokerFigures["idle"] }> {
   await sleep(1000);
   const rssBeforeKiB = rssOf(broker);
   note(`${broker.name}: connecting ${fixture.devices.length} devices (RSS before ${rssBeforeKiB} KiB)`);
@@ -76,11 +91,20 @@ async function idlePhase(broker: MeasuredBroker, target: MqttTarget, fixture: Fi
   await sleep(3000); // idle: let the connect storm's transient buffers be released before reading RSS
   const rssAfterKiB = rssOf(broker);
   const kibPerConnection = (rssAfterKiB - rssBeforeKiB) / clients.length;
-  return { clients, figures: { connections: clients.length, rssBeforeKiB, rssAfterKiB, kibPerConnection, connectSeconds } };
+  return {
+    clients,
+    figures: { connections: clients.length, rssBeforeKiB, rssAfterKiB, kibPerConnection, connectSeconds },
+  };
 }
 
 function targetOf(broker: MeasuredBroker, fixture: Fixture, options: PhaseOptions): MqttTarget {
-  return { host: "127.0.0.1", port: broker.port, caPem: fixture.caPem, keepaliveSeconds: 1800, timeoutMs: options.timeoutMs };
+  return {
+    host: "127.0.0.1",
+    port: broker.port,
+    caPem: fixture.caPem,
+    keepaliveSeconds: 1800,
+    timeoutMs: options.timeoutMs,
+  };
 }
 
 /**
@@ -88,12 +112,22 @@ function targetOf(broker: MeasuredBroker, fixture: Fixture, options: PhaseOption
  * of connections, collecting their garbage would be charged to the handshakes. A short untimed
  * warm-up first (JIT, allocator), the same for both brokers.
  */
-export async function handshakePhase(broker: MeasuredBroker, fixture: Fixture, options: PhaseOptions): Promise<BrokerFigures["handshake"]> {
+export async function handshakePhase(
+  broker: MeasuredBroker,
+  fixture: Fixture,
+  options: PhaseOptions,
+): Promise<BrokerFigures["handshake"]> {
   const target = targetOf(broker, fixture, options);
-  if (options.warmupHandshakes > 0) await handshakeCycles(target, fixture.devices, options.warmupHandshakes, options.concurrency);
-  note(`${broker.name}: ${options.handshakes} handshakes (connect → CONNACK → DISCONNECT), ${options.concurrency} at once`);
-  const { result, cpuMs, wallSeconds } = await brokerCpuAround(broker, () => handshakeCycles(target, fixture.devices, options.handshakes, options.concurrency));
-  if (result.resumed > 0) throw new Error(`${broker.name}: ${result.resumed} TLS sessions were resumed; every handshake must be a full one`);
+  if (options.warmupHandshakes > 0)
+    await handshakeCycles(target, fixture.devices, options.warmupHandshakes, options.concurrency);
+  note(
+    `${broker.name}: ${options.handshakes} handshakes (connect → CONNACK → DISCONNECT), ${options.concurrency} at once`,
+  );
+  const { result, cpuMs, wallSeconds } = await brokerCpuAround(broker, () =>
+    handshakeCycles(target, fixture.devices, options.handshakes, options.concurrency),
+  );
+  if (result.resumed > 0)
+    throw new Error(`${broker.name}: ${result.resumed} TLS sessions were resumed; every handshake must be a full one`);
   return { count: result.ok, resumed: result.resumed, cpuMs, cpuUsPer: (cpuMs * 1000) / result.ok, wallSeconds };
 }
 
@@ -101,15 +135,26 @@ export async function handshakePhase(broker: MeasuredBroker, fixture: Fixture, o
  * Idle RSS, then the QoS 1 phase over those connections, on a freshly started broker: "before
  * connecting" is then the broker at rest, not a heap already grown by a handshake storm.
  */
-export async function loadPhases(broker: MeasuredBroker, fixture: Fixture, options: PhaseOptions): Promise<Pick<BrokerFigures, "idle" | "messages">> {
+export async function loadPhases(
+  broker: MeasuredBroker,
+  fixture: Fixture,
+  options: PhaseOptions,
+): Promise<Pick<BrokerFigures, "idle" | "messages">> {
   const target = targetOf(broker, fixture, options);
   const { clients, figures: idle } = await idlePhase(broker, target, fixture, options);
   const subscriber = await connectDevice(target, fixture.subscriber);
   try {
     await subscribeTelemetry(subscriber.client);
-    note(`${broker.name}: ${options.messages} QoS 1 messages at ${options.rate}/s from ${clients.length} devices to 1 subscriber`);
-    const run = await brokerCpuAround(broker, () => telemetryRun(clients, subscriber.client, options.messages, options.rate, options.timeoutMs));
-    return { idle, messages: { ...run.result, cpuMs: run.cpuMs, cpuUsPer: (run.cpuMs * 1000) / Math.max(1, run.result.delivered) } };
+    note(
+      `${broker.name}: ${options.messages} QoS 1 messages at ${options.rate}/s from ${clients.length} devices to 1 subscriber`,
+    );
+    const run = await brokerCpuAround(broker, () =>
+      telemetryRun(clients, subscriber.client, options.messages, options.rate, options.timeoutMs),
+    );
+    return {
+      idle,
+      messages: { ...run.result, cpuMs: run.cpuMs, cpuUsPer: (run.cpuMs * 1000) / Math.max(1, run.result.delivered) },
+    };
   } finally {
     await closeAll([...clients, subscriber]);
   }

@@ -53,7 +53,11 @@ export function ratios(fleetgate: BrokerFigures | null, mosquitto: BrokerFigures
     const baseline = AEDES_BASELINE_RATIO[metric];
     return { measured: valid ? round(measured, 2) : null, baseline, met: valid ? measured <= baseline : null };
   };
-  return { handshakeCpu: entry("handshakeCpu"), messageCpu: entry("messageCpu"), rssPerConnection: entry("rssPerConnection") };
+  return {
+    handshakeCpu: entry("handshakeCpu"),
+    messageCpu: entry("messageCpu"),
+    rssPerConnection: entry("rssPerConnection"),
+  };
 }
 
 export function revocationSummary(latenciesMs: readonly number[], notClosed: number): BrokerReport["revocation"] {
@@ -64,7 +68,8 @@ export function buildReport(parts: Omit<BrokerReport, "machine" | "ratios">): Br
   return { machine: machineInfo(), ...parts, ratios: ratios(parts.fleetgate, parts.mosquitto) };
 }
 
-const num = (value: number | null | undefined, digits = 1): Cell => (value === null || value === undefined ? "-" : round(value, digits));
+const num = (value: number | null | undefined, digits = 1): Cell =>
+  value === null || value === undefined ? "-" : round(value, digits);
 
 function ratioCells(r: BrokerReport["ratios"][Metric]): Cell[] {
   const verdict = r.met === null ? "-" : r.met ? "met" : "NOT met";
@@ -73,7 +78,12 @@ function ratioCells(r: BrokerReport["ratios"][Metric]): Cell[] {
 
 function mainRows(report: BrokerReport): Cell[][] {
   const { fleetgate: fg, mosquitto: mq, ratios: r, revocation: rv } = report;
-  const row = (label: string, metric: Metric): Cell[] => [label, num(fg && METRIC_VALUE[metric](fg)), num(mq && METRIC_VALUE[metric](mq)), ...ratioCells(r[metric])];
+  const row = (label: string, metric: Metric): Cell[] => [
+    label,
+    num(fg && METRIC_VALUE[metric](fg)),
+    num(mq && METRIC_VALUE[metric](mq)),
+    ...ratioCells(r[metric]),
+  ];
   return [
     row("broker CPU µs per mTLS handshake", "handshakeCpu"),
     row("broker CPU µs per QoS 1 message", "messageCpu"),
@@ -87,9 +97,21 @@ function detailRows(name: string, f: BrokerFigures | null): Cell[][] {
   if (!f) return [[name, "not measured"]];
   const { handshake: h, idle: i, messages: m } = f;
   return [
-    [name, "handshakes", `${h.count} in ${num(h.wallSeconds, 1)} s, broker CPU ${num(h.cpuMs, 0)} ms, resumed ${h.resumed}`],
-    ["", "idle", `${i.connections} connections in ${num(i.connectSeconds, 1)} s, RSS ${i.rssBeforeKiB} → ${i.rssAfterKiB} KiB`],
-    ["", "QoS 1", `${m.delivered}/${m.published} delivered (acked ${m.acked}, duplicates ${m.duplicates}) in ${num(m.wallSeconds, 1)} s, broker CPU ${num(m.cpuMs, 0)} ms`],
+    [
+      name,
+      "handshakes",
+      `${h.count} in ${num(h.wallSeconds, 1)} s, broker CPU ${num(h.cpuMs, 0)} ms, resumed ${h.resumed}`,
+    ],
+    [
+      "",
+      "idle",
+      `${i.connections} connections in ${num(i.connectSeconds, 1)} s, RSS ${i.rssBeforeKiB} → ${i.rssAfterKiB} KiB`,
+    ],
+    [
+      "",
+      "QoS 1",
+      `${m.delivered}/${m.published} delivered (acked ${m.acked}, duplicates ${m.duplicates}) in ${num(m.wallSeconds, 1)} s, broker CPU ${num(m.cpuMs, 0)} ms`,
+    ],
   ];
 }
 
@@ -99,10 +121,20 @@ export function humanReport(report: BrokerReport): string {
     `machine  ${m.cores} cores (${m.model}), ${m.memoryGiB} GiB, ${m.os}, node ${m.node}`,
     `uptime   start: ${report.uptime.start}\n         end:   ${report.uptime.end}`,
     `run      ${run.devices} devices, ${run.handshakes} handshakes, ${run.messages} QoS 1 messages at ${run.ratePerSecond}/s, ${run.revocations} revocations; ${num(report.wallSeconds, 0)} s in all`,
-    section("broker figures", mainRows(report), ["", "fleetgate", "mosquitto", "fleetgate/mosquitto", "issue's Aedes", "target"]),
+    section("broker figures", mainRows(report), [
+      "",
+      "fleetgate",
+      "mosquitto",
+      "fleetgate/mosquitto",
+      "issue's Aedes",
+      "target",
+    ]),
     section("details", [...detailRows("fleetgate", report.fleetgate), ...detailRows("mosquitto", report.mosquitto)]),
   ];
-  if (report.revocation) parts.push(`revocations: ${report.revocation.count} closed (max ${num(report.revocation.max, 2)} ms), ${report.revocation.notClosed} not closed`);
+  if (report.revocation)
+    parts.push(
+      `revocations: ${report.revocation.count} closed (max ${num(report.revocation.max, 2)} ms), ${report.revocation.notClosed} not closed`,
+    );
   if (report.problems.length > 0) parts.push(`PROBLEMS:\n${report.problems.map((p) => `  ${p}`).join("\n")}`);
   return parts.join("\n\n");
 }

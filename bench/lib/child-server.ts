@@ -71,8 +71,12 @@ async function waitForReady(child: ChildProcess, options: ChildServerOptions): P
   for (;;) {
     const line = readLogLines(options.logFile).find(options.ready);
     if (line) return line;
-    if (exited(child)) throw new Error(`server exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready:\n${tailOf(options.logFile)}`);
-    if (Date.now() > deadline) throw new Error(`server not ready after ${options.startTimeoutMs ?? 30_000} ms:\n${tailOf(options.logFile)}`);
+    if (exited(child))
+      throw new Error(
+        `server exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready:\n${tailOf(options.logFile)}`,
+      );
+    if (Date.now() > deadline)
+      throw new Error(`server not ready after ${options.startTimeoutMs ?? 30_000} ms:\n${tailOf(options.logFile)}`);
     await sleep(50);
   }
 }
@@ -80,7 +84,11 @@ async function waitForReady(child: ChildProcess, options: ChildServerOptions): P
 /** Starts a Node server as its own process (so its CPU is measured apart) and waits for its ready line. */
 export async function startChildServer(options: ChildServerOptions): Promise<ChildServer> {
   const fd = openSync(options.logFile, "a");
-  const child = spawn(process.execPath, [...options.nodeArgs], { cwd: options.cwd, env: options.env ?? process.env, stdio: ["ignore", fd, fd] });
+  const child = spawn(process.execPath, [...options.nodeArgs], {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ["ignore", fd, fd],
+  });
   closeSync(fd);
   const stop = (graceMs?: number) => stopChild(child, graceMs);
   options.cleanup?.add(() => stop());
@@ -88,7 +96,14 @@ export async function startChildServer(options: ChildServerOptions): Promise<Chi
   try {
     const readyLine = await waitForReady(child, options);
     const pid = child.pid;
-    return { pid, process: child, readyLine, cpuMs: () => processCpuMs(pid), stop, logTail: (n) => tailOf(options.logFile, n) };
+    return {
+      pid,
+      process: child,
+      readyLine,
+      cpuMs: () => processCpuMs(pid),
+      stop,
+      logTail: (n) => tailOf(options.logFile, n),
+    };
   } catch (error) {
     await stop(1000);
     throw error;

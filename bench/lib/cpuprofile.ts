@@ -44,7 +44,9 @@ function weightedSamples(profile: CpuProfile): [number, number][] {
 }
 
 function ranked(totals: Map<string, number>, all: number): Timing[] {
-  return [...totals].map(([name, ms]) => ({ name, ms, percent: all ? (100 * ms) / all : 0 })).sort((a, b) => b.ms - a.ms);
+  return [...totals]
+    .map(([name, ms]) => ({ name, ms, percent: all ? (100 * ms) / all : 0 }))
+    .sort((a, b) => b.ms - a.ms);
 }
 
 /** Self time: each sample is charged to the function on top of the stack, grouped by `key`. */
@@ -90,7 +92,12 @@ function inclusiveTimes(profile: CpuProfile, include: (frame: CallFrame) => bool
   let all = 0;
   for (const [id, ms] of weightedSamples(profile)) {
     all += ms;
-    const names = new Set((stackById.get(id) ?? []).map((n) => frames.get(n)!).filter(include).map(frameName));
+    const names = new Set(
+      (stackById.get(id) ?? [])
+        .map((n) => frames.get(n)!)
+        .filter(include)
+        .map(frameName),
+    );
     for (const name of names) totals.set(name, (totals.get(name) ?? 0) + ms);
   }
   return ranked(totals, all);
@@ -105,7 +112,8 @@ export interface ProfileSummary {
   readonly projectInclusive: Timing[];
 }
 
-const isProjectFrame = (frame: CallFrame) => !frame.url.includes("node_modules") && /\/(src|provisioning)\//.test(frame.url);
+const isProjectFrame = (frame: CallFrame) =>
+  !frame.url.includes("node_modules") && /\/(src|provisioning)\//.test(frame.url);
 
 export function summarizeProfile(file: string, top = 15): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
@@ -125,7 +133,10 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
  * ESM hooks) write their own, with a thread id other than 0.
  */
 export function newestProfile(dir: string, pid?: number): string | null {
-  const mainThread = pid === undefined ? /\.\d+\.0\.\d+\.cpuprofile$/ : new RegExp(`\\.${pid}\\.0\\.\\d+\\.cpuprofile$`);
-  const files = readdirSync(dir).filter((f) => mainThread.test(f)).sort();
+  const mainThread =
+    pid === undefined ? /\.\d+\.0\.\d+\.cpuprofile$/ : new RegExp(`\\.${pid}\\.0\\.\\d+\\.cpuprofile$`);
+  const files = readdirSync(dir)
+    .filter((f) => mainThread.test(f))
+    .sort();
   return files.length ? join(dir, files[files.length - 1]!) : null;
 }

@@ -15,19 +15,29 @@ export interface DeviceCredential {
 }
 
 function pem(label: string, der: ArrayBuffer): string {
-  const body = Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n?$/, "\n");
+  const body = Buffer.from(der)
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .replace(/\n?$/, "\n");
   return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
 }
 
 /** Enrolls `count` devices `${prefix}00001`… with `token`; throws on the first failure (the setup is not what is measured). */
-export async function enrollDevices(target: EnrollTarget, prefix: string, count: number, token: string, concurrency = 32): Promise<DeviceCredential[]> {
+export async function enrollDevices(
+  target: EnrollTarget,
+  prefix: string,
+  count: number,
+  token: string,
+  concurrency = 32,
+): Promise<DeviceCredential[]> {
   const csrs = await deviceCsrs(deviceIds(prefix, count));
   return runPool(csrs.length, concurrency, async (i) => {
     const device = csrs[i]!;
     const outcome = await enroll(target, device, "json", token);
-    if (!outcome.ok || outcome.body === undefined) throw new Error(`enrolling ${device.deviceId}: ${outcome.error ?? "no body"}`);
+    if (!outcome.ok || outcome.body === undefined)
+      throw new Error(`enrolling ${device.deviceId}: ${outcome.error ?? "no body"}`);
     const { certificate } = JSON.parse(outcome.body) as { certificate: string };
-    const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", device.keys.privateKey as webcrypto.CryptoKey);
+    const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", device.keys.privateKey);
     return { id: device.deviceId, certPem: certificate, keyPem: pem("PRIVATE KEY", pkcs8) };
   });
 }

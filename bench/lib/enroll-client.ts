@@ -28,15 +28,35 @@ function wrap64(base64: string): string {
   return base64.replace(/(.{64})/g, "$1\n").replace(/\n?$/, "\n");
 }
 
-export function enrollRequest(target: EnrollTarget, device: DeviceCsr, method: EnrollMethod, token: string): OnceRequest {
-  const common = { host: target.host, port: target.port, method: "POST", secureContext: target.secureContext, timeoutMs: target.timeoutMs };
+export function enrollRequest(
+  target: EnrollTarget,
+  device: DeviceCsr,
+  method: EnrollMethod,
+  token: string,
+): OnceRequest {
+  const common = {
+    host: target.host,
+    port: target.port,
+    method: "POST",
+    secureContext: target.secureContext,
+    timeoutMs: target.timeoutMs,
+  };
   if (method === "json") {
     const body = JSON.stringify({ token, csr: device.pem });
-    return { ...common, path: "/v1/enroll", headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }, body };
+    return {
+      ...common,
+      path: "/v1/enroll",
+      headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) },
+      body,
+    };
   }
   const body = wrap64(device.derBase64);
   const authorization = "Basic " + Buffer.from(`${device.deviceId}:${token}`).toString("base64");
-  const headers = { "content-type": "application/pkcs10", authorization, "content-length": String(Buffer.byteLength(body)) };
+  const headers = {
+    "content-type": "application/pkcs10",
+    authorization,
+    "content-length": String(Buffer.byteLength(body)),
+  };
   return { ...common, path: "/.well-known/est/simpleenroll", headers, body };
 }
 
@@ -47,7 +67,9 @@ export function responseProblem(response: OnceResponse, deviceId: string, method
     if (response.status !== 201) return detail();
     const parsed = JSON.parse(response.body) as { deviceId?: unknown; certificate?: unknown };
     if (parsed.deviceId !== deviceId) return `deviceId ${String(parsed.deviceId)} instead of ${deviceId}`;
-    return typeof parsed.certificate === "string" && parsed.certificate.includes("BEGIN CERTIFICATE") ? null : "no certificate in the body";
+    return typeof parsed.certificate === "string" && parsed.certificate.includes("BEGIN CERTIFICATE")
+      ? null
+      : "no certificate in the body";
   }
   if (response.status !== 200) return detail();
   if (!response.contentType.startsWith("application/pkcs7-mime")) return `content-type ${response.contentType}`;
@@ -55,11 +77,18 @@ export function responseProblem(response: OnceResponse, deviceId: string, method
 }
 
 /** One enrollment over a fresh TLS connection; never rejects, failures are outcomes. */
-export async function enroll(target: EnrollTarget, device: DeviceCsr, method: EnrollMethod, token: string): Promise<EnrollOutcome> {
+export async function enroll(
+  target: EnrollTarget,
+  device: DeviceCsr,
+  method: EnrollMethod,
+  token: string,
+): Promise<EnrollOutcome> {
   const base = { deviceId: device.deviceId, method };
   try {
     const response = await httpsOnce(enrollRequest(target, device, method, token));
-    const problem = response.sessionReused ? "TLS session was resumed" : responseProblem(response, device.deviceId, method);
+    const problem = response.sessionReused
+      ? "TLS session was resumed"
+      : responseProblem(response, device.deviceId, method);
     if (problem) return { ...base, ok: false, latencyMs: response.latencyMs, error: problem };
     return { ...base, ok: true, latencyMs: response.latencyMs, body: response.body };
   } catch (error) {

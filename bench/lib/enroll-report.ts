@@ -53,7 +53,9 @@ export interface Report {
 }
 
 function latencies(outcomes: readonly EnrollOutcome[], method?: EnrollMethod): LatencySummary {
-  return summarize(outcomes.filter((o) => o.ok && (method === undefined || o.method === method)).map((o) => o.latencyMs));
+  return summarize(
+    outcomes.filter((o) => o.ok && (method === undefined || o.method === method)).map((o) => o.latencyMs),
+  );
 }
 
 function latencyTable(outcomes: readonly EnrollOutcome[], perMethod: boolean): Record<string, LatencySummary> {
@@ -66,7 +68,10 @@ function latencyTable(outcomes: readonly EnrollOutcome[], perMethod: boolean): R
 function machineLoad(m: Measurement): Pick<Results, "otherProcessesCoresBusy" | "iowaitCores"> {
   if (!m.system) return { otherProcessesCoresBusy: null, iowaitCores: null };
   const others = m.system.busyMs - (m.serverCpuMs ?? 0) - m.clientCpuMs;
-  return { otherProcessesCoresBusy: round(Math.max(0, others) / 1000 / m.wallSeconds, 2), iowaitCores: round(m.system.iowaitMs / 1000 / m.wallSeconds, 2) };
+  return {
+    otherProcessesCoresBusy: round(Math.max(0, others) / 1000 / m.wallSeconds, 2),
+    iowaitCores: round(m.system.iowaitMs / 1000 / m.wallSeconds, 2),
+  };
 }
 
 function results(m: Measurement, registered: number): Results {
@@ -97,10 +102,16 @@ export function buildReport(run: RunInfo, m: Measurement, registered: number): R
     results: r,
     latencyMs,
     targets: {
-      enrollmentsPerSecond: { target: TARGET.enrollmentsPerSecond, met: (r.enrollmentsPerSecond ?? 0) >= TARGET.enrollmentsPerSecond },
+      enrollmentsPerSecond: {
+        target: TARGET.enrollmentsPerSecond,
+        met: (r.enrollmentsPerSecond ?? 0) >= TARGET.enrollmentsPerSecond,
+      },
       p99Ms: { target: TARGET.p99Ms, met: latencyMs["all"]!.p99 < TARGET.p99Ms },
     },
-    failures: { count: failed.length, examples: [...new Set(failed.map((o) => `${o.method}: ${o.error}`))].slice(0, 5) },
+    failures: {
+      count: failed.length,
+      examples: [...new Set(failed.map((o) => `${o.method}: ${o.error}`))].slice(0, 5),
+    },
   };
 }
 
@@ -111,7 +122,14 @@ function ms(value: number): number | null {
 const orNa = (value: Cell, unit = "") => (value === null || value === undefined ? "n/a" : `${value}${unit}`);
 
 function machineRows(mc: MachineInfo): Cell[][] {
-  return [["cores", mc.cores], ["model", mc.model], ["memory", `${mc.memoryGiB} GiB`], ["os", mc.os], ["node", mc.node], ["load avg (1m, at end)", mc.loadAverage1m]];
+  return [
+    ["cores", mc.cores],
+    ["model", mc.model],
+    ["memory", `${mc.memoryGiB} GiB`],
+    ["os", mc.os],
+    ["node", mc.node],
+    ["load avg (1m, at end)", mc.loadAverage1m],
+  ];
 }
 
 function runRows(run: Report["run"]): Cell[][] {
@@ -144,13 +162,26 @@ function resultRows(r: Results): Cell[][] {
 function targetRows(report: Report): Cell[][] {
   const { targets: t, results: r } = report;
   return [
-    ["enrollments/s", `>= ${t.enrollmentsPerSecond.target}`, r.enrollmentsPerSecond, t.enrollmentsPerSecond.met ? "met" : "MISSED"],
+    [
+      "enrollments/s",
+      `>= ${t.enrollmentsPerSecond.target}`,
+      r.enrollmentsPerSecond,
+      t.enrollmentsPerSecond.met ? "met" : "MISSED",
+    ],
     ["p99 latency", `< ${t.p99Ms.target} ms`, ms(report.latencyMs["all"]!.p99), t.p99Ms.met ? "met" : "MISSED"],
   ];
 }
 
 export function humanReport(report: Report): string {
-  const latencyRows = Object.entries(report.latencyMs).map(([name, s]) => [name, s.count, ms(s.p50), ms(s.p95), ms(s.p99), ms(s.max), ms(s.mean)]);
+  const latencyRows = Object.entries(report.latencyMs).map(([name, s]) => [
+    name,
+    s.count,
+    ms(s.p50),
+    ms(s.p95),
+    ms(s.p99),
+    ms(s.max),
+    ms(s.mean),
+  ]);
   const parts = [
     section("machine", machineRows(report.machine)),
     section("run", runRows(report.run)),
@@ -158,13 +189,15 @@ export function humanReport(report: Report): string {
     section("latency (ms, connect to last response byte)", latencyRows, ["", "n", "p50", "p95", "p99", "max", "mean"]),
     section("targets", targetRows(report), ["", "target", "measured", ""]),
   ];
-  if (report.failures.count > 0) parts.push(`failures (${report.failures.count}):\n${report.failures.examples.map((e) => `  ${e}`).join("\n")}`);
+  if (report.failures.count > 0)
+    parts.push(`failures (${report.failures.count}):\n${report.failures.examples.map((e) => `  ${e}`).join("\n")}`);
   if (report.profile) parts.push(profileText(report.profile));
   return parts.join("\n\n");
 }
 
 function profileText(p: ProfileSummary): string {
-  const rows = (list: ProfileSummary["topFunctions"]) => list.map((f) => [`${round(f.percent, 1)}%`, `${round(f.ms, 0)} ms`, f.name]);
+  const rows = (list: ProfileSummary["topFunctions"]) =>
+    list.map((f) => [`${round(f.percent, 1)}%`, `${round(f.ms, 0)} ms`, f.name]);
   return [
     `server CPU profile: ${p.file} (${round(p.totalMs / 1000, 2)} s sampled, includes start-up and warm-up)`,
     section("self time by area", rows(p.byArea.slice(0, 12))),
@@ -172,4 +205,3 @@ function profileText(p: ProfileSummary): string {
     section("project functions, inclusive (sync parts only)", rows(p.projectInclusive)),
   ].join("\n\n");
 }
-

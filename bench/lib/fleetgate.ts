@@ -21,7 +21,10 @@ export function cliNodeArgs(args: readonly string[], nodeFlags: readonly string[
 /** Runs one CLI command to completion; returns stdout, throws with stderr on a non-zero exit. */
 export async function runCli(args: readonly string[]): Promise<string> {
   try {
-    const { stdout } = await execFileAsync(process.execPath, cliNodeArgs(args), { cwd: REPO_ROOT, maxBuffer: 64 * 2 ** 20 });
+    const { stdout } = await execFileAsync(process.execPath, cliNodeArgs(args), {
+      cwd: REPO_ROOT,
+      maxBuffer: 64 * 2 ** 20,
+    });
     return stdout;
   } catch (error) {
     const failed = error as { stderr?: string; message: string };
@@ -40,7 +43,9 @@ const LOOPBACK_EPHEMERAL = { host: "127.0.0.1", port: 0 };
 export function writeConfig(dataDir: string, overrides: Record<string, unknown>): void {
   const file = join(dataDir, "fleetgate.json");
   const existing = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
-  const listeners = Object.fromEntries(["mqtt", "pki", "admin", "metrics"].map((name) => [name, { ...LOOPBACK_EPHEMERAL }]));
+  const listeners = Object.fromEntries(
+    ["mqtt", "pki", "admin", "metrics"].map((name) => [name, { ...LOOPBACK_EPHEMERAL }]),
+  );
   writeFileSync(file, JSON.stringify({ ...existing, ...listeners, ...overrides }, null, 2) + "\n");
 }
 
@@ -56,8 +61,27 @@ export function unlimitedEnrollConfig(): Record<string, unknown> {
  * listeners are up, a moment after the enroll line; so an unreachable admin API is retried.
  * `profile` names the certificate profile (e.g. "service" for a backend consumer).
  */
-export async function createGroupToken(dataDir: string, prefix: string, uses: number, ttl = "1h", profile = "device"): Promise<string> {
-  const args = ["token", "create", "--prefix", prefix, "--uses", String(uses), "--ttl", ttl, "--profile", profile, "--data", dataDir];
+export async function createGroupToken(
+  dataDir: string,
+  prefix: string,
+  uses: number,
+  ttl = "1h",
+  profile = "device",
+): Promise<string> {
+  const args = [
+    "token",
+    "create",
+    "--prefix",
+    prefix,
+    "--uses",
+    String(uses),
+    "--ttl",
+    ttl,
+    "--profile",
+    profile,
+    "--data",
+    dataDir,
+  ];
   for (let attempt = 1; ; attempt++) {
     try {
       const token = (await runCli(args)).split("\n")[0]?.trim();
@@ -99,7 +123,9 @@ export async function startServer(options: ServerStart): Promise<FleetgateServer
     ready: isReady,
     ...(options.cleanup ? { cleanup: options.cleanup } : {}),
   });
-  const listening = readLogLines(options.logFile).filter((l) => typeof l["service"] === "string" && typeof l["port"] === "number");
+  const listening = readLogLines(options.logFile).filter(
+    (l) => typeof l["service"] === "string" && typeof l["port"] === "number",
+  );
   return { ...server, ports: Object.fromEntries(listening.map((l) => [l["service"] as string, l["port"] as number])) };
 }
 

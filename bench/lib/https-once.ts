@@ -45,23 +45,20 @@ export function httpsOnce(options: OnceRequest): Promise<OnceResponse> {
   };
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const req = request(
-      requestOptions,
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("error", reject);
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            contentType: String(res.headers["content-type"] ?? ""),
-            body: Buffer.concat(chunks).toString("utf8"),
-            latencyMs: performance.now() - started,
-            sessionReused: (res.socket as TLSSocket).isSessionReused(),
-          }),
-        );
-      },
-    );
+    const req = request(requestOptions, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("error", reject);
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers["content-type"] ?? ""),
+          body: Buffer.concat(chunks).toString("utf8"),
+          latencyMs: performance.now() - started,
+          sessionReused: (res.socket as TLSSocket).isSessionReused(),
+        }),
+      );
+    });
     req.setTimeout(options.timeoutMs, () => req.destroy(new Error(`timed out after ${options.timeoutMs} ms`)));
     req.on("error", reject);
     req.end(options.body);

@@ -68,7 +68,12 @@ function configFile(port: number, pki: string, aclPath: string): string {
 }
 
 /** Waits for "running" after byte `offset` of the log (a restart appends to the same log). */
-async function waitForRunning(logFile: string, offset: number, exited: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function waitForRunning(
+  logFile: string,
+  offset: number,
+  exited: () => boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (/mosquitto version \S+ running/.test(readFileSync(logFile).subarray(offset).toString("utf8"))) return;

@@ -57,7 +57,12 @@ export function connectDevice(target: MqttTarget, device: DeviceCredential): Pro
 }
 
 /** Connect → CONNACK → DISCONNECT, `count` times over `devices` (cycled), `concurrency` at once. */
-export async function handshakeCycles(target: MqttTarget, devices: readonly DeviceCredential[], count: number, concurrency: number): Promise<{ ok: number; resumed: number }> {
+export async function handshakeCycles(
+  target: MqttTarget,
+  devices: readonly DeviceCredential[],
+  count: number,
+  concurrency: number,
+): Promise<{ ok: number; resumed: number }> {
   let ok = 0;
   let resumed = 0;
   await runPool(count, concurrency, async (i) => {
@@ -69,7 +74,11 @@ export async function handshakeCycles(target: MqttTarget, devices: readonly Devi
   return { ok, resumed };
 }
 
-export function connectAll(target: MqttTarget, devices: readonly DeviceCredential[], concurrency: number): Promise<Connected[]> {
+export function connectAll(
+  target: MqttTarget,
+  devices: readonly DeviceCredential[],
+  concurrency: number,
+): Promise<Connected[]> {
   return runPool(devices.length, concurrency, (i) => connectDevice(target, devices[i]!));
 }
 

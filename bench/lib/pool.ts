@@ -1,5 +1,9 @@
 /** Runs `work` over indices 0..count-1 with at most `concurrency` in flight; results in index order. */
-export async function runPool<T>(count: number, concurrency: number, work: (index: number) => Promise<T>): Promise<T[]> {
+export async function runPool<T>(
+  count: number,
+  concurrency: number,
+  work: (index: number) => Promise<T>,
+): Promise<T[]> {
   const results = new Array<T>(count);
   let next = 0;
   const worker = async () => {

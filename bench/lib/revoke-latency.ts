@@ -29,7 +29,11 @@ function socketClosed(connected: Connected, timeoutMs: number): Promise<number |
   });
 }
 
-export async function revokeLatencies(admin: AdminClient, devices: readonly Connected[], timeoutMs = 10_000): Promise<RevokeResult> {
+export async function revokeLatencies(
+  admin: AdminClient,
+  devices: readonly Connected[],
+  timeoutMs = 10_000,
+): Promise<RevokeResult> {
   const latenciesMs: number[] = [];
   let notClosed = 0;
   for (const device of devices) {

@@ -22,11 +22,18 @@ export const TELEMETRY_FILTER = "devices/+/telemetry/#";
 /** Subscribes `subscriber` (QoS 1) to every device's telemetry; throws if the broker refused it. */
 export async function subscribeTelemetry(subscriber: MqttClient): Promise<void> {
   const granted = await subscriber.subscribeAsync(TELEMETRY_FILTER, { qos: 1 });
-  if (granted[0]?.qos !== 1) throw new Error(`subscription to ${TELEMETRY_FILTER} refused (granted ${JSON.stringify(granted)})`);
+  if (granted[0]?.qos !== 1)
+    throw new Error(`subscription to ${TELEMETRY_FILTER} refused (granted ${JSON.stringify(granted)})`);
 }
 
 /** Publishes `total` messages at `ratePerSecond`, then waits (at most `drainMs`) for the last delivery. */
-export async function telemetryRun(publishers: readonly Connected[], subscriber: MqttClient, total: number, ratePerSecond: number, drainMs: number): Promise<TelemetryResult> {
+export async function telemetryRun(
+  publishers: readonly Connected[],
+  subscriber: MqttClient,
+  total: number,
+  ratePerSecond: number,
+  drainMs: number,
+): Promise<TelemetryResult> {
   const seen = new Uint8Array(total);
   let delivered = 0;
   let duplicates = 0;
@@ -50,7 +57,7 @@ export async function telemetryRun(publishers: readonly Connected[], subscriber:
       });
     }
   };
-  await until(() => (publishDue(), sent >= total), 5, ((total / ratePerSecond) * 1000) + drainMs);
+  await until(() => (publishDue(), sent >= total), 5, (total / ratePerSecond) * 1000 + drainMs);
   await until(() => delivered >= total && acked >= total, 10, drainMs);
   const wallSeconds = (performance.now() - started) / 1000;
   subscriber.off("message", onMessage);

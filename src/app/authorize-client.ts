@@ -32,8 +32,10 @@ const refuse = (refusal: MqttRefusal, detail: string): Admission => ({ ok: false
 
 /** [MQTT-3.1.3-6] lets the server assign an id to an empty one; we assign the CN, the only id allowed. */
 function admittedClientId(attempt: ConnectAttempt, deviceId: string): string | Admission {
-  if (attempt.clientId === "") return attempt.clean ? deviceId : refuse("client_id_empty_persistent", "empty id, CleanSession=0");
-  if (attempt.clientId !== deviceId) return refuse("client_id_mismatch", `client id ${JSON.stringify(attempt.clientId)} ≠ CN ${deviceId}`);
+  if (attempt.clientId === "")
+    return attempt.clean ? deviceId : refuse("client_id_empty_persistent", "empty id, CleanSession=0");
+  if (attempt.clientId !== deviceId)
+    return refuse("client_id_mismatch", `client id ${JSON.stringify(attempt.clientId)} ≠ CN ${deviceId}`);
   return attempt.clientId;
 }
 
@@ -48,7 +50,8 @@ export async function authorizeClient(deps: AdmissionDeps, attempt: ConnectAttem
   if (!parsed.ok) return refuse("certificate_identity_invalid", parsed.reason);
   const { identity } = parsed;
   const now = deps.clock.now();
-  if (now < attempt.peer.notBefore || now > attempt.peer.notAfter) return refuse("certificate_expired", `serial ${identity.serial}`);
+  if (now < attempt.peer.notBefore || now > attempt.peer.notAfter)
+    return refuse("certificate_expired", `serial ${identity.serial}`);
   if (!(await deps.isCertificateActive(identity.serial, identity.deviceId))) {
     return refuse("certificate_not_active", `serial ${identity.serial} of ${identity.deviceId}`);
   }

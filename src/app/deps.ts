@@ -41,8 +41,21 @@ export async function signAndRecord(
   record: (certificate: NewCertificate, now: number) => Promise<void>,
 ): Promise<IssuedCertificate> {
   const now = deps.clock.now();
-  const signed = await deps.signer.sign({ deviceId, role: profile.role, lifetimeMs: profile.lifetimeMs, publicKeySpki, now });
+  const signed = await deps.signer.sign({
+    deviceId,
+    role: profile.role,
+    lifetimeMs: profile.lifetimeMs,
+    publicKeySpki,
+    now,
+  });
   const { serial, pem, notBefore, notAfter } = signed;
   await record({ serial, deviceId, role: profile.role, profile: profile.name, pem, notBefore, notAfter }, now);
-  return { deviceId, serial, certificatePem: pem, certificateDer: signed.der, chainPem: [deps.signer.issuingCaPem], notAfter };
+  return {
+    deviceId,
+    serial,
+    certificatePem: pem,
+    certificateDer: signed.der,
+    chainPem: [deps.signer.issuingCaPem],
+    notAfter,
+  };
 }

@@ -25,11 +25,13 @@ export async function enrollDevice(deps: EnrollmentDeps, request: EnrollRequest)
   const csr = await deps.decodeCsr(request.csrDer);
   const deviceId = applyCsrPolicy(csr.facts, {
     allowedKeys: deps.allowedKeys,
-    mayEnroll: (cn) => tokenCovers(token, cn) && (request.claimedDeviceId === undefined || request.claimedDeviceId === cn),
+    mayEnroll: (cn) =>
+      tokenCovers(token, cn) && (request.claimedDeviceId === undefined || request.claimedDeviceId === cn),
   });
   const existing = await deps.registry.getDevice(deviceId);
   if (existing?.status === "revoked") throw new FleetgateError("device_revoked", `device ${deviceId} is revoked`);
-  if (existing && token.deviceId === null) throw new FleetgateError("device_exists", `group token ${token.id} for existing ${deviceId}`);
+  if (existing && token.deviceId === null)
+    throw new FleetgateError("device_exists", `group token ${token.id} for existing ${deviceId}`);
 
   const profile = profileFor(deps, token.profile);
   return signAndRecord(deps, deviceId, profile, csr.publicKeySpki, (certificate, now) =>

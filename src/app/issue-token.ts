@@ -23,15 +23,23 @@ export class TokenRequestError extends Error {
 
 function validate(request: IssueTokenRequest, knownProfiles: ReadonlySet<string>): void {
   const single = request.deviceId !== undefined;
-  if (single === (request.prefix !== undefined)) throw new TokenRequestError("give exactly one of a device id or a group prefix");
-  if (single && !isValidDeviceId(request.deviceId)) throw new TokenRequestError("device id must be 1-64 characters of [A-Za-z0-9._-]");
-  if (!single && !isValidDevicePrefix(request.prefix)) throw new TokenRequestError("prefix must be 1-63 characters of [A-Za-z0-9._-]");
+  if (single === (request.prefix !== undefined))
+    throw new TokenRequestError("give exactly one of a device id or a group prefix");
+  if (single && !isValidDeviceId(request.deviceId))
+    throw new TokenRequestError("device id must be 1-64 characters of [A-Za-z0-9._-]");
+  if (!single && !isValidDevicePrefix(request.prefix))
+    throw new TokenRequestError("prefix must be 1-63 characters of [A-Za-z0-9._-]");
   const uses = request.uses ?? 1;
   if (!Number.isInteger(uses) || uses < 1 || (single && uses !== 1)) {
-    throw new TokenRequestError(single ? "a single-device token has exactly one use" : "uses must be a positive integer");
+    throw new TokenRequestError(
+      single ? "a single-device token has exactly one use" : "uses must be a positive integer",
+    );
   }
   if (!Number.isFinite(request.ttlMs) || request.ttlMs <= 0) throw new TokenRequestError("ttl must be positive");
-  if (!knownProfiles.has(request.profile)) throw new TokenRequestError(`unknown profile ${JSON.stringify(request.profile)}; known: ${[...knownProfiles].join(", ")}`);
+  if (!knownProfiles.has(request.profile))
+    throw new TokenRequestError(
+      `unknown profile ${JSON.stringify(request.profile)}; known: ${[...knownProfiles].join(", ")}`,
+    );
 }
 
 /** Creates a bootstrap token; only its SHA-256 is stored. */

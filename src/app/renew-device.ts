@@ -8,15 +8,25 @@ import { profileFor, signAndRecord, type EnrollmentDeps, type IssuedCertificate 
  * verified by TLS) and asks for a new one with the same CN; a new key is allowed. The old
  * certificate becomes superseded in the same transaction that records the new one.
  */
-export async function renewDevice(deps: EnrollmentDeps, current: DeviceIdentity, csrDer: Uint8Array<ArrayBuffer>): Promise<IssuedCertificate> {
+export async function renewDevice(
+  deps: EnrollmentDeps,
+  current: DeviceIdentity,
+  csrDer: Uint8Array<ArrayBuffer>,
+): Promise<IssuedCertificate> {
   const device = await deps.registry.getDevice(current.deviceId);
   if (device?.status === "revoked") throw new FleetgateError("device_revoked", `device ${current.deviceId} is revoked`);
   const certificate = await deps.registry.getCertificate(current.serial);
   if (!device || certificate?.status !== "active" || certificate.deviceId !== current.deviceId) {
-    throw new FleetgateError("certificate_not_active", `serial ${current.serial} is ${certificate?.status ?? "unknown"}`);
+    throw new FleetgateError(
+      "certificate_not_active",
+      `serial ${current.serial} is ${certificate?.status ?? "unknown"}`,
+    );
   }
   const csr = await deps.decodeCsr(csrDer);
-  const deviceId = applyCsrPolicy(csr.facts, { allowedKeys: deps.allowedKeys, mayEnroll: (cn) => cn === current.deviceId });
+  const deviceId = applyCsrPolicy(csr.facts, {
+    allowedKeys: deps.allowedKeys,
+    mayEnroll: (cn) => cn === current.deviceId,
+  });
   return signAndRecord(deps, deviceId, profileFor(deps, device.profile), csr.publicKeySpki, (certificate, now) =>
     deps.registry.recordRenewal(current.serial, certificate, now, {
       actor: `device:${deviceId}`,

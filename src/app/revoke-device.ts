@@ -21,12 +21,26 @@ export interface RevokeResult {
  * revoked (from then on admission, enrollment and OCSP refuse it), and only then is the event
  * published that kicks live sessions and re-signs the CRL.
  */
-export async function revokeDevice(deps: RevocationDeps, deviceId: string, reason: string, actor: string): Promise<RevokeResult> {
-  if (!isDeviceRevocationReason(reason)) throw new FleetgateError("malformed_request", `unknown revocation reason ${JSON.stringify(reason)}; one of ${DEVICE_REVOCATION_REASONS.join(", ")}`);
+export async function revokeDevice(
+  deps: RevocationDeps,
+  deviceId: string,
+  reason: string,
+  actor: string,
+): Promise<RevokeResult> {
+  if (!isDeviceRevocationReason(reason))
+    throw new FleetgateError(
+      "malformed_request",
+      `unknown revocation reason ${JSON.stringify(reason)}; one of ${DEVICE_REVOCATION_REASONS.join(", ")}`,
+    );
   const device = await deps.registry.getDevice(deviceId);
   if (!device) throw new FleetgateError("not_found", `no device ${deviceId}`);
   const at = deps.clock.now();
-  const serials = await deps.registry.revokeDevice(deviceId, reason, at, { actor, action: "device.revoked", subject: deviceId, details: {} });
+  const serials = await deps.registry.revokeDevice(deviceId, reason, at, {
+    actor,
+    action: "device.revoked",
+    subject: deviceId,
+    details: {},
+  });
   // Kick even when it was already revoked: a session that slipped in must still go.
   await deps.bus.publishRevocation({ deviceId, reason, serials, at });
   const alreadyRevoked = device.status === "revoked";
@@ -37,5 +51,10 @@ export async function revokeDevice(deps: RevocationDeps, deviceId: string, reaso
 export async function resetDevice(deps: RevocationDeps, deviceId: string, actor: string): Promise<boolean> {
   const device = await deps.registry.getDevice(deviceId);
   if (!device) throw new FleetgateError("not_found", `no device ${deviceId}`);
-  return deps.registry.resetDevice(deviceId, deps.clock.now(), { actor, action: "device.reset", subject: deviceId, details: {} });
+  return deps.registry.resetDevice(deviceId, deps.clock.now(), {
+    actor,
+    action: "device.reset",
+    subject: deviceId,
+    details: {},
+  });
 }

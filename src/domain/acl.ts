@@ -55,7 +55,9 @@ function assertSafeCn(cn: string): void {
   if (cn.length === 0) throw new Error("certificate CN is empty; refusing to build topic permissions");
   const bad = CN_FORBIDDEN.find((ch) => cn.includes(ch));
   if (bad !== undefined) {
-    throw new Error(`certificate CN ${JSON.stringify(cn)} contains ${JSON.stringify(bad)}; refusing to build topic permissions`);
+    throw new Error(
+      `certificate CN ${JSON.stringify(cn)} contains ${JSON.stringify(bad)}; refusing to build topic permissions`,
+    );
   }
 }
 
@@ -64,7 +66,8 @@ function instantiate(template: string, cn: string): string {
   // split/join rather than String.replace: replacement strings interpret "$&", "$'" and friends.
   const rule = template.split(CN_PLACEHOLDER).join(cn);
   const problem = validateTopicFilter(rule);
-  if (problem !== null) throw new Error(`ACL template ${JSON.stringify(template)} is not a valid topic filter: ${problem}`);
+  if (problem !== null)
+    throw new Error(`ACL template ${JSON.stringify(template)} is not a valid topic filter: ${problem}`);
   return rule;
 }
 
@@ -96,12 +99,20 @@ export class Acl {
     if (action === "publish") {
       const problem = validateTopicName(topicOrFilter);
       if (problem !== null) return deny(`invalid topic name: ${problem}`);
-      return this.firstRule(this.publishRules, (rule) => topicMatchesFilter(topicOrFilter, rule), "no publish rule matches this topic");
+      return this.firstRule(
+        this.publishRules,
+        (rule) => topicMatchesFilter(topicOrFilter, rule),
+        "no publish rule matches this topic",
+      );
     }
     if (action === "subscribe") {
       const problem = validateTopicFilter(topicOrFilter);
       if (problem !== null) return deny(`invalid topic filter: ${problem}`);
-      return this.firstRule(this.subscribeRules, (rule) => filterCoveredBy(topicOrFilter, rule), "no subscribe rule covers this filter");
+      return this.firstRule(
+        this.subscribeRules,
+        (rule) => filterCoveredBy(topicOrFilter, rule),
+        "no subscribe rule covers this filter",
+      );
     }
     // Unreachable for typed callers; an action string from elsewhere must still fail closed.
     return deny(`unknown action ${JSON.stringify(action)}`);

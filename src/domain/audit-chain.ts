@@ -56,7 +56,8 @@ export function findChainBreak(
   for (const entry of entries) {
     if (entry.seq !== expectedSeq) return { seq: expectedSeq, problem: `entry ${expectedSeq} is missing` };
     if (entry.prevHash !== expectedPrev) return { seq: entry.seq, problem: "previous-hash link broken" };
-    if (chainHash(entry.prevHash, entry) !== entry.hash) return { seq: entry.seq, problem: "content does not match its hash" };
+    if (chainHash(entry.prevHash, entry) !== entry.hash)
+      return { seq: entry.seq, problem: "content does not match its hash" };
     expectedPrev = entry.hash;
     expectedSeq += 1;
   }

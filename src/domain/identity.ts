@@ -19,7 +19,8 @@ export interface DeviceIdentity {
 export type IdentityResult = { ok: true; identity: DeviceIdentity } | { ok: false; reason: string };
 
 export function identityFromCertificate(facts: CertificateFacts): IdentityResult {
-  if (facts.commonNames.length !== 1) return { ok: false, reason: `expected one CN, found ${facts.commonNames.length}` };
+  if (facts.commonNames.length !== 1)
+    return { ok: false, reason: `expected one CN, found ${facts.commonNames.length}` };
   const deviceId = facts.commonNames[0]!;
   // Re-validated even though our CA only signs valid ids: a CN becomes a topic level.
   const problem = deviceIdProblem(deviceId);

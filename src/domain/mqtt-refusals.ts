@@ -13,15 +13,42 @@ export const CONNACK = {
 } as const;
 
 export const MQTT_REFUSALS = {
-  protocol_not_supported: { returnCode: CONNACK.unacceptableProtocol, message: "Only MQTT 3.1.1 (and 3.1) is spoken; MQTT 5 CONNECTs are refused." },
-  client_certificate_missing: { returnCode: CONNACK.notAuthorized, message: "No verified client certificate on the connection." },
-  certificate_identity_invalid: { returnCode: CONNACK.notAuthorized, message: "The certificate's CN or role is not a valid fleetgate identity." },
-  certificate_expired: { returnCode: CONNACK.notAuthorized, message: "The certificate is outside its validity period." },
-  certificate_not_active: { returnCode: CONNACK.notAuthorized, message: "The certificate is unknown, superseded or revoked, or its device is revoked." },
-  role_unknown: { returnCode: CONNACK.notAuthorized, message: "The certificate's role has no topic permissions configured." },
-  client_id_mismatch: { returnCode: CONNACK.identifierRejected, message: "The MQTT client id must equal the certificate CN." },
-  client_id_empty_persistent: { returnCode: CONNACK.identifierRejected, message: "An empty client id needs CleanSession=1 [MQTT-3.1.3-8]." },
-  keepalive_out_of_bounds: { returnCode: CONNACK.notAuthorized, message: "The keep-alive interval is outside the configured bounds." },
+  protocol_not_supported: {
+    returnCode: CONNACK.unacceptableProtocol,
+    message: "Only MQTT 3.1.1 (and 3.1) is spoken; MQTT 5 CONNECTs are refused.",
+  },
+  client_certificate_missing: {
+    returnCode: CONNACK.notAuthorized,
+    message: "No verified client certificate on the connection.",
+  },
+  certificate_identity_invalid: {
+    returnCode: CONNACK.notAuthorized,
+    message: "The certificate's CN or role is not a valid fleetgate identity.",
+  },
+  certificate_expired: {
+    returnCode: CONNACK.notAuthorized,
+    message: "The certificate is outside its validity period.",
+  },
+  certificate_not_active: {
+    returnCode: CONNACK.notAuthorized,
+    message: "The certificate is unknown, superseded or revoked, or its device is revoked.",
+  },
+  role_unknown: {
+    returnCode: CONNACK.notAuthorized,
+    message: "The certificate's role has no topic permissions configured.",
+  },
+  client_id_mismatch: {
+    returnCode: CONNACK.identifierRejected,
+    message: "The MQTT client id must equal the certificate CN.",
+  },
+  client_id_empty_persistent: {
+    returnCode: CONNACK.identifierRejected,
+    message: "An empty client id needs CleanSession=1 [MQTT-3.1.3-8].",
+  },
+  keepalive_out_of_bounds: {
+    returnCode: CONNACK.notAuthorized,
+    message: "The keep-alive interval is outside the configured bounds.",
+  },
 } as const satisfies Record<string, { returnCode: number; message: string }>;
 
 export type MqttRefusal = keyof typeof MQTT_REFUSALS;
@@ -31,7 +58,8 @@ export const MQTT_DENIALS = {
   publish_not_permitted: "A PUBLISH (or will) to a topic outside the client's publish permissions.",
   subscribe_not_permitted: "A SUBSCRIBE filter not covered by the client's subscribe permissions (SUBACK 0x80).",
   publish_rate_exceeded: "The device exceeded its publish token bucket; the message is dropped.",
-  outgoing_queue_full: "A persistent session's queue of unacknowledged QoS 1/2 messages is at mqtt.maxOutgoingQueue; the message is not queued for it.",
+  outgoing_queue_full:
+    "A persistent session's queue of unacknowledged QoS 1/2 messages is at mqtt.maxOutgoingQueue; the message is not queued for it.",
   packet_too_large: "A packet larger than mqtt.maxPacketSize; the connection is closed.",
   connection_rate_exceeded: "Too many new connections from one source address; closed before the TLS handshake.",
   connection_limit_reached: "mqtt.maxConnections connections are open; closed before the TLS handshake.",

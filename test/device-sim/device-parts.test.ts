@@ -22,7 +22,12 @@ describe("telemetry and commands", () => {
 
   it("answers ping, and says so for anything else", () => {
     expect(answerTo("devices/d1/commands/ping", '{"id":"c1"}')).toEqual({ command: "ping", id: "c1", ok: true });
-    expect(answerTo("devices/d1/commands/reboot", '{"id":"c2"}')).toEqual({ command: "reboot", id: "c2", ok: false, error: "unknown command" });
+    expect(answerTo("devices/d1/commands/reboot", '{"id":"c2"}')).toEqual({
+      command: "reboot",
+      id: "c2",
+      ok: false,
+      error: "unknown command",
+    });
     expect(answerTo("devices/d1/commands/ping", "{")).toMatchObject({ ok: false, error: "malformed command" });
     expect(deviceIdOfTopic("devices/d1/telemetry")).toBe("d1");
     expect(deviceIdOfTopic("other/d1")).toBeNull();
@@ -31,12 +36,20 @@ describe("telemetry and commands", () => {
 
 describe("classifyConnectError", () => {
   it("treats a CONNACK return code and a TLS alert about our certificate as refusals", () => {
-    expect(classifyConnectError(Object.assign(new Error("Connection refused: Not authorized"), { code: 5 }))).toEqual({ kind: "refused", reason: "CONNACK 5" });
-    expect(classifyConnectError(Object.assign(new Error("alert"), { code: "ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED" })).kind).toBe("refused");
+    expect(classifyConnectError(Object.assign(new Error("Connection refused: Not authorized"), { code: 5 }))).toEqual({
+      kind: "refused",
+      reason: "CONNACK 5",
+    });
+    expect(
+      classifyConnectError(Object.assign(new Error("alert"), { code: "ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED" })).kind,
+    ).toBe("refused");
   });
 
   it("treats network errors as transient", () => {
-    expect(classifyConnectError(Object.assign(new Error("reset"), { code: "ECONNRESET" }))).toEqual({ kind: "transient", reason: "ECONNRESET" });
+    expect(classifyConnectError(Object.assign(new Error("reset"), { code: "ECONNRESET" }))).toEqual({
+      kind: "transient",
+      reason: "ECONNRESET",
+    });
   });
 });
 
@@ -79,7 +92,10 @@ describe("CredentialStore", () => {
     const { csrPem, keyPem } = opensslCsr(`/CN=${cn}`);
     const keyFile = join(root, `${cn}.tmp.key`);
     writeFileSync(keyFile, keyPem, { mode: 0o600 });
-    const certPem = execFileSync("openssl", ["x509", "-req", "-signkey", keyFile, "-days", "1"], { input: csrPem, stdio: ["pipe", "pipe", "ignore"] }).toString();
+    const certPem = execFileSync("openssl", ["x509", "-req", "-signkey", keyFile, "-days", "1"], {
+      input: csrPem,
+      stdio: ["pipe", "pipe", "ignore"],
+    }).toString();
     rmSync(keyFile);
     return { certPem, keyPem };
   }

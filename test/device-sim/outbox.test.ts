@@ -67,7 +67,10 @@ describe("backoff and retry budgets", () => {
     expect(budget.failed("refused", "CONNACK 5")).toEqual({ retry: true, delayMs: 250 });
     budget.succeeded();
     expect(budget.failed("refused", "CONNACK 5").retry).toBe(true);
-    expect(budget.failed("refused", "CONNACK 5")).toEqual({ retry: false, reason: "2 refusals in a row, last: CONNACK 5" });
+    expect(budget.failed("refused", "CONNACK 5")).toEqual({
+      retry: false,
+      reason: "2 refusals in a row, last: CONNACK 5",
+    });
   });
 
   it("honours Retry-After as a floor", () => {

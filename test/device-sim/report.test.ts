@@ -6,7 +6,17 @@ import { buildReport, type FleetRecording } from "../../device-sim/report.js";
 const T0 = 1_700_000_000_000;
 
 function device(id: string, lastSeq: number, extra: Partial<DeviceRecord> = {}): DeviceRecord {
-  return { ...newDeviceRecord(id), bootAt: T0, firstBoot: true, enrolledAt: T0 + 100, firstConnectAttemptAt: T0 + 100, firstConnectedAt: T0 + 200, connects: 1, lastSeq, ...extra };
+  return {
+    ...newDeviceRecord(id),
+    bootAt: T0,
+    firstBoot: true,
+    enrolledAt: T0 + 100,
+    firstConnectAttemptAt: T0 + 100,
+    firstConnectedAt: T0 + 200,
+    connects: 1,
+    lastSeq,
+    ...extra,
+  };
 }
 
 /** Deliveries of `seqs`, each taken at T0 + 1000·seq and received `latency` ms later. */
@@ -32,7 +42,15 @@ function recording(overrides: Partial<FleetRecording>): FleetRecording {
 
 describe("buildReport", () => {
   it("passes a clean steady run and sums the messages", () => {
-    const report = buildReport(recording({ devices: [device("a", 3), device("b", 2)], deliveries: new Map([["a", delivered([1, 2, 3])], ["b", delivered([1, 2], 7)]]) }));
+    const report = buildReport(
+      recording({
+        devices: [device("a", 3), device("b", 2)],
+        deliveries: new Map([
+          ["a", delivered([1, 2, 3])],
+          ["b", delivered([1, 2], 7)],
+        ]),
+      }),
+    );
     expect(report.ok).toBe(true);
     expect(report.messages).toMatchObject({ sent: 5, received: 5, lost: 0, duplicated: 0, outOfOrder: 0 });
     expect(report.latencyMs).toEqual({ count: 5, p50: 5, p99: 7, max: 7 });
@@ -42,23 +60,42 @@ describe("buildReport", () => {
   });
 
   it("fails on a lost, duplicated or reordered message of a device that was not revoked", () => {
-    const report = buildReport(recording({ devices: [device("a", 4)], deliveries: new Map([["a", delivered([1, 3, 2, 3])]]) }));
+    const report = buildReport(
+      recording({ devices: [device("a", 4)], deliveries: new Map([["a", delivered([1, 3, 2, 3])]]) }),
+    );
     expect(report.ok).toBe(false);
-    expect(report.problems).toEqual([expect.objectContaining({ deviceId: "a", lost: 1, duplicated: 1, outOfOrder: 1 })]);
+    expect(report.problems).toEqual([
+      expect.objectContaining({ deviceId: "a", lost: 1, duplicated: 1, outOfOrder: 1 }),
+    ]);
     const failed = report.expectations.filter((e) => !e.ok).map((e) => e.name);
     expect(failed).toEqual(["no telemetry lost", "no telemetry duplicated", "telemetry in order"]);
   });
 
   it("fails when a device that was not revoked gave up or never came online", () => {
-    const report = buildReport(recording({ devices: [device("a", 0, { firstConnectedAt: null, gaveUp: { at: T0 + 5, reason: "enrollment: 4 refusals in a row" } })] }));
+    const report = buildReport(
+      recording({
+        devices: [
+          device("a", 0, { firstConnectedAt: null, gaveUp: { at: T0 + 5, reason: "enrollment: 4 refusals in a row" } }),
+        ],
+      }),
+    );
     expect(report.ok).toBe(false);
     expect(report.gaveUp).toEqual([{ deviceId: "a", reason: "enrollment: 4 refusals in a row" }]);
-    expect(report.expectations.filter((e) => !e.ok).map((e) => e.name)).toEqual(["every device came online", "no device gave up", "every device delivered telemetry"]);
+    expect(report.expectations.filter((e) => !e.ok).map((e) => e.name)).toEqual([
+      "every device came online",
+      "no device gave up",
+      "every device delivered telemetry",
+    ]);
   });
 
   describe("revoke scenario", () => {
     const revokedAt = T0 + 4_000;
-    const victim = device("v", 5, { kicks: [revokedAt + 3], refusals: [{ at: revokedAt + 300, stage: "connect", reason: "CONNACK 5" }], gaveUp: { at: revokedAt + 2000, reason: "connect: 3 refusals in a row" }, unacked: [5] });
+    const victim = device("v", 5, {
+      kicks: [revokedAt + 3],
+      refusals: [{ at: revokedAt + 300, stage: "connect", reason: "CONNACK 5" }],
+      gaveUp: { at: revokedAt + 2000, reason: "connect: 3 refusals in a row" },
+      unacked: [5],
+    });
     const base = {
       scenario: "revoke" as const,
       revokeRequested: 1,
@@ -66,8 +103,19 @@ describe("buildReport", () => {
     };
 
     it("passes when the victim was cut off and refused and the others kept publishing", () => {
-      const report = buildReport(recording({ ...base, devices: [victim, device("a", 6)], deliveries: new Map([["v", delivered([1, 2, 3])], ["a", delivered([1, 2, 3, 4, 5, 6])]]) }));
-      expect(report.revoked).toEqual([{ deviceId: "v", error: null, cutOff: true, cutOffAfterMs: 3, refusedOnReconnect: true, gaveUp: true }]);
+      const report = buildReport(
+        recording({
+          ...base,
+          devices: [victim, device("a", 6)],
+          deliveries: new Map([
+            ["v", delivered([1, 2, 3])],
+            ["a", delivered([1, 2, 3, 4, 5, 6])],
+          ]),
+        }),
+      );
+      expect(report.revoked).toEqual([
+        { deviceId: "v", error: null, cutOff: true, cutOffAfterMs: 3, refusedOnReconnect: true, gaveUp: true },
+      ]);
       // The victim's lost message 4 does not count against the scenario.
       expect(report.messages.lost).toBe(1);
       expect(report.ok).toBe(true);
@@ -75,14 +123,37 @@ describe("buildReport", () => {
 
     it("fails when the victim was never cut off, or another device went silent after the revocation", () => {
       const untouched = { ...victim, kicks: [], refusals: [] };
-      const report = buildReport(recording({ ...base, devices: [untouched, device("a", 3)], deliveries: new Map([["v", delivered([1, 2, 3, 4])], ["a", delivered([1, 2, 3])]]) }));
+      const report = buildReport(
+        recording({
+          ...base,
+          devices: [untouched, device("a", 3)],
+          deliveries: new Map([
+            ["v", delivered([1, 2, 3, 4])],
+            ["a", delivered([1, 2, 3])],
+          ]),
+        }),
+      );
       const failed = report.expectations.filter((e) => !e.ok).map((e) => e.name);
-      expect(failed).toEqual(["revoked devices were cut off", "revoked devices were refused on reconnect", "the other devices kept publishing"]);
+      expect(failed).toEqual([
+        "revoked devices were cut off",
+        "revoked devices were refused on reconnect",
+        "the other devices kept publishing",
+      ]);
     });
 
     it("fails when fewer devices were revoked than asked", () => {
-      const report = buildReport(recording({ ...base, revokeRequested: 2, devices: [victim, device("a", 6)], deliveries: new Map([["a", delivered([1, 2, 3, 4, 5, 6])]]) }));
-      expect(report.expectations.find((e) => e.name === "2 devices revoked")).toMatchObject({ ok: false, detail: "1 revoked" });
+      const report = buildReport(
+        recording({
+          ...base,
+          revokeRequested: 2,
+          devices: [victim, device("a", 6)],
+          deliveries: new Map([["a", delivered([1, 2, 3, 4, 5, 6])]]),
+        }),
+      );
+      expect(report.expectations.find((e) => e.name === "2 devices revoked")).toMatchObject({
+        ok: false,
+        detail: "1 revoked",
+      });
     });
   });
 });

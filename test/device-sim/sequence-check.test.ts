@@ -4,11 +4,23 @@ import { distribution, percentile, ratePerSecond } from "../../device-sim/stats.
 
 describe("checkSequence", () => {
   it("counts nothing wrong for 1..n delivered once in order", () => {
-    expect(checkSequence({ lastSeq: 5, unacked: [] }, [1, 2, 3, 4, 5])).toEqual({ expected: 5, received: 5, lost: 0, duplicated: 0, outOfOrder: 0, unacknowledgedDelivered: 0 });
+    expect(checkSequence({ lastSeq: 5, unacked: [] }, [1, 2, 3, 4, 5])).toEqual({
+      expected: 5,
+      received: 5,
+      lost: 0,
+      duplicated: 0,
+      outOfOrder: 0,
+      unacknowledgedDelivered: 0,
+    });
   });
 
   it("counts acknowledged numbers that never arrived as lost", () => {
-    expect(checkSequence({ lastSeq: 6, unacked: [] }, [1, 2, 5, 6])).toMatchObject({ expected: 6, lost: 2, duplicated: 0, outOfOrder: 0 });
+    expect(checkSequence({ lastSeq: 6, unacked: [] }, [1, 2, 5, 6])).toMatchObject({
+      expected: 6,
+      lost: 2,
+      duplicated: 0,
+      outOfOrder: 0,
+    });
   });
 
   it("does not count unacknowledged numbers as lost", () => {
@@ -16,15 +28,28 @@ describe("checkSequence", () => {
   });
 
   it("counts a second delivery of a number as a duplicate, not as out of order", () => {
-    expect(checkSequence({ lastSeq: 4, unacked: [] }, [1, 2, 3, 2, 3, 4])).toMatchObject({ received: 6, lost: 0, duplicated: 2, outOfOrder: 0 });
+    expect(checkSequence({ lastSeq: 4, unacked: [] }, [1, 2, 3, 2, 3, 4])).toMatchObject({
+      received: 6,
+      lost: 0,
+      duplicated: 2,
+      outOfOrder: 0,
+    });
   });
 
   it("counts a first delivery below the highest so far as out of order", () => {
-    expect(checkSequence({ lastSeq: 5, unacked: [] }, [1, 3, 2, 5, 4])).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 2 });
+    expect(checkSequence({ lastSeq: 5, unacked: [] }, [1, 3, 2, 5, 4])).toMatchObject({
+      lost: 0,
+      duplicated: 0,
+      outOfOrder: 2,
+    });
   });
 
   it("notes deliveries whose PUBACK the device never saw", () => {
-    expect(checkSequence({ lastSeq: 3, unacked: [3] }, [1, 2, 3])).toMatchObject({ expected: 2, lost: 0, unacknowledgedDelivered: 1 });
+    expect(checkSequence({ lastSeq: 3, unacked: [3] }, [1, 2, 3])).toMatchObject({
+      expected: 2,
+      lost: 0,
+      unacknowledgedDelivered: 1,
+    });
   });
 
   it("handles a device that sent nothing", () => {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { canonicalJson, chainHash, findChainBreak, GENESIS_HASH, type ChainedContent } from "../../src/domain/audit-chain.js";
+import {
+  canonicalJson,
+  chainHash,
+  findChainBreak,
+  GENESIS_HASH,
+  type ChainedContent,
+} from "../../src/domain/audit-chain.js";
 
 type Entry = ChainedContent & { prevHash: string; hash: string };
 
@@ -37,7 +43,9 @@ function rehashFrom(entries: Entry[], from: number): Entry[] {
 
 describe("canonicalJson", () => {
   it("sorts keys at every depth and drops undefined", () => {
-    expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: undefined } })).toBe('{"a":{"d":[3,{"y":2,"z":1}]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: undefined } })).toBe(
+      '{"a":{"d":[3,{"y":2,"z":1}]},"b":1}',
+    );
     expect(canonicalJson({ x: 1, y: 2 })).toBe(canonicalJson({ y: 2, x: 1 }));
   });
 

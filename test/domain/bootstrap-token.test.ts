@@ -139,7 +139,11 @@ describe("assertTokenUsable", () => {
     ["expired", record({ expiresAt: NOW - 1 }), "token_expired"],
     ["expiring this very millisecond", record({ expiresAt: NOW }), "token_expired"],
     ["used up", record({ usesLeft: 0 }), "token_used"],
-    ["revoked and expired and used: revoked wins", record({ revokedAt: NOW, expiresAt: NOW - 1, usesLeft: 0 }), "token_revoked"],
+    [
+      "revoked and expired and used: revoked wins",
+      record({ revokedAt: NOW, expiresAt: NOW - 1, usesLeft: 0 }),
+      "token_revoked",
+    ],
     ["expired and used: expired wins", record({ expiresAt: NOW - 1, usesLeft: 0 }), "token_expired"],
   ])("refuses a token that is %s", (_label, token, code) => {
     expect(refusal(token)).toBe(code);

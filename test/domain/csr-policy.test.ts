@@ -63,7 +63,9 @@ describe("CSR policy: rule list", () => {
     expect(judge({ ...allWrong, key: VALID.key })).toBe("csr_signature_invalid");
     expect(judge({ ...allWrong, key: VALID.key, signatureValid: true })).toBe("cn_invalid");
     expect(judge({ ...allWrong, key: VALID.key, signatureValid: true, commonNames: ["other"] })).toBe("cn_mismatch");
-    expect(judge({ ...allWrong, key: VALID.key, signatureValid: true, commonNames: ["dev-1"] })).toBe("csr_requests_ca");
+    expect(judge({ ...allWrong, key: VALID.key, signatureValid: true, commonNames: ["dev-1"] })).toBe(
+      "csr_requests_ca",
+    );
   });
 
   it("sends only the catalogue message; the rule's reason stays internal", () => {

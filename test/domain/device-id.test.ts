@@ -1,6 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DEVICE_ID_MAX_LENGTH, deviceIdProblem, isValidDeviceId, isValidDevicePrefix } from "../../src/domain/device-id.js";
+import {
+  DEVICE_ID_MAX_LENGTH,
+  deviceIdProblem,
+  isValidDeviceId,
+  isValidDevicePrefix,
+} from "../../src/domain/device-id.js";
 
 describe("device ids", () => {
   it.each(["dev-1", "a", "A.b_c-9", "x".repeat(64), "0", "...", "-_-"])("accepts %j", (id) => {

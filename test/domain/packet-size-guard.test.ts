@@ -24,7 +24,10 @@ function packet(type: number, length: number, fill = 0x61): Buffer {
 }
 
 /** Feeds the chunks in order; returns the index of the first chunk with a refusal and the verdict, or null. */
-function feedAll(guard: PacketSizeGuard, chunks: readonly Uint8Array[]): { chunk: number; verdict: GuardVerdict } | null {
+function feedAll(
+  guard: PacketSizeGuard,
+  chunks: readonly Uint8Array[],
+): { chunk: number; verdict: GuardVerdict } | null {
   for (const [index, chunk] of chunks.entries()) {
     const verdict = guard.feed(chunk);
     if (!verdict.ok) return { chunk: index, verdict };
@@ -72,7 +75,10 @@ describe("PacketSizeGuard", () => {
   });
 
   it("treats a fifth length byte (a continuation bit on the fourth) as malformed, whatever the limit", () => {
-    expect(new PacketSizeGuard(268_435_460).feed(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]))).toEqual({ ok: false, size: Number.MAX_SAFE_INTEGER });
+    expect(new PacketSizeGuard(268_435_460).feed(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]))).toEqual({
+      ok: false,
+      size: Number.MAX_SAFE_INTEGER,
+    });
   });
 
   it("skips a body split across many chunks and checks the next packet's header", () => {
@@ -86,7 +92,9 @@ describe("PacketSizeGuard", () => {
   it("never refuses a body byte that merely looks like a header", () => {
     const guard = new PacketSizeGuard(20);
     // The body holds 0x30 0xff 0xff 0xff 0x7f, a huge packet's header, as payload bytes.
-    expect(guard.feed(Buffer.concat([header(0x30, 10), Buffer.from("30ffffff7f3030303030", "hex")]))).toEqual({ ok: true });
+    expect(guard.feed(Buffer.concat([header(0x30, 10), Buffer.from("30ffffff7f3030303030", "hex")]))).toEqual({
+      ok: true,
+    });
   });
 
   /** Body lengths: mostly small, some near the limit (where off-by-one errors live), a few up to the protocol maximum. */
@@ -101,9 +109,17 @@ describe("PacketSizeGuard", () => {
   it("property: over random packet streams cut into random chunks, it reports exactly the first oversized packet, in the chunk that completes its header, and nothing else", () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 2, max: 40_000 }).chain((limit) =>
-          fc.tuple(fc.constant(limit), fc.array(fc.record({ type: fc.integer({ min: 0, max: 255 }), length: packetLength(limit) }), { minLength: 1, maxLength: 12 })),
-        ),
+        fc
+          .integer({ min: 2, max: 40_000 })
+          .chain((limit) =>
+            fc.tuple(
+              fc.constant(limit),
+              fc.array(fc.record({ type: fc.integer({ min: 0, max: 255 }), length: packetLength(limit) }), {
+                minLength: 1,
+                maxLength: 12,
+              }),
+            ),
+          ),
         fc.array(fc.nat(), { maxLength: 40 }),
         fc.integer({ min: 0, max: 64 }),
         ([limit, packets], cuts, tail) => {
@@ -150,9 +166,17 @@ describe("PacketSizeGuard", () => {
   it("property: packets within the limit are never refused, however they are chunked", () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 2, max: 5_000 }).chain((limit) =>
-          fc.tuple(fc.constant(limit), fc.array(fc.record({ type: fc.integer({ min: 0, max: 255 }), body: fc.integer({ min: 0, max: limit }) }), { maxLength: 20 })),
-        ),
+        fc
+          .integer({ min: 2, max: 5_000 })
+          .chain((limit) =>
+            fc.tuple(
+              fc.constant(limit),
+              fc.array(
+                fc.record({ type: fc.integer({ min: 0, max: 255 }), body: fc.integer({ min: 0, max: limit }) }),
+                { maxLength: 20 },
+              ),
+            ),
+          ),
         fc.array(fc.nat(), { maxLength: 60 }),
         ([limit, specs], cuts) => {
           const packets = specs

@@ -249,7 +249,10 @@ describe("topicMatchesFilter", () => {
             ? fc.array(fc.constantFrom(...LEVELS), { maxLength: 2 })
             : fc.constant([level]),
       );
-      return fc.tuple(fc.constant(filter), fc.tuple(...parts).map((chunks) => chunks.flat().join("/")));
+      return fc.tuple(
+        fc.constant(filter),
+        fc.tuple(...parts).map((chunks) => chunks.flat().join("/")),
+      );
     });
     let matched = 0;
     fc.assert(
@@ -376,28 +379,35 @@ describe("filterCoveredBy", () => {
   const bruteCovered = (inner: string, outer: string): boolean => (matchSet(inner) & ~matchSet(outer)) === 0n;
 
   const filterArb = fc
-    .tuple(fc.array(fc.constantFrom(...FILTER_LITERALS, "+"), { minLength: 0, maxLength: MAX_FILTER_DEPTH }), fc.boolean())
+    .tuple(
+      fc.array(fc.constantFrom(...FILTER_LITERALS, "+"), { minLength: 0, maxLength: MAX_FILTER_DEPTH }),
+      fc.boolean(),
+    )
     .map(([levels, hash]) => (hash ? [...levels.slice(0, MAX_FILTER_DEPTH - 1), "#"] : levels).join("/"))
     .filter((filter) => filter !== "");
 
   /** Outer filter derived from inner by widening/narrowing a few levels: many true AND false cases. */
-  const relatedPairArb = filterArb.chain((inner) =>
-    fc
-      .tuple(
-        fc.array(fc.constantFrom("keep", "keep", "plus", "literal"), { minLength: MAX_FILTER_DEPTH, maxLength: MAX_FILTER_DEPTH }),
-        fc.integer({ min: 0, max: MAX_FILTER_DEPTH }),
-        fc.constantFrom(...FILTER_LITERALS),
-      )
-      .map(([edits, cut, literal]) => {
-        const levels = inner.split("/").map((level, i) => {
-          const edit = edits[i] ?? "keep";
-          if (level === "#" || edit === "keep") return level;
-          return edit === "plus" ? "+" : literal;
-        });
-        const outer = cut < levels.length ? [...levels.slice(0, cut), "#"] : levels;
-        return [inner, outer.join("/")] as const;
-      })
-      .filter(([, outer]) => outer !== ""), // e.g. "a" edited to "": not a filter at all
+  const relatedPairArb = filterArb.chain(
+    (inner) =>
+      fc
+        .tuple(
+          fc.array(fc.constantFrom("keep", "keep", "plus", "literal"), {
+            minLength: MAX_FILTER_DEPTH,
+            maxLength: MAX_FILTER_DEPTH,
+          }),
+          fc.integer({ min: 0, max: MAX_FILTER_DEPTH }),
+          fc.constantFrom(...FILTER_LITERALS),
+        )
+        .map(([edits, cut, literal]) => {
+          const levels = inner.split("/").map((level, i) => {
+            const edit = edits[i] ?? "keep";
+            if (level === "#" || edit === "keep") return level;
+            return edit === "plus" ? "+" : literal;
+          });
+          const outer = cut < levels.length ? [...levels.slice(0, cut), "#"] : levels;
+          return [inner, outer.join("/")] as const;
+        })
+        .filter(([, outer]) => outer !== ""), // e.g. "a" edited to "": not a filter at all
   );
 
   it("brute force: the topic alphabet is large enough to separate every literal from '+'", () => {

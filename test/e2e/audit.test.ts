@@ -42,9 +42,18 @@ describe("e2e: audit log of operator and device actions", { timeout: 90_000 }, (
 
   it("lists token created, enrollment, revocation, reset and operator added, in order and chained", async () => {
     const token = await runCliJson<Row>(fg, ["token", "create", "--device", "dev-a"]);
-    const enroll = await postJson(fg.enrollUrl, "/v1/enroll", { token: token["token"], csr: opensslCsr("/CN=dev-a").csrPem }, fg.rootCaPem);
+    const enroll = await postJson(
+      fg.enrollUrl,
+      "/v1/enroll",
+      { token: token["token"], csr: opensslCsr("/CN=dev-a").csrPem },
+      fg.rootCaPem,
+    );
     expect(enroll.status, enroll.body).toBe(201);
-    for (const args of [["device", "revoke", "dev-a", "--reason", "keyCompromise"], ["device", "reset", "dev-a"], ["operator", "add", "bob"]]) {
+    for (const args of [
+      ["device", "revoke", "dev-a", "--reason", "keyCompromise"],
+      ["device", "reset", "dev-a"],
+      ["operator", "add", "bob"],
+    ]) {
       const result = await runCli(fg, args);
       expect(result, `${args.join(" ")}: ${result.stderr}`).toMatchObject({ code: 0 });
     }
@@ -59,7 +68,10 @@ describe("e2e: audit log of operator and device actions", { timeout: 90_000 }, (
       [5, "device.reset", "operator:admin", "dev-a"],
       [6, "operator.added", "operator:admin", "bob"],
     ]);
-    expect(entries[3]!["details"]).toMatchObject({ reason: "keyCompromise", serials: [(entries[2]!["details"] as Row)["serial"]] });
+    expect(entries[3]!["details"]).toMatchObject({
+      reason: "keyCompromise",
+      serials: [(entries[2]!["details"] as Row)["serial"]],
+    });
     for (let i = 1; i < entries.length; i += 1) expect(entries[i]!["prevHash"]).toBe(entries[i - 1]!["hash"]);
     expect(JSON.stringify(entries)).not.toContain(String(token["token"]));
 
@@ -80,9 +92,15 @@ describe("e2e: audit log of operator and device actions", { timeout: 90_000 }, (
   });
 
   it("detects an edited entry (triggers dropped first) and names it", async () => {
-    tamper(fg, `DROP TRIGGER audit_log_no_update;
-      UPDATE audit_log SET details = json_set(details, '$.reason', 'unspecified') WHERE seq = 4;`);
-    const [verify, json] = await Promise.all([runCli(fg, ["audit", "verify"]), runCli(fg, ["audit", "verify", "--json"])]);
+    tamper(
+      fg,
+      `DROP TRIGGER audit_log_no_update;
+      UPDATE audit_log SET details = json_set(details, '$.reason', 'unspecified') WHERE seq = 4;`,
+    );
+    const [verify, json] = await Promise.all([
+      runCli(fg, ["audit", "verify"]),
+      runCli(fg, ["audit", "verify", "--json"]),
+    ]);
     expect(verify.code).toBe(1);
     expect(verify.stderr).toContain("audit log TAMPERED at entry 4: content does not match its hash");
     expect(json.code).toBe(1);

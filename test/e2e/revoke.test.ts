@@ -18,7 +18,10 @@ function closedAt(client: MqttClient): Promise<number> {
 }
 
 /** The CONNACK return code a connect attempt is refused with (MQTT.js rejects with it as `code`). */
-async function refusalCode(fg: TestFleetgate, device: { id: string; certPem: string; keyPem: string }): Promise<number | undefined> {
+async function refusalCode(
+  fg: TestFleetgate,
+  device: { id: string; certPem: string; keyPem: string },
+): Promise<number | undefined> {
   let client: MqttClient;
   try {
     client = await connectDevice(fg, device);
@@ -58,7 +61,12 @@ describe("e2e: operators revoke lost devices", { timeout: 90_000 }, () => {
   beforeAll(async () => {
     fg = await startTestFleetgate();
     fg.running.revocation.bus.onRevocation((event) => void revokedAt.set(event.deviceId, event.at));
-    [dev1, dev2, dev3, svc] = await Promise.all([enrollDevice(fg, "dev-1"), enrollDevice(fg, "dev-2"), enrollDevice(fg, "dev-3"), enrollDevice(fg, "svc-1", "service")]);
+    [dev1, dev2, dev3, svc] = await Promise.all([
+      enrollDevice(fg, "dev-1"),
+      enrollDevice(fg, "dev-2"),
+      enrollDevice(fg, "dev-3"),
+      enrollDevice(fg, "svc-1", "service"),
+    ]);
     devices.push(dev1, dev2, dev3, svc);
   });
 
@@ -100,7 +108,9 @@ describe("e2e: operators revoke lost devices", { timeout: 90_000 }, () => {
     expect(sub3Result.killedOnTimeout).toBe(false);
     const delay1 = closed1 - revokedAt.get("dev-1")!;
     const delay3 = sub3.exitedAt()! - revokedAt.get("dev-3")!;
-    console.log(`revoke → socket closed: MQTT.js dev-1 ${delay1} ms, mosquitto_sub dev-3 exited ${delay3} ms (exit ${sub3Result.code}; ${sub3Result.stderr.trim().split("\n").slice(-2).join(" | ")})`);
+    console.log(
+      `revoke → socket closed: MQTT.js dev-1 ${delay1} ms, mosquitto_sub dev-3 exited ${delay3} ms (exit ${sub3Result.code}; ${sub3Result.stderr.trim().split("\n").slice(-2).join(" | ")})`,
+    );
     expect(delay1).toBeLessThan(2_000);
     expect(delay3).toBeLessThan(2_000);
     expect(sub3Result.code).not.toBe(0);
@@ -134,7 +144,8 @@ describe("e2e: operators revoke lost devices", { timeout: 90_000 }, () => {
     expect(device).toMatchObject({ id: "dev-1", status: "revoked", revocationReason: "keyCompromise", online: false });
     const certificates = device["certificates"] as Row[];
     expect(certificates.length).toBeGreaterThanOrEqual(1);
-    for (const certificate of certificates) expect(certificate).toMatchObject({ status: "revoked", revocationReason: "keyCompromise" });
+    for (const certificate of certificates)
+      expect(certificate).toMatchObject({ status: "revoked", revocationReason: "keyCompromise" });
 
     expect(revoked.map((d) => d["id"]).sort()).toEqual(["dev-1", "dev-3"]);
     expect(active.map((d) => d["id"])).toContain("dev-2");
@@ -156,7 +167,10 @@ describe("e2e: operators revoke lost devices", { timeout: 90_000 }, () => {
     const auditBefore = (await fg.running.registry.listAudit()).length;
     const again = await runCliJson<Row>(fg, ["device", "revoke", "dev-1", "--reason", "superseded"]);
     expect(again).toMatchObject({ deviceId: "dev-1", reason: "keyCompromise", alreadyRevoked: true, serials: [] });
-    expect(await fg.running.registry.getDevice("dev-1")).toMatchObject({ status: "revoked", revocationReason: "keyCompromise" });
+    expect(await fg.running.registry.getDevice("dev-1")).toMatchObject({
+      status: "revoked",
+      revocationReason: "keyCompromise",
+    });
     expect(await fg.running.registry.listAudit()).toHaveLength(auditBefore);
   });
 

@@ -28,7 +28,12 @@ describe("fleet simulator against a real server", () => {
     return {
       devices: DEVICES,
       rate: 4,
-      endpoints: { enrollUrl: fg.enrollUrl, mqttHost: "localhost", mqttPort: fg.running.ports.mqtt, caPem: fg.rootCaPem },
+      endpoints: {
+        enrollUrl: fg.enrollUrl,
+        mqttHost: "localhost",
+        mqttPort: fg.running.ports.mqtt,
+        caPem: fg.rootCaPem,
+      },
       stateDir,
       token: admin.deviceToken,
       consumer: { token: admin.consumerToken },
@@ -39,10 +44,19 @@ describe("fleet simulator against a real server", () => {
 
   beforeAll(async () => {
     // 15 s certificates: renewed at two thirds (10 s after issue), inside a 16 s run.
-    fg = await startTestFleetgate({ profiles: { device: { role: "device", lifetime: "15s" }, service: { role: "service", lifetime: "1h" } } });
+    fg = await startTestFleetgate({
+      profiles: { device: { role: "device", lifetime: "15s" }, service: { role: "service", lifetime: "1h" } },
+    });
     stateDir = mkdtempSync(join(tmpdir(), "fleetgate-sim-"));
     const admin = fleetAdmin(fg.config, { prefix: "sim-", devices: DEVICES });
-    first = await runFleet(fleet({ durationMs: 16_000, scenario: "revoke", revoke: { count: REVOKED, revokeDevice: admin.revokeDevice }, onEvent: (e) => events.push(e) }));
+    first = await runFleet(
+      fleet({
+        durationMs: 16_000,
+        scenario: "revoke",
+        revoke: { count: REVOKED, revokeDevice: admin.revokeDevice },
+        onEvent: (e) => events.push(e),
+      }),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -103,8 +117,15 @@ describe("fleet simulator against a real server", () => {
 
   it("enrolls through the JSON API too", async () => {
     const admin = fleetAdmin(fg.config, { prefix: "json-", devices: 3 });
-    const report = await runFleet(fleet({ devices: 3, prefix: "json-", token: admin.deviceToken, enrollMethod: "json", durationMs: 1_500 }));
-    expect(report).toMatchObject({ ok: true, enrolled: 3, connected: 3, messages: expect.objectContaining({ lost: 0 }) });
+    const report = await runFleet(
+      fleet({ devices: 3, prefix: "json-", token: admin.deviceToken, enrollMethod: "json", durationMs: 1_500 }),
+    );
+    expect(report).toMatchObject({
+      ok: true,
+      enrolled: 3,
+      connected: 3,
+      messages: expect.objectContaining({ lost: 0 }),
+    });
     expect(report.messages.received).toBeGreaterThan(0);
   }, 30_000);
 });

@@ -47,7 +47,10 @@ export function opensslBytes(args: readonly string[], input?: string | Uint8Arra
 }
 
 /** Runs a command without blocking the event loop (for curl against the in-process server). */
-export function runAsync(command: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runAsync(
+  command: string,
+  args: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(command, args, { encoding: "utf8" }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
@@ -78,9 +81,19 @@ export async function webCryptoCsr(
   const algorithm =
     "curve" in key
       ? { name: "ECDSA", namedCurve: key.curve, hash: key.curve === "P-256" ? "SHA-256" : "SHA-384" }
-      : { name: "RSASSA-PKCS1-v1_5", modulusLength: key.rsaBits, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" };
-  const keys = (await subtle.generateKey(algorithm, true, ["sign", "verify"])) as CryptoKeyPair;
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name, keys, signingAlgorithm: algorithm, extensions });
+      : {
+          name: "RSASSA-PKCS1-v1_5",
+          modulusLength: key.rsaBits,
+          publicExponent: new Uint8Array([1, 0, 1]),
+          hash: "SHA-256",
+        };
+  const keys = (await subtle.generateKey(algorithm, true, ["sign", "verify"]));
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name,
+    keys,
+    signingAlgorithm: algorithm,
+    extensions,
+  });
   const keyPem = derToPem(new Uint8Array(await subtle.exportKey("pkcs8", keys.privateKey)), "PRIVATE KEY");
   return { csrPem: csr.toString("pem"), csrDer: new Uint8Array(csr.rawData), keys, keyPem };
 }
@@ -143,7 +156,14 @@ export function extensionValue(text: string, heading: string): string {
 export function opensslVerify(certPem: string, rootPem: string, issuingPem: string): { ok: boolean; output: string } {
   const tmp = makeTempDir("fleetgate-verify-");
   try {
-    const args = ["verify", "-CAfile", tmp.file("root.pem", rootPem), "-untrusted", tmp.file("issuing.pem", issuingPem), tmp.file("cert.pem", certPem)];
+    const args = [
+      "verify",
+      "-CAfile",
+      tmp.file("root.pem", rootPem),
+      "-untrusted",
+      tmp.file("issuing.pem", issuingPem),
+      tmp.file("cert.pem", certPem),
+    ];
     try {
       return { ok: true, output: openssl(args) };
     } catch (error) {
@@ -179,12 +199,55 @@ export function foreignClientCertificate(cn: string): { certPem: string; keyPem:
   const tmp = makeTempDir("fleetgate-foreign-");
   try {
     const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    openssl(["req", "-x509", ...ec, "-keyout", join(tmp.dir, "ca.key"), "-out", join(tmp.dir, "ca.pem"), "-subj", "/CN=Foreign CA", "-days", "2",
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
-    openssl(["req", "-new", ...ec, "-keyout", join(tmp.dir, "leaf.key"), "-out", join(tmp.dir, "leaf.csr"), "-subj", `/CN=${cn}/OU=device`]);
-    const ext = tmp.file("leaf.ext", "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n");
-    openssl(["x509", "-req", "-in", join(tmp.dir, "leaf.csr"), "-CA", join(tmp.dir, "ca.pem"), "-CAkey", join(tmp.dir, "ca.key"),
-      "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", join(tmp.dir, "leaf.pem")]);
+    openssl([
+      "req",
+      "-x509",
+      ...ec,
+      "-keyout",
+      join(tmp.dir, "ca.key"),
+      "-out",
+      join(tmp.dir, "ca.pem"),
+      "-subj",
+      "/CN=Foreign CA",
+      "-days",
+      "2",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign",
+    ]);
+    openssl([
+      "req",
+      "-new",
+      ...ec,
+      "-keyout",
+      join(tmp.dir, "leaf.key"),
+      "-out",
+      join(tmp.dir, "leaf.csr"),
+      "-subj",
+      `/CN=${cn}/OU=device`,
+    ]);
+    const ext = tmp.file(
+      "leaf.ext",
+      "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+    );
+    openssl([
+      "x509",
+      "-req",
+      "-in",
+      join(tmp.dir, "leaf.csr"),
+      "-CA",
+      join(tmp.dir, "ca.pem"),
+      "-CAkey",
+      join(tmp.dir, "ca.key"),
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-extfile",
+      ext,
+      "-out",
+      join(tmp.dir, "leaf.pem"),
+    ]);
     return { certPem: tmp.read("leaf.pem"), keyPem: tmp.read("leaf.key"), caPem: tmp.read("ca.pem") };
   } finally {
     tmp.remove();

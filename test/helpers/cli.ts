@@ -45,12 +45,19 @@ const live = new Set<ChildProcess>();
 
 function occurrencesOf(haystack: string, text: string | RegExp): number {
   if (typeof text === "string") return haystack.split(text).length - 1;
-  return (haystack.match(new RegExp(text.source, text.flags.includes("g") ? text.flags : `${text.flags}g`)) ?? []).length;
+  return (haystack.match(new RegExp(text.source, text.flags.includes("g") ? text.flags : `${text.flags}g`)) ?? [])
+    .length;
 }
 
 export function spawnTracked(command: string, args: readonly string[], options: SpawnOptions = {}): Spawned {
-  const argv = options.lineBuffered ? ["stdbuf", ["-oL", "-eL", command, ...args]] as const : [command, args] as const;
-  const child = spawn(argv[0], argv[1], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
+  const argv = options.lineBuffered
+    ? (["stdbuf", ["-oL", "-eL", command, ...args]] as const)
+    : ([command, args] as const);
+  const child = spawn(argv[0], argv[1], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...options.env },
+  });
   live.add(child);
   let out = "";
   let err = "";
@@ -58,8 +65,8 @@ export function spawnTracked(command: string, args: readonly string[], options: 
   let killedOnTimeout = false;
   const watchers = new Set<() => void>();
   const notify = () => [...watchers].forEach((w) => w());
-  child.stdout!.on("data", (chunk: Buffer) => ((out += chunk.toString("utf8")), notify()));
-  child.stderr!.on("data", (chunk: Buffer) => ((err += chunk.toString("utf8")), notify()));
+  child.stdout.on("data", (chunk: Buffer) => ((out += chunk.toString("utf8")), notify()));
+  child.stderr.on("data", (chunk: Buffer) => ((err += chunk.toString("utf8")), notify()));
   const timer = setTimeout(() => {
     killedOnTimeout = true;
     child.kill("SIGKILL");
@@ -98,7 +105,8 @@ export function spawnTracked(command: string, args: readonly string[], options: 
     exited,
     exitedAt: () => exitTime,
     waitForOutput: (text) => waitFor(() => occurrencesOf(out + err, text) > 0, String(text)),
-    waitForStdout: (text, occurrences = 1) => waitFor(() => occurrencesOf(out, text) >= occurrences, `${String(text)} ×${occurrences}`),
+    waitForStdout: (text, occurrences = 1) =>
+      waitFor(() => occurrencesOf(out, text) >= occurrences, `${String(text)} ×${occurrences}`),
     kill(signal = "SIGTERM") {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
@@ -125,14 +133,23 @@ export async function killChildren(): Promise<void> {
  * `fleetgate <args> --data <dataDir>`: the real CLI, which finds the running server's admin port in
  * <dataDir>/run/fleetgate.json and authenticates with <dataDir>/operators/<name>.{crt,key}.
  */
-export function runCli(fg: { readonly dataDir: string }, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return spawnTracked(process.execPath, ["--import", "tsx", CLI_MAIN, ...args, "--data", fg.dataDir], { env: { FLEETGATE_LOG_LEVEL: "silent", ...env } }).exited;
+export function runCli(
+  fg: { readonly dataDir: string },
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliResult> {
+  return spawnTracked(process.execPath, ["--import", "tsx", CLI_MAIN, ...args, "--data", fg.dataDir], {
+    env: { FLEETGATE_LOG_LEVEL: "silent", ...env },
+  }).exited;
 }
 
 /** Runs the CLI with --json and parses stdout; fails loudly with the CLI's output otherwise. */
 export async function runCliJson<T = unknown>(fg: { readonly dataDir: string }, args: readonly string[]): Promise<T> {
   const result = await runCli(fg, [...args, "--json"]);
-  if (result.code !== 0) throw new Error(`fleetgate ${args.join(" ")} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  if (result.code !== 0)
+    throw new Error(
+      `fleetgate ${args.join(" ")} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+    );
   return JSON.parse(result.stdout) as T;
 }
 
@@ -144,6 +161,26 @@ export function mosquittoSub(
   topic: string,
   timeoutMs = 30_000,
 ): Spawned {
-  const args = ["-d", "-V", "mqttv311", "-h", "localhost", "-p", String(fg.running.ports.mqtt), "--cafile", files.ca, "--cert", files.cert, "--key", files.key, "-i", clientId, "-q", "1", "-t", topic];
+  const args = [
+    "-d",
+    "-V",
+    "mqttv311",
+    "-h",
+    "localhost",
+    "-p",
+    String(fg.running.ports.mqtt),
+    "--cafile",
+    files.ca,
+    "--cert",
+    files.cert,
+    "--key",
+    files.key,
+    "-i",
+    clientId,
+    "-q",
+    "1",
+    "-t",
+    topic,
+  ];
   return spawnTracked("mosquitto_sub", args, { timeoutMs, lineBuffered: true });
 }

@@ -30,7 +30,11 @@ export async function enrollDevice(fg: TestFleetgate, id: string, profile = "dev
   return { id, certPem, keyPem, files, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export function mqttOptions(fg: TestFleetgate, device: { certPem: string; keyPem: string; id?: string }, extra: IClientOptions = {}): IClientOptions {
+export function mqttOptions(
+  fg: TestFleetgate,
+  device: { certPem: string; keyPem: string; id?: string },
+  extra: IClientOptions = {},
+): IClientOptions {
   return {
     host: "localhost",
     port: fg.running.ports.mqtt,
@@ -47,7 +51,11 @@ export function mqttOptions(fg: TestFleetgate, device: { certPem: string; keyPem
 }
 
 /** Connects once (no reconnects); resolves on CONNACK 0, rejects with the error otherwise. */
-export function connectDevice(fg: TestFleetgate, device: { certPem: string; keyPem: string; id?: string }, extra: IClientOptions = {}): Promise<MqttClient> {
+export function connectDevice(
+  fg: TestFleetgate,
+  device: { certPem: string; keyPem: string; id?: string },
+  extra: IClientOptions = {},
+): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(mqttOptions(fg, device, extra));
     client.once("connect", () => resolve(client));

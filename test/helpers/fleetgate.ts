@@ -14,7 +14,8 @@ import { systemClock } from "../../src/ports.js";
 export class LogCapture extends Writable {
   readonly lines: Record<string, unknown>[] = [];
   override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    for (const line of chunk.toString("utf8").split("\n")) if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    for (const line of chunk.toString("utf8").split("\n"))
+      if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
     done();
   }
   raw(): string {
@@ -42,13 +43,16 @@ export function testConfig(dataDir: string, overrides: ConfigInput = {}): Config
   return parseConfig({
     dataDir,
     logLevel: "debug",
-    enroll: { ...zero, rateLimit: { perAddress: { perSecond: 10_000, burst: 10_000 }, perToken: { perSecond: 10_000, burst: 10_000 } } },
+    enroll: {
+      ...zero,
+      rateLimit: { perAddress: { perSecond: 10_000, burst: 10_000 }, perToken: { perSecond: 10_000, burst: 10_000 } },
+    },
     mqtt: zero,
     pki: zero,
     admin: zero,
     metrics: zero,
     ...overrides,
-  } as Record<string, unknown>);
+  });
 }
 
 export async function startTestFleetgate(overrides: ConfigInput = {}): Promise<TestFleetgate> {
@@ -70,10 +74,12 @@ export async function startTestFleetgate(overrides: ConfigInput = {}): Promise<T
     enrollUrl: `https://localhost:${running.ports.enroll}`,
     rootCaPem: readFileSync(pki.rootCert, "utf8"),
     async token(request) {
-      const issued = await issueToken(
-        { registry: running.registry, clock: systemClock, profiles },
-        { ttlMs: 3_600_000, profile: "device", actor: "test", ...request } as IssueTokenRequest,
-      );
+      const issued = await issueToken({ registry: running.registry, clock: systemClock, profiles }, {
+        ttlMs: 3_600_000,
+        profile: "device",
+        actor: "test",
+        ...request,
+      });
       return issued.token;
     },
     async close() {
@@ -84,11 +90,19 @@ export async function startTestFleetgate(overrides: ConfigInput = {}): Promise<T
 }
 
 /** A CSR made by the openssl CLI, as PEM, plus the key; `keyArgs` e.g. ["-newkey", "rsa:1024"]. */
-export function opensslCsr(subject: string, keyArgs = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], extra: string[] = []): { csrPem: string; keyPem: string } {
+export function opensslCsr(
+  subject: string,
+  keyArgs = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+  extra: string[] = [],
+): { csrPem: string; keyPem: string } {
   const dir = mkdtempSync(join(tmpdir(), "fleetgate-csr-"));
   try {
     const keyFile = join(dir, "key.pem");
-    const csrPem = execFileSync("openssl", ["req", "-new", ...keyArgs, "-nodes", "-keyout", keyFile, "-subj", subject, ...extra], { stdio: ["ignore", "pipe", "ignore"] }).toString();
+    const csrPem = execFileSync(
+      "openssl",
+      ["req", "-new", ...keyArgs, "-nodes", "-keyout", keyFile, "-subj", subject, ...extra],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    ).toString();
     return { csrPem, keyPem: readFileSync(keyFile, "utf8") };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -96,5 +110,10 @@ export function opensslCsr(subject: string, keyArgs = ["-newkey", "ec", "-pkeyop
 }
 
 export function pemToBase64Body(pem: string): string {
-  return pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "\n").trim() + "\n";
+  return (
+    pem
+      .replace(/-----[A-Z ]+-----/g, "")
+      .replace(/\s+/g, "\n")
+      .trim() + "\n"
+  );
 }

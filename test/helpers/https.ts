@@ -23,7 +23,14 @@ export function httpsRequest(url: string, options: HttpsOptions): Promise<HttpsR
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method: options.method ?? "GET", headers: options.headers, ca: options.ca, cert: options.cert, key: options.key, agent: false },
+      {
+        method: options.method ?? "GET",
+        headers: options.headers,
+        ca: options.ca,
+        cert: options.cert,
+        key: options.key,
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -41,5 +48,10 @@ export function httpsRequest(url: string, options: HttpsOptions): Promise<HttpsR
 }
 
 export function postJson(baseUrl: string, path: string, body: unknown, ca: string): Promise<HttpsResponse> {
-  return httpsRequest(baseUrl + path, { method: "POST", ca, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  return httpsRequest(baseUrl + path, {
+    method: "POST",
+    ca,
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
 }

@@ -33,8 +33,21 @@ export interface CliIdentity {
 }
 
 /** Connection flags for mosquitto_pub/_sub/_rr: TLS to fleetgate's MQTT port, with or without a client certificate. */
-export function mosquittoArgs(fg: TestFleetgate, identity: CliIdentity, options: { version?: "mqttv311" | "mqttv5"; withCert?: boolean } = {}): string[] {
-  const args = ["-V", options.version ?? "mqttv311", "-h", "localhost", "-p", String(fg.running.ports.mqtt), "--cafile", identity.files.ca];
+export function mosquittoArgs(
+  fg: TestFleetgate,
+  identity: CliIdentity,
+  options: { version?: "mqttv311" | "mqttv5"; withCert?: boolean } = {},
+): string[] {
+  const args = [
+    "-V",
+    options.version ?? "mqttv311",
+    "-h",
+    "localhost",
+    "-p",
+    String(fg.running.ports.mqtt),
+    "--cafile",
+    identity.files.ca,
+  ];
   if (options.withCert !== false) args.push("--cert", identity.files.cert, "--key", identity.files.key);
   return args;
 }

@@ -21,10 +21,24 @@ export interface RawIdentity {
 }
 
 /** A CONNECT (MQTT 3.1.1, protocol level 4) with the given client id and flags, built by hand. */
-export function connectPacket(clientId: string, options: { clean: boolean; keepalive?: number; level?: number }): Buffer {
+export function connectPacket(
+  clientId: string,
+  options: { clean: boolean; keepalive?: number; level?: number },
+): Buffer {
   const id = Buffer.from(clientId, "utf8");
   const keepalive = options.keepalive ?? 60;
-  const variable = Buffer.from([0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, options.level ?? 4, options.clean ? 0x02 : 0x00, keepalive >> 8, keepalive & 0xff]);
+  const variable = Buffer.from([
+    0x00,
+    0x04,
+    0x4d,
+    0x51,
+    0x54,
+    0x54,
+    options.level ?? 4,
+    options.clean ? 0x02 : 0x00,
+    keepalive >> 8,
+    keepalive & 0xff,
+  ]);
   const payload = Buffer.concat([Buffer.from([id.length >> 8, id.length & 0xff]), id]);
   const remaining = variable.length + payload.length;
   if (remaining > 127) throw new Error("keep test client ids short");
@@ -32,12 +46,25 @@ export function connectPacket(clientId: string, options: { clean: boolean; keepa
 }
 
 /** Opens a TLS connection, sends `bytes`, and collects the answer until the server closes it or `until` holds. */
-export function rawExchange(fg: TestFleetgate, identity: RawIdentity, bytes: Buffer, until: (received: Buffer) => boolean = () => false, timeoutMs = 10_000): Promise<RawExchange> {
+export function rawExchange(
+  fg: TestFleetgate,
+  identity: RawIdentity,
+  bytes: Buffer,
+  until: (received: Buffer) => boolean = () => false,
+  timeoutMs = 10_000,
+): Promise<RawExchange> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let error: string | null = null;
     let settled = false;
-    const socket: TLSSocket = connect({ host: "localhost", port: fg.running.ports.mqtt, ca: fg.rootCaPem, cert: identity.certPem, key: identity.keyPem, servername: "localhost" });
+    const socket: TLSSocket = connect({
+      host: "localhost",
+      port: fg.running.ports.mqtt,
+      ca: fg.rootCaPem,
+      cert: identity.certPem,
+      key: identity.keyPem,
+      servername: "localhost",
+    });
     const finish = (closed: boolean) => {
       if (settled) return;
       settled = true;
@@ -59,10 +86,20 @@ export function rawExchange(fg: TestFleetgate, identity: RawIdentity, bytes: Buf
 }
 
 /** A PUBLISH built by hand (QoS 0-2, optional DUP flag; a message id for QoS > 0). */
-export function publishPacket(topic: string, payload: string, options: { qos: 0 | 1 | 2; messageId?: number; dup?: boolean }): Buffer {
+export function publishPacket(
+  topic: string,
+  payload: string,
+  options: { qos: 0 | 1 | 2; messageId?: number; dup?: boolean },
+): Buffer {
   const name = Buffer.from(topic, "utf8");
-  const id = options.qos > 0 ? Buffer.from([(options.messageId ?? 1) >> 8, (options.messageId ?? 1) & 0xff]) : Buffer.alloc(0);
-  const body = Buffer.concat([Buffer.from([name.length >> 8, name.length & 0xff]), name, id, Buffer.from(payload, "utf8")]);
+  const id =
+    options.qos > 0 ? Buffer.from([(options.messageId ?? 1) >> 8, (options.messageId ?? 1) & 0xff]) : Buffer.alloc(0);
+  const body = Buffer.concat([
+    Buffer.from([name.length >> 8, name.length & 0xff]),
+    name,
+    id,
+    Buffer.from(payload, "utf8"),
+  ]);
   if (body.length > 127) throw new Error("keep raw test packets short");
   return Buffer.concat([Buffer.from([0x30 | (options.dup ? 0x08 : 0) | (options.qos << 1), body.length]), body]);
 }
@@ -84,7 +121,14 @@ export interface RawSession {
 
 export function openRaw(fg: TestFleetgate, identity: RawIdentity): Promise<RawSession> {
   return new Promise((resolve, reject) => {
-    const socket: TLSSocket = connect({ host: "localhost", port: fg.running.ports.mqtt, ca: fg.rootCaPem, cert: identity.certPem, key: identity.keyPem, servername: "localhost" });
+    const socket: TLSSocket = connect({
+      host: "localhost",
+      port: fg.running.ports.mqtt,
+      ca: fg.rootCaPem,
+      cert: identity.certPem,
+      key: identity.keyPem,
+      servername: "localhost",
+    });
     let buffer = Buffer.alloc(0);
     const watchers = new Set<() => void>();
     const closed = new Promise<void>((done) => socket.once("close", () => done()));
@@ -130,7 +174,8 @@ export function hasBytes(received: Buffer, packet: Buffer | string): boolean {
 
 /** A MQTT.js client's next 'close' as a promise (resolves at once if it is already disconnected). */
 export function closed(client: MqttClient): Promise<void> {
-  if (client.disconnected || (!client.connected && !client.reconnecting && client.stream?.destroyed)) return Promise.resolve();
+  if (client.disconnected || (!client.connected && !client.reconnecting && client.stream?.destroyed))
+    return Promise.resolve();
   return new Promise((resolve) => client.once("close", () => resolve()));
 }
 
@@ -142,7 +187,12 @@ export function recorder(client: MqttClient): { topic: string; payload: string }
 }
 
 /** Resolves once `predicate` holds for the recorded messages (checked on every new message). */
-export function until(client: MqttClient, seen: readonly { topic: string; payload: string }[], predicate: (seen: readonly { topic: string; payload: string }[]) => boolean, timeoutMs = 10_000): Promise<void> {
+export function until(
+  client: MqttClient,
+  seen: readonly { topic: string; payload: string }[],
+  predicate: (seen: readonly { topic: string; payload: string }[]) => boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       client.removeListener("message", check);
@@ -161,12 +211,20 @@ export function until(client: MqttClient, seen: readonly { topic: string; payloa
 }
 
 /** Current value of a counter or gauge, summed over series whose labels include `labels`. */
-export async function metricValue(fg: TestFleetgate, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metricValue(
+  fg: TestFleetgate,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const metric = fg.running.metrics.registry.getSingleMetric(name);
   if (!metric) throw new Error(`no metric ${name}`);
   const { values } = await metric.get();
   return values
-    .filter((value) => Object.entries(labels).every(([key, expected]) => String((value.labels as Record<string, unknown>)[key]) === expected))
+    .filter((value) =>
+      Object.entries(labels).every(
+        ([key, expected]) => String((value.labels as Record<string, unknown>)[key]) === expected,
+      ),
+    )
     .reduce((sum, value) => sum + value.value, 0);
 }
 
@@ -184,12 +242,18 @@ function matches(line: LogLine, expected: LogLine): boolean {
  * so tests wait for the line instead of reading the log right away. Polls; the timeout is only a
  * safety net.
  */
-export async function waitForLogs(fg: TestFleetgate, expected: LogLine, count = 1, timeoutMs = 10_000): Promise<LogLine[]> {
+export async function waitForLogs(
+  fg: TestFleetgate,
+  expected: LogLine,
+  count = 1,
+  timeoutMs = 10_000,
+): Promise<LogLine[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = fg.logs.lines.filter((line) => matches(line, expected));
     if (found.length >= count) return found;
-    if (Date.now() > deadline) throw new Error(`expected ${count} log line(s) like ${JSON.stringify(expected)}, found ${found.length}`);
+    if (Date.now() > deadline)
+      throw new Error(`expected ${count} log line(s) like ${JSON.stringify(expected)}, found ${found.length}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
@@ -222,10 +286,16 @@ export function subackCodes(client: MqttClient, filters: string[], qos: 0 | 1 | 
 }
 
 /** Like connectDevice, but also hands back the CONNACK (e.g. for its session-present flag). */
-export function connectWithConnack(fg: TestFleetgate, device: { certPem: string; keyPem: string; id?: string }, extra: IClientOptions = {}): Promise<{ client: MqttClient; connack: { sessionPresent: boolean; returnCode?: number } }> {
+export function connectWithConnack(
+  fg: TestFleetgate,
+  device: { certPem: string; keyPem: string; id?: string },
+  extra: IClientOptions = {},
+): Promise<{ client: MqttClient; connack: { sessionPresent: boolean; returnCode?: number } }> {
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(mqttOptions(fg, device, extra));
-    client.once("connect", (connack) => resolve({ client, connack: { sessionPresent: connack.sessionPresent, returnCode: connack.returnCode } }));
+    client.once("connect", (connack) =>
+      resolve({ client, connack: { sessionPresent: connack.sessionPresent, returnCode: connack.returnCode } }),
+    );
     client.once("error", (error) => {
       client.end(true);
       reject(error);
@@ -235,7 +305,11 @@ export function connectWithConnack(fg: TestFleetgate, device: { certPem: string;
 }
 
 /** Polls `condition` until it holds (the server updates gauges on its own schedule); the timeout is a safety net. */
-export async function eventually(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+export async function eventually(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -26,5 +26,8 @@ export function certsOnlyDer(certificatesDer: readonly Uint8Array[]): Buffer {
 
 /** Base64 in RFC 2045 §6.8 lines of 64 characters, which every decoder (`openssl base64 -d` too) reads. */
 export function certsOnlyBase64(certificatesDer: readonly Uint8Array[]): string {
-  return certsOnlyDer(certificatesDer).toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n?$/, "\n");
+  return certsOnlyDer(certificatesDer)
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .replace(/\n?$/, "\n");
 }

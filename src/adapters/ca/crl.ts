@@ -2,7 +2,15 @@ import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { reasonCode, REVOCATION_REASONS } from "../../domain/revocation-reason.js";
 import type { Clock, Registry, RevokedCertificate } from "../../ports.js";
-import { loadIssuerKey, pkijsEngine, pkixTime, serialInteger, signingSchedule, type IssuerKey, type SigningSchedule } from "./issuer-key.js";
+import {
+  loadIssuerKey,
+  pkijsEngine,
+  pkixTime,
+  serialInteger,
+  signingSchedule,
+  type IssuerKey,
+  type SigningSchedule,
+} from "./issuer-key.js";
 import type { PkiPaths } from "./key-store.js";
 
 const DEFAULT_VALIDITY_MS = 24 * 3_600_000;
@@ -38,11 +46,16 @@ function extension(extnID: string, value: asn1js.BaseBlock): pkijs.Extension {
 
 /** RFC 5280 §5.3.1: the reasonCode entry extension SHOULD be absent rather than unspecified (0). */
 function entryFor(revoked: RevokedCertificate): pkijs.RevokedCertificate {
-  const entry = new pkijs.RevokedCertificate({ userCertificate: serialInteger(revoked.serial), revocationDate: pkixTime(revoked.revokedAt) });
+  const entry = new pkijs.RevokedCertificate({
+    userCertificate: serialInteger(revoked.serial),
+    revocationDate: pkixTime(revoked.revokedAt),
+  });
   const code = reasonCode(revoked.reason);
   if (code !== REVOCATION_REASONS.unspecified) {
     // CRLReason ::= ENUMERATED; crlEntryExtensions is SIZE (1..MAX), so only present with an entry.
-    entry.crlEntryExtensions = new pkijs.Extensions({ extensions: [extension(OID.reasonCode, new asn1js.Enumerated({ value: code }))] });
+    entry.crlEntryExtensions = new pkijs.Extensions({
+      extensions: [extension(OID.reasonCode, new asn1js.Enumerated({ value: code }))],
+    });
   }
   return entry;
 }
@@ -59,7 +72,13 @@ function crlExtensions(issuer: IssuerKey, crlNumber: number): pkijs.Extensions {
 }
 
 /** Builds and signs one v2 CRL (RFC 5280 §5.1) for the issuing CA; returns its DER. */
-export async function signCrl(issuer: IssuerKey, crlNumber: number, now: number, validityMs: number, revoked: readonly RevokedCertificate[]): Promise<Uint8Array<ArrayBuffer>> {
+export async function signCrl(
+  issuer: IssuerKey,
+  crlNumber: number,
+  now: number,
+  validityMs: number,
+  revoked: readonly RevokedCertificate[],
+): Promise<Uint8Array<ArrayBuffer>> {
   const crl = new pkijs.CertificateRevocationList({
     version: 1, // §5.1.2.1: v2, required because extensions are present
     issuer: issuer.certificate.subject, // §5.1.2.3: exactly the issuing CA's subject
@@ -94,7 +113,11 @@ export class CrlPublisher {
   }
 
   /** Loads the issuing CA key from the data dir, signs the first CRL and starts the re-sign timer. */
-  static async create(registry: CrlRegistry, paths: PkiPaths, options: CrlPublisherOptions = {}): Promise<CrlPublisher> {
+  static async create(
+    registry: CrlRegistry,
+    paths: PkiPaths,
+    options: CrlPublisherOptions = {},
+  ): Promise<CrlPublisher> {
     const publisher = new CrlPublisher(registry, await loadIssuerKey(paths), options);
     await publisher.refresh("startup");
     publisher.start();
@@ -126,7 +149,10 @@ export class CrlPublisher {
   start(): void {
     if (this.timer !== null) return;
     const period = Math.max(1000, Math.floor(this.schedule.validityMs / 2));
-    this.timer = setInterval(() => void this.refresh("timer").catch((error: unknown) => this.options.onError?.(error)), period);
+    this.timer = setInterval(
+      () => void this.refresh("timer").catch((error: unknown) => this.options.onError?.(error)),
+      period,
+    );
     this.timer.unref();
   }
 

@@ -26,7 +26,11 @@ function csrBytes(der: Uint8Array): CsrBytes {
 
 function publicKeyOf(spki: Uint8Array): KeyObject | null {
   try {
-    return createPublicKey({ key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength), format: "der", type: "spki" });
+    return createPublicKey({
+      key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength),
+      format: "der",
+      type: "spki",
+    });
   } catch {
     return null;
   }
@@ -35,13 +39,17 @@ function publicKeyOf(spki: Uint8Array): KeyObject | null {
 function describeKey(key: KeyObject | null): CsrKey {
   if (key === null) return { type: "other", algorithm: "unrecognised" };
   const details = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === "ec") return { type: "EC", curve: CURVES[details.namedCurve ?? ""] ?? details.namedCurve ?? "unknown" };
-  if (key.asymmetricKeyType?.startsWith("rsa") && details.modulusLength) return { type: "RSA", bits: details.modulusLength };
+  if (key.asymmetricKeyType === "ec")
+    return { type: "EC", curve: CURVES[details.namedCurve ?? ""] ?? details.namedCurve ?? "unknown" };
+  if (key.asymmetricKeyType?.startsWith("rsa") && details.modulusLength)
+    return { type: "RSA", bits: details.modulusLength };
   return { type: "other", algorithm: key.asymmetricKeyType ?? "unknown" };
 }
 
 function requestsCa(csr: x509.Pkcs10CertificateRequest): boolean {
-  return csr.extensions.some((ext) => ext.type === BASIC_CONSTRAINTS_OID && ext instanceof x509.BasicConstraintsExtension && ext.ca);
+  return csr.extensions.some(
+    (ext) => ext.type === BASIC_CONSTRAINTS_OID && ext instanceof x509.BasicConstraintsExtension && ext.ca,
+  );
 }
 
 /**
@@ -51,7 +59,11 @@ function requestsCa(csr: x509.Pkcs10CertificateRequest): boolean {
  * the key through WebCrypto. Anything else (RSA-PSS) takes the library's path. An unsupported
  * algorithm or a malformed key is "not verified"; the key rule then explains the refusal.
  */
-async function verifySelfSignature(csr: x509.Pkcs10CertificateRequest, bytes: CsrBytes, key: KeyObject | null): Promise<boolean> {
+async function verifySelfSignature(
+  csr: x509.Pkcs10CertificateRequest,
+  bytes: CsrBytes,
+  key: KeyObject | null,
+): Promise<boolean> {
   try {
     const algorithm = csr.signatureAlgorithm as { name: string; hash?: { name: string } };
     if (!NODE_VERIFIABLE.has(algorithm.name) || !algorithm.hash) return await csr.verify();

@@ -46,7 +46,7 @@ export function elementsInside(der: Uint8Array): Uint8Array[] {
   const end = outer.contents + outer.length;
   if (Number.isNaN(end) || end > der.length) throw new Error("DER truncated");
   const elements: Uint8Array[] = [];
-  for (let offset = outer.contents; offset < end; ) {
+  for (let offset = outer.contents; offset < end;) {
     const inner = header(der, offset);
     const next = inner.contents + inner.length;
     if (Number.isNaN(next) || next > end) throw new Error("DER truncated");

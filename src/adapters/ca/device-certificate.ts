@@ -5,7 +5,11 @@ import { DER_TAG, tlv } from "./der.js";
 import { x509 } from "./x509.js";
 
 /** RFC 5758 §3.2: ECDSA signature algorithms, parameters absent. */
-const ECDSA_WITH = { "SHA-256": "1.2.840.10045.4.3.2", "SHA-384": "1.2.840.10045.4.3.3", "SHA-512": "1.2.840.10045.4.3.4" } as const;
+const ECDSA_WITH = {
+  "SHA-256": "1.2.840.10045.4.3.2",
+  "SHA-384": "1.2.840.10045.4.3.3",
+  "SHA-512": "1.2.840.10045.4.3.4",
+} as const;
 export type SignatureHash = keyof typeof ECDSA_WITH;
 
 export interface DeviceCertificateFields {
@@ -59,7 +63,12 @@ export class DeviceCertificateTemplate {
     });
     const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
     const signature = sign(this.hash.replace("-", "").toLowerCase(), tbsDer, { key: this.key, dsaEncoding: "der" });
-    return tlv(DER_TAG.sequence, tbsDer, this.signatureAlgorithmDer, tlv(DER_TAG.bitString, Uint8Array.of(0), signature));
+    return tlv(
+      DER_TAG.sequence,
+      tbsDer,
+      this.signatureAlgorithmDer,
+      tlv(DER_TAG.bitString, Uint8Array.of(0), signature),
+    );
   }
 }
 
@@ -70,7 +79,9 @@ export class DeviceCertificateTemplate {
 function subjectName(attributes: DeviceCertificateFields["subject"]): asnX509.Name {
   return new asnX509.Name(
     attributes.map(([type, text]) => {
-      const value = new asnX509.AttributeValue(x509.Name.isPrintableString(text) ? { printableString: text } : { utf8String: text });
+      const value = new asnX509.AttributeValue(
+        x509.Name.isPrintableString(text) ? { printableString: text } : { utf8String: text },
+      );
       return new asnX509.RelativeDistinguishedName([new asnX509.AttributeTypeAndValue({ type, value })]);
     }),
   );
@@ -80,5 +91,9 @@ function subjectName(attributes: DeviceCertificateFields["subject"]): asnX509.Na
 function subjectKeyIdentifier(spki: asnX509.SubjectPublicKeyInfo): asnX509.Extension {
   const keyId = createHash("sha1").update(new Uint8Array(spki.subjectPublicKey)).digest();
   const value = AsnConvert.serialize(new asnX509.SubjectKeyIdentifier(new Uint8Array(keyId).buffer));
-  return new asnX509.Extension({ extnID: asnX509.id_ce_subjectKeyIdentifier, critical: false, extnValue: new OctetString(value) });
+  return new asnX509.Extension({
+    extnID: asnX509.id_ce_subjectKeyIdentifier,
+    critical: false,
+    extnValue: new OctetString(value),
+  });
 }

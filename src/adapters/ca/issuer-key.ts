@@ -2,7 +2,14 @@ import { webcrypto } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { systemClock, type Clock } from "../../ports.js";
-import { curveOf, hashForCurve, importSigningKey, readCertificate, readPrivateKeyPem, type PkiPaths } from "./key-store.js";
+import {
+  curveOf,
+  hashForCurve,
+  importSigningKey,
+  readCertificate,
+  readPrivateKeyPem,
+  type PkiPaths,
+} from "./key-store.js";
 
 /**
  * The issuing CA's signing material as the CRL publisher and the OCSP responder need it. The
@@ -38,7 +45,8 @@ function subjectKeyId(certificate: pkijs.Certificate): Uint8Array<ArrayBuffer> {
   const extension = certificate.extensions?.find((e) => e.extnID === "2.5.29.14");
   if (!extension) throw new Error("issuing CA certificate has no subjectKeyIdentifier");
   const parsed = asn1js.fromBER(extension.extnValue.valueBlock.valueHexView);
-  if (parsed.offset === -1 || !(parsed.result instanceof asn1js.OctetString)) throw new Error("malformed subjectKeyIdentifier");
+  if (parsed.offset === -1 || !(parsed.result instanceof asn1js.OctetString))
+    throw new Error("malformed subjectKeyIdentifier");
   return new Uint8Array(parsed.result.valueBlock.valueHexView);
 }
 
@@ -49,7 +57,10 @@ export interface SigningSchedule {
 }
 
 /** The CRL publisher's and the OCSP responder's options with their defaults filled in. */
-export function signingSchedule(options: { readonly validityMs?: number; readonly clock?: Clock }, defaultValidityMs: number): SigningSchedule {
+export function signingSchedule(
+  options: { readonly validityMs?: number; readonly clock?: Clock },
+  defaultValidityMs: number,
+): SigningSchedule {
   return { validityMs: options.validityMs ?? defaultValidityMs, clock: options.clock ?? systemClock };
 }
 

@@ -51,14 +51,15 @@ export function ensurePrivateDir(path: string): void {
 /** A key file readable by others is a leaked key: refuse to use it rather than warn. */
 export function readPrivateKeyPem(path: string): string {
   const mode = statSync(path).mode & 0o777;
-  if ((mode & 0o077) !== 0) throw new Error(`${path} has mode ${mode.toString(8)}; private keys must be 0600 (chmod 600 ${path})`);
+  if ((mode & 0o077) !== 0)
+    throw new Error(`${path} has mode ${mode.toString(8)}; private keys must be 0600 (chmod 600 ${path})`);
   return readFileSync(path, "utf8");
 }
 
 export async function importSigningKey(pem: string, namedCurve: string): Promise<CryptoKey> {
   const der = pemToDer(pem, ["PRIVATE KEY"]);
   if (der === null) throw new Error("expected a PKCS#8 PEM private key");
-  return subtle.importKey("pkcs8", der, { name: "ECDSA", namedCurve }, false, ["sign"]) as Promise<CryptoKey>;
+  return subtle.importKey("pkcs8", der, { name: "ECDSA", namedCurve }, false, ["sign"]);
 }
 
 export function readCertificate(path: string): x509.X509Certificate {

@@ -4,7 +4,15 @@ import * as pkijs from "pkijs";
 import { normalizeSerial } from "../../domain/identity.js";
 import { reasonCode, REVOCATION_REASONS } from "../../domain/revocation-reason.js";
 import type { Clock, Registry } from "../../ports.js";
-import { integerHex, loadIssuerKey, pkijsEngine, signingSchedule, wholeSeconds, type IssuerKey, type SigningSchedule } from "./issuer-key.js";
+import {
+  integerHex,
+  loadIssuerKey,
+  pkijsEngine,
+  signingSchedule,
+  wholeSeconds,
+  type IssuerKey,
+  type SigningSchedule,
+} from "./issuer-key.js";
 import type { PkiPaths } from "./key-store.js";
 
 /** RFC 6960 §4.2.1 OCSPResponseStatus (4 is not used). */
@@ -80,11 +88,14 @@ export function parseOcspRequest(der: Uint8Array, maxRequests = DEFAULT_MAX_REQU
 
 /** An OCSPResponse without responseBytes (§4.2.1: only `successful` carries them). */
 export function ocspErrorResponse(status: Exclude<OcspResponseStatus, "successful">): Uint8Array<ArrayBuffer> {
-  const response = new pkijs.OCSPResponse({ responseStatus: new asn1js.Enumerated({ value: OCSP_RESPONSE_STATUS[status] }) });
+  const response = new pkijs.OCSPResponse({
+    responseStatus: new asn1js.Enumerated({ value: OCSP_RESPONSE_STATUS[status] }),
+  });
   return new Uint8Array(response.toSchema().toBER());
 }
 
-const hex = (bytes: Uint8Array | ArrayBuffer): string => Buffer.from(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes).toString("hex");
+const hex = (bytes: Uint8Array | ArrayBuffer): string =>
+  Buffer.from(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes).toString("hex");
 
 /**
  * The OCSP responder (RFC 6960) of the issuing CA. Responses are signed by the issuing CA itself
@@ -111,12 +122,18 @@ export class OcspResponder {
     // the issuer's subjectPublicKey BIT STRING (without tag, length and unused-bits octets).
     const name = new Uint8Array(issuer.certificate.subject.toSchema().toBER());
     const key = issuer.certificate.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView;
-    this.issuerIds = new Map(Object.entries(CERT_ID_HASHES).map(([oid, alg]) => [oid, `${digest(alg, name)}:${digest(alg, key)}`]));
+    this.issuerIds = new Map(
+      Object.entries(CERT_ID_HASHES).map(([oid, alg]) => [oid, `${digest(alg, name)}:${digest(alg, key)}`]),
+    );
     // §4.2.2.3: KeyHash ::= OCTET STRING -- SHA-1 hash of the responder's public key.
     this.responderKeyHash = new Uint8Array(createHash("sha1").update(key).digest());
   }
 
-  static async create(registry: OcspRegistry, paths: PkiPaths, options: OcspResponderOptions = {}): Promise<OcspResponder> {
+  static async create(
+    registry: OcspRegistry,
+    paths: PkiPaths,
+    options: OcspResponderOptions = {},
+  ): Promise<OcspResponder> {
     return new OcspResponder(registry, await loadIssuerKey(paths), options);
   }
 
@@ -128,7 +145,8 @@ export class OcspResponder {
     } catch {
       return { der: ocspErrorResponse("malformedRequest"), status: "malformedRequest", certStatuses: [] };
     }
-    if (!request.certIds.some((id) => this.isOurs(id))) return { der: ocspErrorResponse("unauthorized"), status: "unauthorized", certStatuses: [] };
+    if (!request.certIds.some((id) => this.isOurs(id)))
+      return { der: ocspErrorResponse("unauthorized"), status: "unauthorized", certStatuses: [] };
     try {
       return await this.answer(request);
     } catch (error) {
@@ -148,7 +166,11 @@ export class OcspResponder {
     const record = await this.registry.getCertificate(normalizeSerial(integerHex(certId.serialNumber)));
     if (!record) return { status: "unknown" };
     if (record.status !== "revoked") return { status: "good" }; // active or superseded: not revoked
-    return { status: "revoked", at: record.revokedAt ?? record.issuedAt, reason: record.revocationReason ?? "unspecified" };
+    return {
+      status: "revoked",
+      at: record.revokedAt ?? record.issuedAt,
+      reason: record.revocationReason ?? "unspecified",
+    };
   }
 
   private async answer(request: ParsedRequest): Promise<OcspAnswer> {
@@ -167,7 +189,11 @@ export class OcspResponder {
     return { der, status: "successful", certStatuses: lookups.map((l) => l.status) };
   }
 
-  private async signBasic(responses: pkijs.SingleResponse[], nonce: pkijs.Extension | undefined, now: number): Promise<Uint8Array<ArrayBuffer>> {
+  private async signBasic(
+    responses: pkijs.SingleResponse[],
+    nonce: pkijs.Extension | undefined,
+    now: number,
+  ): Promise<Uint8Array<ArrayBuffer>> {
     const tbsResponseData = new pkijs.ResponseData({
       responderID: new asn1js.OctetString({ valueHex: this.responderKeyHash }), // byKey [2]
       producedAt: wholeSeconds(now),
@@ -204,7 +230,12 @@ function certStatusBlock(lookup: Lookup): asn1js.BaseBlock {
   const value: asn1js.BaseBlock[] = [new asn1js.GeneralizedTime({ valueDate: wholeSeconds(lookup.at) })];
   const code = reasonCode(lookup.reason);
   if (code !== REVOCATION_REASONS.unspecified) {
-    value.push(new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.Enumerated({ value: code })] }));
+    value.push(
+      new asn1js.Constructed({
+        idBlock: { tagClass: 3, tagNumber: 0 },
+        value: [new asn1js.Enumerated({ value: code })],
+      }),
+    );
   }
   return new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 1 }, value });
 }

@@ -18,7 +18,10 @@ export function pemToDer(text: string, labels: readonly string[]): Uint8Array<Ar
 }
 
 export function derToPem(der: Uint8Array<ArrayBuffer>, label: string): string {
-  const body = Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n$/, "");
+  const body = Buffer.from(der)
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .replace(/\n$/, "");
   return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
 }
 

@@ -49,7 +49,12 @@ export class X509Signer implements CertificateSigner {
       new x509.AuthorityInfoAccessExtension({ ocsp: [urls.ocsp] }), // §4.2.2.1
     ];
     const key = createPrivateKey(readPrivateKeyPem(paths.issuingKey));
-    const template = new DeviceCertificateTemplate(issuer, fixedExtensions, key, hashForCurve(curveOf(issuer)) as SignatureHash);
+    const template = new DeviceCertificateTemplate(
+      issuer,
+      fixedExtensions,
+      key,
+      hashForCurve(curveOf(issuer)) as SignatureHash,
+    );
     return new X509Signer(issuer, template, issuer.toString("pem"), readFileSync(paths.rootCert, "utf8"));
   }
 
@@ -73,7 +78,13 @@ export class X509Signer implements CertificateSigner {
         publicKeySpki: request.publicKeySpki,
       }),
     );
-    return { serial: normalizeSerial(serial), pem: derToPem(der, "CERTIFICATE"), der, notBefore: notBefore.getTime(), notAfter: notAfter.getTime() };
+    return {
+      serial: normalizeSerial(serial),
+      pem: derToPem(der, "CERTIFICATE"),
+      der,
+      notBefore: notBefore.getTime(),
+      notAfter: notAfter.getTime(),
+    };
   }
 }
 

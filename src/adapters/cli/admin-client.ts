@@ -18,17 +18,28 @@ export class AdminClient {
 
   static fromConfig(config: Config, operator = "admin"): AdminClient {
     const credential = operatorPaths(config.dataDir, operator);
-    if (!existsSync(credential.key)) throw new CliError(`no operator credential ${credential.key}; run \`fleetgate init\` or \`fleetgate operator add\``, EXIT.usage);
+    if (!existsSync(credential.key))
+      throw new CliError(
+        `no operator credential ${credential.key}; run \`fleetgate init\` or \`fleetgate operator add\``,
+        EXIT.usage,
+      );
     const runtime = readRuntimeInfo(config.dataDir);
     const host = loopbackFor(runtime?.adminHost ?? config.admin.host);
     const port = runtime?.ports["admin"] ?? config.admin.port;
-    const tls = { ca: readFileSync(pkiPaths(config.dataDir).rootCert, "utf8"), cert: readFileSync(credential.cert, "utf8"), key: readOperatorKey(credential.key) };
+    const tls = {
+      ca: readFileSync(pkiPaths(config.dataDir).rootCert, "utf8"),
+      cert: readFileSync(credential.cert, "utf8"),
+      key: readOperatorKey(credential.key),
+    };
     return new AdminClient(`https://${host}:${port}`, tls);
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await this.send(method, path, body).catch((error: NodeJS.ErrnoException) => {
-      throw new CliError(`cannot reach the admin API at ${this.baseUrl} (${error.code ?? error.message}); is \`fleetgate serve\` running?`, EXIT.unreachable);
+      throw new CliError(
+        `cannot reach the admin API at ${this.baseUrl} (${error.code ?? error.message}); is \`fleetgate serve\` running?`,
+        EXIT.unreachable,
+      );
     });
     const parsed = parseBody(response.body);
     if (response.status >= 400) throw new CliError(refusalMessage(response.status, parsed, response.body), EXIT.failed);
@@ -39,12 +50,16 @@ export class AdminClient {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers = payload === undefined ? {} : { "content-type": "application/json" };
     return new Promise((resolve, reject) => {
-      const req = request(`${this.baseUrl}${path}`, { method, headers, ...this.tls, servername: "localhost", agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
-      });
+      const req = request(
+        `${this.baseUrl}${path}`,
+        { method, headers, ...this.tls, servername: "localhost", agent: false },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+          res.on("error", reject);
+        },
+      );
       req.on("error", reject);
       req.end(payload);
     });

@@ -1,7 +1,11 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config.js";
 import { newKeyAndCsr } from "../ca/local-credential.js";
-import { assertNoOperatorCredential, operatorPaths, writeOperatorCredential } from "../../../provisioning/operator-credential.js";
+import {
+  assertNoOperatorCredential,
+  operatorPaths,
+  writeOperatorCredential,
+} from "../../../provisioning/operator-credential.js";
 import { AdminClient } from "./admin-client.js";
 import { CliError, EXIT, isoTime, printJson, printTable } from "./output.js";
 
@@ -17,21 +21,38 @@ function client(opts: Opts): AdminClient {
 }
 
 async function auditList(opts: Opts): Promise<void> {
-  const entries = await client(opts).call<Row[]>("GET", `/v1/audit?after=${Number(opts["after"] ?? 0)}&limit=${Number(opts["limit"] ?? 100)}`);
+  const entries = await client(opts).call<Row[]>(
+    "GET",
+    `/v1/audit?after=${Number(opts["after"] ?? 0)}&limit=${Number(opts["limit"] ?? 100)}`,
+  );
   if (opts["json"]) return printJson(entries);
-  printTable(entries.map((e) => ({ ...e, at: isoTime(e["at"] as number), details: JSON.stringify(e["details"]) })), ["seq", "at", "actor", "action", "subject", "details"]);
+  printTable(
+    entries.map((e) => ({ ...e, at: isoTime(e["at"] as number), details: JSON.stringify(e["details"]) })),
+    ["seq", "at", "actor", "action", "subject", "details"],
+  );
 }
 
 async function auditVerify(opts: Opts): Promise<void> {
-  const result = await client(opts).call<{ ok: boolean; entries: number; break: { seq: number; problem: string } | null }>("GET", "/v1/audit/verify");
+  const result = await client(opts).call<{
+    ok: boolean;
+    entries: number;
+    break: { seq: number; problem: string } | null;
+  }>("GET", "/v1/audit/verify");
   if (opts["json"]) printJson(result);
   else if (result.ok) console.log(`audit log intact: ${result.entries} entries, every hash link verified`);
-  if (!result.ok) throw new CliError(`audit log TAMPERED at entry ${result.break!.seq}: ${result.break!.problem}`, EXIT.failed);
+  if (!result.ok)
+    throw new CliError(`audit log TAMPERED at entry ${result.break!.seq}: ${result.break!.problem}`, EXIT.failed);
 }
 
 async function aclExplain(deviceId: string, action: string, topic: string, opts: Opts): Promise<void> {
-  if (action !== "publish" && action !== "subscribe") throw new CliError("action must be publish or subscribe", EXIT.usage);
-  const query = new URLSearchParams({ device: deviceId, action, topic, ...(opts["role"] ? { role: String(opts["role"]) } : {}) });
+  if (action !== "publish" && action !== "subscribe")
+    throw new CliError("action must be publish or subscribe", EXIT.usage);
+  const query = new URLSearchParams({
+    device: deviceId,
+    action,
+    topic,
+    ...(opts["role"] ? { role: String(opts["role"]) } : {}),
+  });
   const result = await client(opts).call<{ allowed: boolean; explanation: string }>("GET", `/v1/acl/explain?${query}`);
   console.log(result.explanation);
   if (!result.allowed) process.exitCode = EXIT.failed;
@@ -45,31 +66,60 @@ async function operatorAdd(name: string, opts: Opts): Promise<void> {
   // active operator certificate whose key is then thrown away.
   assertNoOperatorCredential(outDir, name);
   const { keyPem, csrDer } = await newKeyAndCsr(name);
-  const issued = await client(opts).call<Row>("POST", "/v1/operators", { name, csr: Buffer.from(csrDer).toString("base64") });
+  const issued = await client(opts).call<Row>("POST", "/v1/operators", {
+    name,
+    csr: Buffer.from(csrDer).toString("base64"),
+  });
   const files = writeOperatorCredential(outDir, name, keyPem, String(issued["certificate"]));
-  console.log(`operator ${name} added (serial ${String(issued["serial"])}, valid until ${String(issued["notAfter"])}): ${files.cert}, ${files.key}`);
+  console.log(
+    `operator ${name} added (serial ${String(issued["serial"])}, valid until ${String(issued["notAfter"])}): ${files.cert}, ${files.key}`,
+  );
 }
 
 export function registerAdminCommands(program: Command): void {
-  const common = (command: Command) => command.option("--data <dir>", "data directory").option("--operator <name>", "operator credential to use", "admin").option("--json", "machine-readable output");
+  const common = (command: Command) =>
+    command
+      .option("--data <dir>", "data directory")
+      .option("--operator <name>", "operator credential to use", "admin")
+      .option("--json", "machine-readable output");
   const audit = program.command("audit").description("the hash-chained audit log");
-  common(audit.command("list").description("list audit entries")).option("--after <seq>", "entries after this sequence number").option("--limit <n>", "at most this many").action(auditList);
-  common(audit.command("verify").description("verify every hash link; exit 1 if any entry was edited or deleted")).action(auditVerify);
+  common(audit.command("list").description("list audit entries"))
+    .option("--after <seq>", "entries after this sequence number")
+    .option("--limit <n>", "at most this many")
+    .action(auditList);
+  common(
+    audit.command("verify").description("verify every hash link; exit 1 if any entry was edited or deleted"),
+  ).action(auditVerify);
 
   const acl = program.command("acl").description("topic permissions");
-  common(acl.command("explain <deviceId> <action> <topic>").description("may a device publish to a topic / subscribe to a filter, and which rule decides"))
+  common(
+    acl
+      .command("explain <deviceId> <action> <topic>")
+      .description("may a device publish to a topic / subscribe to a filter, and which rule decides"),
+  )
     .option("--role <role>", "explain for this role instead of the device's enrolled role")
     .action(aclExplain);
 
   const operator = program.command("operator").description("operator credentials for the admin API");
-  common(operator.command("add <name>").description("issue an operator credential (key made locally)")).option("--out <dir>", "where to write <name>.crt and <name>.key").action(operatorAdd);
+  common(operator.command("add <name>").description("issue an operator credential (key made locally)"))
+    .option("--out <dir>", "where to write <name>.crt and <name>.key")
+    .action(operatorAdd);
   common(operator.command("list").description("list operators")).action(async (opts: Opts) => {
     const rows = await client(opts).call<Row[]>("GET", "/v1/operators");
     if (opts["json"]) return printJson(rows);
-    printTable(rows.map((r) => ({ ...r, created: isoTime(r["createdAt"] as number), notAfter: isoTime(r["notAfter"] as number) })), ["name", "serial", "status", "created", "notAfter"]);
+    printTable(
+      rows.map((r) => ({
+        ...r,
+        created: isoTime(r["createdAt"] as number),
+        notAfter: isoTime(r["notAfter"] as number),
+      })),
+      ["name", "serial", "status", "created", "notAfter"],
+    );
   });
-  common(operator.command("revoke <name>").description("revoke an operator's credentials")).action(async (name: string, opts: Opts) => {
-    await client(opts).call("POST", `/v1/operators/${encodeURIComponent(name)}/revoke`, {});
-    console.log(`operator ${name} revoked`);
-  });
+  common(operator.command("revoke <name>").description("revoke an operator's credentials")).action(
+    async (name: string, opts: Opts) => {
+      await client(opts).call("POST", `/v1/operators/${encodeURIComponent(name)}/revoke`, {});
+      console.log(`operator ${name} revoked`);
+    },
+  );
 }

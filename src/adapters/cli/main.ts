@@ -46,7 +46,10 @@ async function serve(opts: Opts): Promise<void> {
   const running = await startFleetgate(config, logger);
   const stop = (signal: string) => {
     logger.info({ signal }, "shutting down");
-    running.close().then(() => process.exit(0), () => process.exit(1));
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.once("SIGINT", () => stop("SIGINT"));
   process.once("SIGTERM", () => stop("SIGTERM"));
@@ -54,7 +57,10 @@ async function serve(opts: Opts): Promise<void> {
 
 function program(): Command {
   // exitOverride: commander throws instead of exiting, so a usage error gets exit code 2 (EXIT.usage).
-  const cli = new Command("fleetgate").description("Identity and message bus for an IoT fleet").showHelpAfterError().exitOverride();
+  const cli = new Command("fleetgate")
+    .description("Identity and message bus for an IoT fleet")
+    .showHelpAfterError()
+    .exitOverride();
   cli
     .command("init")
     .description("create the CA hierarchy, server certificate and registry in the data dir")

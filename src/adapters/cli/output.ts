@@ -2,7 +2,11 @@
 export function printTable(rows: readonly Record<string, unknown>[], columns: readonly string[]): void {
   const cells = rows.map((row) => columns.map((column) => formatCell(row[column])));
   const widths = columns.map((column, i) => Math.max(column.length, ...cells.map((r) => r[i]!.length)));
-  const line = (values: readonly string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (values: readonly string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   console.log(line(columns.map((c) => c.toUpperCase())));
   for (const row of cells) console.log(line(row));
 }

@@ -19,13 +19,16 @@ function show(opts: Opts, rows: Row[], columns: string[]): void {
 
 async function createToken(opts: Opts): Promise<void> {
   const uses = opts["uses"] === undefined ? undefined : Number(opts["uses"]);
-  if (uses !== undefined && (!Number.isInteger(uses) || uses < 1)) throw new CliError("--uses must be a positive integer", EXIT.usage);
+  if (uses !== undefined && (!Number.isInteger(uses) || uses < 1))
+    throw new CliError("--uses must be a positive integer", EXIT.usage);
   const body = { deviceId: opts["device"], prefix: opts["prefix"], uses, ttl: opts["ttl"], profile: opts["profile"] };
   const issued = await client(opts).call<Row>("POST", "/v1/tokens", body);
   if (opts["json"]) return printJson(issued);
   console.log(issued["token"]);
   const scope = issued["deviceId"] ?? `prefix ${String(issued["prefix"])}* (${String(issued["usesLeft"])} uses)`;
-  console.error(`token ${String(issued["id"])} for ${String(scope)}, profile ${String(issued["profile"])}, expires ${String(issued["expiresAt"])}`);
+  console.error(
+    `token ${String(issued["id"])} for ${String(scope)}, profile ${String(issued["profile"])}, expires ${String(issued["expiresAt"])}`,
+  );
   console.error("This token is shown once and stored only as a hash.");
 }
 
@@ -49,7 +52,13 @@ async function listDevices(opts: Opts): Promise<void> {
   if (opts["expiring"]) query.set("expiring", String(opts["expiring"]));
   const devices = await client(opts).call<Row[]>("GET", `/v1/devices?${query}`);
   if (opts["json"]) return printJson(devices);
-  const rows = devices.map((d) => ({ ...d, created: isoTime(d["createdAt"] as number), revoked: isoTime(d["revokedAt"] as number | null), online: d["online"] ? "yes" : "no", expiresIn: formatMs(d["certificateExpiresIn"] as number | null) }));
+  const rows = devices.map((d) => ({
+    ...d,
+    created: isoTime(d["createdAt"] as number),
+    revoked: isoTime(d["revokedAt"] as number | null),
+    online: d["online"] ? "yes" : "no",
+    expiresIn: formatMs(d["certificateExpiresIn"] as number | null),
+  }));
   printTable(rows, ["id", "role", "status", "online", "expiresIn", "created", "revoked"]);
 }
 
@@ -62,17 +71,29 @@ async function showDevice(id: string, opts: Opts): Promise<void> {
   const device = await client(opts).call<Row>("GET", `/v1/devices/${encodeURIComponent(id)}`);
   if (opts["json"]) return printJson(device);
   const sessions = device["sessions"] as Row[];
-  console.log(`device   ${String(device["id"])}\nrole     ${String(device["role"])} (profile ${String(device["profile"])})\nstatus   ${String(device["status"])}`);
-  console.log(`created  ${isoTime(device["createdAt"] as number)}\nonline   ${sessions.length ? sessions.map((s) => `since ${String(s["connectedAt"])} from ${String(s["address"])}`).join("; ") : "no"}`);
-  const certificates = (device["certificates"] as Row[]).map((c) => ({ ...c, notAfter: isoTime(c["notAfter"] as number), revoked: isoTime(c["revokedAt"] as number | null) }));
+  console.log(
+    `device   ${String(device["id"])}\nrole     ${String(device["role"])} (profile ${String(device["profile"])})\nstatus   ${String(device["status"])}`,
+  );
+  console.log(
+    `created  ${isoTime(device["createdAt"] as number)}\nonline   ${sessions.length ? sessions.map((s) => `since ${String(s["connectedAt"])} from ${String(s["address"])}`).join("; ") : "no"}`,
+  );
+  const certificates = (device["certificates"] as Row[]).map((c) => ({
+    ...c,
+    notAfter: isoTime(c["notAfter"] as number),
+    revoked: isoTime(c["revokedAt"] as number | null),
+  }));
   printTable(certificates, ["serial", "status", "notAfter", "revoked", "revocationReason"]);
 }
 
 async function revokeDevice(id: string, opts: Opts): Promise<void> {
-  const result = await client(opts).call<Row>("POST", `/v1/devices/${encodeURIComponent(id)}/revoke`, { reason: opts["reason"] });
+  const result = await client(opts).call<Row>("POST", `/v1/devices/${encodeURIComponent(id)}/revoke`, {
+    reason: opts["reason"],
+  });
   if (opts["json"]) return printJson(result);
   const serials = result["serials"] as string[];
-  console.log(`device ${id} revoked (${String(result["reason"])}): ${serials.length} certificate(s), ${String(result["sessionsClosed"])} live session(s) closed${result["alreadyRevoked"] ? " (it was already revoked)" : ""}`);
+  console.log(
+    `device ${id} revoked (${String(result["reason"])}): ${serials.length} certificate(s), ${String(result["sessionsClosed"])} live session(s) closed${result["alreadyRevoked"] ? " (it was already revoked)" : ""}`,
+  );
 }
 
 async function resetDevice(id: string, opts: Opts): Promise<void> {
@@ -82,7 +103,11 @@ async function resetDevice(id: string, opts: Opts): Promise<void> {
 }
 
 export function registerRegistryCommands(program: Command): void {
-  const common = (command: Command) => command.option("--data <dir>", "data directory").option("--operator <name>", "operator credential to use", "admin").option("--json", "machine-readable output");
+  const common = (command: Command) =>
+    command
+      .option("--data <dir>", "data directory")
+      .option("--operator <name>", "operator credential to use", "admin")
+      .option("--json", "machine-readable output");
   const token = program.command("token").description("bootstrap tokens");
   common(token.command("create").description("create a bootstrap token (printed once)"))
     .option("--device <id>", "the one device id this token may enroll")
@@ -104,8 +129,12 @@ export function registerRegistryCommands(program: Command): void {
     .option("--expiring <duration>", "only devices whose certificate expires within this duration, e.g. 7d")
     .action(listDevices);
   common(device.command("show <id>").description("a device, its certificates and live sessions")).action(showDevice);
-  common(device.command("revoke <id>").description("revoke a device: its certificates, live sessions, future enrollments"))
+  common(
+    device.command("revoke <id>").description("revoke a device: its certificates, live sessions, future enrollments"),
+  )
     .option("--reason <reason>", `RFC 5280 reason: ${DEVICE_REVOCATION_REASONS.join(", ")}`, "unspecified")
     .action(revokeDevice);
-  common(device.command("reset <id>").description("let a revoked device enroll again (with a new token)")).action(resetDevice);
+  common(device.command("reset <id>").description("let a revoked device enroll again (with a new token)")).action(
+    resetDevice,
+  );
 }

@@ -15,7 +15,8 @@ export class InProcessEventBus implements EventBus {
   async publishRevocation(event: RevocationEvent): Promise<void> {
     const results = await Promise.allSettled(this.handlers.map(async (handler) => handler(event)));
     for (const result of results) {
-      if (result.status === "rejected") this.logger.error({ err: result.reason, deviceId: event.deviceId }, "revocation handler failed");
+      if (result.status === "rejected")
+        this.logger.error({ err: result.reason, deviceId: event.deviceId }, "revocation handler failed");
     }
   }
 }

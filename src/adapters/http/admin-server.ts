@@ -44,15 +44,25 @@ async function authenticateOperator(context: AdminContext, request: FastifyReque
   const peer = socket.getPeerX509Certificate?.();
   const refuse = async (code: "operator_certificate_required" | "operator_not_authorized", detail: string) => {
     const at = context.revocation.clock.now();
-    await context.revocation.registry.appendAudit({ actor: `address:${request.ip}`, action: "admin.auth_failed", subject: null, details: { detail, url: request.url } }, at);
+    await context.revocation.registry.appendAudit(
+      {
+        actor: `address:${request.ip}`,
+        action: "admin.auth_failed",
+        subject: null,
+        details: { detail, url: request.url },
+      },
+      at,
+    );
     throw new FleetgateError(code, detail);
   };
   if (!peer) return refuse("operator_certificate_required", "no client certificate");
   if (!socket.authorized) return refuse("operator_certificate_required", `not verified: ${socket.authorizationError}`);
   const facts = certificateFacts(new Uint8Array(peer.raw));
   const name = facts.commonNames[0] ?? "";
-  if (!facts.roles.includes(OPERATOR_ROLE)) return refuse("operator_not_authorized", `${name} has role ${facts.roles.join(",")}`);
-  if (!(await context.revocation.registry.isOperatorActive(facts.serial))) return refuse("operator_not_authorized", `${name} serial ${facts.serial} not active`);
+  if (!facts.roles.includes(OPERATOR_ROLE))
+    return refuse("operator_not_authorized", `${name} has role ${facts.roles.join(",")}`);
+  if (!(await context.revocation.registry.isOperatorActive(facts.serial)))
+    return refuse("operator_not_authorized", `${name} serial ${facts.serial} not active`);
   operators.set(request, name);
 }
 

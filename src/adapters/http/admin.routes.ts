@@ -14,12 +14,21 @@ import { operatorOf, type AdminContext } from "./admin-server.js";
 
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const result = schema.safeParse(value ?? {});
-  if (!result.success) throw new FleetgateError("malformed_request", result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+  if (!result.success)
+    throw new FleetgateError(
+      "malformed_request",
+      result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+    );
   return result.data;
 }
 
 // A bare number would be milliseconds (config-file style): `--ttl 3` must not mint a 3 ms token.
-const durationString = z.string().refine((s) => /[a-z]$/.test(s.trim()) && parseDuration(s) !== null, "expected a duration with a unit, like 30m, 24h or 7d");
+const durationString = z
+  .string()
+  .refine(
+    (s) => /[a-z]$/.test(s.trim()) && parseDuration(s) !== null,
+    "expected a duration with a unit, like 30m, 24h or 7d",
+  );
 const TokenBody = z.strictObject({
   deviceId: z.string().optional(),
   prefix: z.string().optional(),
@@ -34,8 +43,16 @@ const DeviceQuery = z.strictObject({
 });
 const IdParam = z.strictObject({ id: z.string().min(1).max(64) });
 const RevokeBody = z.strictObject({ reason: z.string().default("unspecified") });
-const AuditQuery = z.strictObject({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(10_000).default(100) });
-const ExplainQuery = z.strictObject({ device: z.string().min(1), action: z.enum(["publish", "subscribe"]), topic: z.string().min(1), role: z.string().optional() });
+const AuditQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(10_000).default(100),
+});
+const ExplainQuery = z.strictObject({
+  device: z.string().min(1),
+  action: z.enum(["publish", "subscribe"]),
+  topic: z.string().min(1),
+  role: z.string().optional(),
+});
 const OperatorBody = z.strictObject({ name: z.string().min(1).max(64), csr: z.string().min(1).max(16_384) });
 
 export function registerAdminRoutes(app: FastifyInstance, context: AdminContext): void {
@@ -55,16 +72,34 @@ function registerTokenRoutes(app: FastifyInstance, context: AdminContext): void 
       throw error instanceof TokenRequestError ? new FleetgateError("malformed_request", error.message) : error;
     });
     const { record } = issued;
-    return reply.code(201).send({ token: issued.token, id: record.id, deviceId: record.deviceId, prefix: record.prefix, profile: record.profile, usesLeft: record.usesLeft, expiresAt: new Date(record.expiresAt).toISOString() });
+    return reply
+      .code(201)
+      .send({
+        token: issued.token,
+        id: record.id,
+        deviceId: record.deviceId,
+        prefix: record.prefix,
+        profile: record.profile,
+        usesLeft: record.usesLeft,
+        expiresAt: new Date(record.expiresAt).toISOString(),
+      });
   });
   app.get("/v1/tokens", async () => {
     const now = clock.now();
-    return (await registry.listTokens()).map(({ hash: _hash, ...token }) => ({ ...token, state: tokenState({ hash: _hash, ...token }, now) }));
+    return (await registry.listTokens()).map(({ hash: _hash, ...token }) => ({
+      ...token,
+      state: tokenState({ hash: _hash, ...token }, now),
+    }));
   });
   app.post("/v1/tokens/:id/revoke", async (request) => {
     const { id } = parse(IdParam, request.params);
     const at = clock.now();
-    const revoked = await registry.revokeToken(id, at, { actor: `operator:${operatorOf(request)}`, action: "token.revoked", subject: id, details: {} });
+    const revoked = await registry.revokeToken(id, at, {
+      actor: `operator:${operatorOf(request)}`,
+      action: "token.revoked",
+      subject: id,
+      details: {},
+    });
     if (!revoked) throw new FleetgateError("not_found", `no active token ${id}`);
     return { id, revoked: true };
   });
@@ -73,9 +108,21 @@ function registerTokenRoutes(app: FastifyInstance, context: AdminContext): void 
 async function deviceView(context: AdminContext, device: DeviceRecord, now: number) {
   const certificates = await context.enrollment.registry.listCertificates(device.id);
   const active = certificates.filter((c) => c.status === "active");
-  const sessions = context.sessions.sessionsOf(device.id).map((s) => ({ connectedAt: new Date(s.connectedAt).toISOString(), address: s.address ?? null, serial: s.identity.serial }));
+  const sessions = context.sessions
+    .sessionsOf(device.id)
+    .map((s) => ({
+      connectedAt: new Date(s.connectedAt).toISOString(),
+      address: s.address ?? null,
+      serial: s.identity.serial,
+    }));
   const notAfter = active.length ? Math.max(...active.map((c) => c.notAfter)) : null;
-  return { ...device, online: sessions.length > 0, sessions, certificateExpiresIn: notAfter === null ? null : notAfter - now, certificates };
+  return {
+    ...device,
+    online: sessions.length > 0,
+    sessions,
+    certificateExpiresIn: notAfter === null ? null : notAfter - now,
+    certificates,
+  };
 }
 
 function registerDeviceRoutes(app: FastifyInstance, context: AdminContext): void {
@@ -136,9 +183,14 @@ function registerAuditRoutes(app: FastifyInstance, context: AdminContext): void 
  * the last active operator would lock every operator out for good, so it is refused.
  */
 async function refuseLastOperator(context: AdminContext, name: string): Promise<void> {
-  const active = new Set((await context.enrollment.registry.listOperators()).filter((o) => o.status === "active").map((o) => o.name));
+  const active = new Set(
+    (await context.enrollment.registry.listOperators()).filter((o) => o.status === "active").map((o) => o.name),
+  );
   if (active.size === 1 && active.has(name)) {
-    throw new FleetgateError("malformed_request", `${name} is the last active operator; add another (fleetgate operator add NAME) before revoking it`);
+    throw new FleetgateError(
+      "malformed_request",
+      `${name} is the last active operator; add another (fleetgate operator add NAME) before revoking it`,
+    );
   }
 }
 
@@ -151,12 +203,24 @@ function registerOperatorRoutes(app: FastifyInstance, context: AdminContext): vo
     if (der === null) throw new FleetgateError("malformed_csr", "csr is not base64 DER");
     const csr = await context.enrollment.decodeCsr(der);
     const operator = await addOperator(context.enrollment, body.name, csr, `operator:${operatorOf(request)}`);
-    return reply.code(201).send({ name: operator.name, serial: operator.serial, certificate: operator.pem, notAfter: new Date(operator.notAfter).toISOString() });
+    return reply
+      .code(201)
+      .send({
+        name: operator.name,
+        serial: operator.serial,
+        certificate: operator.pem,
+        notAfter: new Date(operator.notAfter).toISOString(),
+      });
   });
   app.post("/v1/operators/:id/revoke", async (request) => {
     const { id } = parse(IdParam, request.params);
     await refuseLastOperator(context, id);
-    const count = await registry.revokeOperator(id, clock.now(), { actor: `operator:${operatorOf(request)}`, action: "operator.revoked", subject: id, details: {} });
+    const count = await registry.revokeOperator(id, clock.now(), {
+      actor: `operator:${operatorOf(request)}`,
+      action: "operator.revoked",
+      subject: id,
+      details: {},
+    });
     if (count === 0) throw new FleetgateError("not_found", `no active operator ${id}`);
     return { name: id, revoked: count };
   });

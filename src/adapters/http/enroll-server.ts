@@ -31,7 +31,8 @@ export function mediaType(request: FastifyRequest): string {
 }
 
 export function requireMediaType(request: FastifyRequest, expected: string): void {
-  if (mediaType(request) !== expected) throw new FleetgateError("unsupported_media_type", `got ${mediaType(request) || "none"}`);
+  if (mediaType(request) !== expected)
+    throw new FleetgateError("unsupported_media_type", `got ${mediaType(request) || "none"}`);
 }
 
 export function peerSocket(request: FastifyRequest): TLSSocket {
@@ -74,10 +75,19 @@ export async function createEnrollServer(options: EnrollServerOptions): Promise<
 }
 
 /** Listens and logs the one line that says the service is up and on which port. */
-export async function listen(app: FastifyInstance, service: string, host: string, port: number, logger: Logger): Promise<number> {
+export async function listen(
+  app: FastifyInstance,
+  service: string,
+  host: string,
+  port: number,
+  logger: Logger,
+): Promise<number> {
   await app.listen({ host, port }).catch((error: NodeJS.ErrnoException) => {
     const why = error.code === "EADDRINUSE" ? "the port is in use" : (error.code ?? error.message);
-    throw new Error(`${service} listener cannot listen on ${host}:${port}: ${why} (set ${service}.port in fleetgate.json, FLEETGATE_${service.toUpperCase()}_PORT or --${service}-port)`, { cause: error });
+    throw new Error(
+      `${service} listener cannot listen on ${host}:${port}: ${why} (set ${service}.port in fleetgate.json, FLEETGATE_${service.toUpperCase()}_PORT or --${service}-port)`,
+      { cause: error },
+    );
   });
   const bound = (app.server.address() as AddressInfo).port;
   logger.info({ service, host, port: bound }, `${service} listening`);

@@ -37,7 +37,10 @@ export async function observeEnrollment(
   try {
     const issued = await run();
     context.metrics.enrollments.inc({ method, outcome: "ok" });
-    context.logger.info({ service: "enroll", method, deviceId: issued.deviceId, serial: issued.serial }, "certificate issued");
+    context.logger.info(
+      { service: "enroll", method, deviceId: issued.deviceId, serial: issued.serial },
+      "certificate issued",
+    );
     return issued;
   } catch (error) {
     const code = isFleetgateError(error) ? error.code : "internal_error";
@@ -52,7 +55,11 @@ export function registerEnrollRoutes(app: FastifyInstance, context: EnrollContex
   app.post("/v1/enroll", async (request, reply: FastifyReply) => {
     requireMediaType(request, "application/json");
     const parsed = EnrollBody.safeParse(request.body);
-    if (!parsed.success) throw new FleetgateError("malformed_request", parsed.error.issues.map((i) => i.path.join(".") + ": " + i.message).join("; "));
+    if (!parsed.success)
+      throw new FleetgateError(
+        "malformed_request",
+        parsed.error.issues.map((i) => i.path.join(".") + ": " + i.message).join("; "),
+      );
     limitToken(context, parsed.data.token, reply);
     const issued = await observeEnrollment(context, "json", async () => {
       // Unparseable PEM becomes empty DER, refused as malformed_csr only after the token is judged.

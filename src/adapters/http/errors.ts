@@ -19,12 +19,16 @@ export function toFleetgateError(error: unknown): FleetgateError {
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped) return new FleetgateError(mapped, fastifyError.message, { cause: error });
   // Body-parser errors without a FST code (e.g. a JSON SyntaxError) carry statusCode 400.
-  if (fastifyError.statusCode === 400) return new FleetgateError("malformed_request", fastifyError.message, { cause: error });
+  if (fastifyError.statusCode === 400)
+    return new FleetgateError("malformed_request", fastifyError.message, { cause: error });
   return new FleetgateError("internal_error", (error as Error)?.message ?? String(error), { cause: error });
 }
 
 export function sendError(reply: FastifyReply, error: FleetgateError, withDetail = false): FastifyReply {
-  const body = withDetail && error.detail !== undefined && error.code !== "internal_error" ? { ...error.toPublicJSON(), detail: error.detail } : error.toPublicJSON();
+  const body =
+    withDetail && error.detail !== undefined && error.code !== "internal_error"
+      ? { ...error.toPublicJSON(), detail: error.detail }
+      : error.toPublicJSON();
   return reply.code(ERROR_CATALOGUE[error.code].status).type("application/json").send(body);
 }
 
@@ -36,10 +40,23 @@ export function sendError(reply: FastifyReply, error: FleetgateError, withDetail
 export type DetailPolicy = (request: FastifyRequest) => boolean;
 
 /** One error path for a listener: a safe JSON body out, the internal cause to the log. */
-export function installErrorHandling(app: FastifyInstance, service: string, logger: Logger, metrics: Metrics, showDetail: DetailPolicy = () => false): void {
+export function installErrorHandling(
+  app: FastifyInstance,
+  service: string,
+  logger: Logger,
+  metrics: Metrics,
+  showDetail: DetailPolicy = () => false,
+): void {
   app.setErrorHandler((raw: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const error = toFleetgateError(raw);
-    const fields = { service, method: request.method, url: request.url, ip: request.ip, code: error.code, detail: error.detail };
+    const fields = {
+      service,
+      method: request.method,
+      url: request.url,
+      ip: request.ip,
+      code: error.code,
+      detail: error.detail,
+    };
     if (error.code === "internal_error") logger.error({ ...fields, err: raw }, "request failed");
     else logger.warn(fields, "request refused");
     metrics.httpRefusals.inc({ service, code: error.code });

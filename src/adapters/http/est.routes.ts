@@ -42,7 +42,8 @@ function currentIdentity(request: FastifyRequest): DeviceIdentity {
   const socket = peerSocket(request);
   const peer = socket.getPeerX509Certificate?.();
   if (!peer) throw new FleetgateError("client_certificate_required", "no client certificate");
-  if (!socket.authorized) throw new FleetgateError("client_certificate_required", `not verified: ${socket.authorizationError}`);
+  if (!socket.authorized)
+    throw new FleetgateError("client_certificate_required", `not verified: ${socket.authorizationError}`);
   const identity = identityFromCertificate(certificateFacts(new Uint8Array(peer.raw)));
   if (!identity.ok) throw new FleetgateError("certificate_not_active", identity.reason);
   return identity.identity;
@@ -58,7 +59,9 @@ const pkcs10Only = {
 
 export function registerEstRoutes(app: FastifyInstance, context: EnrollContext): void {
   // RFC 7030 §4.1.3: the CA certificates as a certs-only message.
-  const caCerts = certsOnlyBase64([context.deps.signer.issuingCaPem, context.deps.signer.rootCaPem].map((pem) => pemToDer(pem, ["CERTIFICATE"])!));
+  const caCerts = certsOnlyBase64(
+    [context.deps.signer.issuingCaPem, context.deps.signer.rootCaPem].map((pem) => pemToDer(pem, ["CERTIFICATE"])!),
+  );
   app.get(`${EST}/cacerts`, async (_request, reply) =>
     reply.header("content-transfer-encoding", "base64").type("application/pkcs7-mime").send(caCerts),
   );
@@ -72,7 +75,11 @@ export function registerEstRoutes(app: FastifyInstance, context: EnrollContext):
     limitToken(context, credentials.password, reply);
     const csrDer = csrFromBody(request);
     const issued = await observeEnrollment(context, "est", () =>
-      enrollDevice(context.deps, { token: credentials.password, csrDer, claimedDeviceId: credentials.username || undefined }),
+      enrollDevice(context.deps, {
+        token: credentials.password,
+        csrDer,
+        claimedDeviceId: credentials.username || undefined,
+      }),
     );
     return sendCertsOnly(reply, issued);
   });

@@ -12,7 +12,9 @@ export interface HealthSource {
 export function createMetricsServer(metrics: Metrics, health: HealthSource, logger: Logger): FastifyInstance {
   const app = fastify({ logger: false });
   installErrorHandling(app, "metrics", logger, metrics);
-  app.get("/metrics", async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get("/metrics", async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
   app.get("/healthz", async (_request, reply) => {
     try {
       return reply.send({ status: "ok", ...health.check() });

@@ -55,9 +55,15 @@ export function createPkiServer(options: PkiServerOptions): FastifyInstance {
   });
   installErrorHandling(app, SERVICE, options.logger, options.metrics);
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(MEDIA.ocspRequest, { parseAs: "buffer", bodyLimit: OCSP_BODY_LIMIT }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser(
+    MEDIA.ocspRequest,
+    { parseAs: "buffer", bodyLimit: OCSP_BODY_LIMIT },
+    (_request, body, done) => done(null, body),
+  );
   registerCaRoutes(app, options.pki);
-  app.get("/crl/issuing-ca.crl", async (_request, reply) => reply.type(MEDIA.pkixCrl).send(Buffer.from(options.crl.der)));
+  app.get("/crl/issuing-ca.crl", async (_request, reply) =>
+    reply.type(MEDIA.pkixCrl).send(Buffer.from(options.crl.der)),
+  );
   registerOcspRoutes(app, options);
   return app;
 }
@@ -94,7 +100,9 @@ function registerOcspRoutes(app: FastifyInstance, options: PkiServerOptions): vo
     logAnswer(options.logger, request, result);
     return sendOcsp(reply, result.der);
   };
-  app.post("/ocsp", async (request, reply) => answer(request, reply, Buffer.isBuffer(request.body) ? request.body : new Uint8Array()));
+  app.post("/ocsp", async (request, reply) =>
+    answer(request, reply, Buffer.isBuffer(request.body) ? request.body : new Uint8Array()),
+  );
   app.get("/ocsp/*", async (request, reply) => answer(request, reply, ocspGetRequestDer(request.url)));
 }
 
@@ -107,7 +115,13 @@ function sendOcsp(reply: FastifyReply, der: Uint8Array): FastifyReply {
 }
 
 function logAnswer(logger: Logger, request: FastifyRequest, result: OcspAnswer): void {
-  const fields = { service: SERVICE, method: request.method, ip: request.ip, status: result.status, certStatuses: result.certStatuses };
+  const fields = {
+    service: SERVICE,
+    method: request.method,
+    ip: request.ip,
+    status: result.status,
+    certStatuses: result.certStatuses,
+  };
   if (result.status === "successful") logger.debug(fields, "ocsp answered");
   else logger.warn(fields, "ocsp request refused");
 }

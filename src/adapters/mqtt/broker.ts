@@ -38,7 +38,14 @@ export function handshakeFailureReason(error: NodeJS.ErrnoException): string {
   if (text.includes("PEER_DID_NOT_RETURN_A_CERTIFICATE")) return "no_certificate";
   if (text.includes("EXPIRED")) return "certificate_expired";
   if (text.includes("NOT_YET_VALID")) return "certificate_not_yet_valid";
-  if (text.includes("UNKNOWN_CA") || text.includes("UNABLE_TO_GET_ISSUER") || text.includes("CERTIFICATE_VERIFY_FAILED") || text.includes("VERIFY") || text.includes("SELF_SIGNED")) return "certificate_untrusted";
+  if (
+    text.includes("UNKNOWN_CA") ||
+    text.includes("UNABLE_TO_GET_ISSUER") ||
+    text.includes("CERTIFICATE_VERIFY_FAILED") ||
+    text.includes("VERIFY") ||
+    text.includes("SELF_SIGNED")
+  )
+    return "certificate_untrusted";
   if (text.includes("VERSION") || text.includes("PROTOCOL")) return "protocol_version";
   if (text.includes("ECONNRESET") || text.includes("SOCKET HANG UP")) return "reset";
   return "other";
@@ -64,14 +71,23 @@ export class MqttGateway {
   }
 
   static async start(options: BrokerOptions): Promise<MqttGateway> {
-    const broker = await Aedes.createBroker({ drainTimeout: 10_000, queueLimit: 42, heartbeatInterval: 60_000, connectTimeout: options.handshakeTimeoutMs });
+    const broker = await Aedes.createBroker({
+      drainTimeout: 10_000,
+      queueLimit: 42,
+      heartbeatInterval: 60_000,
+      connectTimeout: options.handshakeTimeoutMs,
+    });
     const sessions = new SessionRegistry(broker, options.logger, options.metrics);
     const hooks = new BrokerHooks({ ...options, sessions });
     installHooks(broker, hooks);
-    boundOutgoingQueues((broker as unknown as { persistence: Parameters<typeof boundOutgoingQueues>[0] }).persistence, options.maxOutgoingQueue, (clientId) => {
-      options.metrics.mqttDenials.inc({ reason: "outgoing_queue_full" });
-      options.logger.warn({ service: "mqtt", deviceId: clientId, reason: "outgoing_queue_full" }, "denied");
-    });
+    boundOutgoingQueues(
+      (broker as unknown as { persistence: Parameters<typeof boundOutgoingQueues>[0] }).persistence,
+      options.maxOutgoingQueue,
+      (clientId) => {
+        options.metrics.mqttDenials.inc({ reason: "outgoing_queue_full" });
+        options.logger.warn({ service: "mqtt", deviceId: clientId, reason: "outgoing_queue_full" }, "denied");
+      },
+    );
     const server = createServer({
       key: readPrivateKeyPem(options.pki.serverKey), // refuses a key file others can read
       cert: readFileSync(options.pki.serverCert),
@@ -85,7 +101,9 @@ export class MqttGateway {
     const gateway = new MqttGateway(options, broker, sessions, server);
     server.on("connection", (socket: Socket) => gateway.onTcpConnection(socket));
     server.on("secureConnection", (socket: TLSSocket) => gateway.onSecureConnection(socket));
-    server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: TLSSocket) => gateway.onHandshakeFailure(error, socket));
+    server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: TLSSocket) =>
+      gateway.onHandshakeFailure(error, socket),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(options.port, options.host, () => resolve());
@@ -101,11 +119,18 @@ export class MqttGateway {
   private onTcpConnection(socket: Socket): void {
     const address = socket.remoteAddress ?? "unknown";
     const refusal: MqttDenial | null =
-      this.openSockets.size >= this.options.maxConnections ? "connection_limit_reached" : this.connectBuckets.take(address, Date.now()) ? null : "connection_rate_exceeded";
+      this.openSockets.size >= this.options.maxConnections
+        ? "connection_limit_reached"
+        : this.connectBuckets.take(address, Date.now())
+          ? null
+          : "connection_rate_exceeded";
     if (refusal !== null) {
       this.refusedSockets.add(socket);
       this.options.metrics.mqttDenials.inc({ reason: refusal });
-      this.options.logger.warn({ service: "mqtt", reason: refusal, ip: address }, "connection refused before handshake");
+      this.options.logger.warn(
+        { service: "mqtt", reason: refusal, ip: address },
+        "connection refused before handshake",
+      );
       socket.destroy();
       return;
     }
@@ -124,16 +149,30 @@ export class MqttGateway {
     // handshake: Node records it in authorizationError and destroys the socket, so the only error
     // emitted is the ECONNRESET "socket hang up" of that close. The verification error is the reason.
     const verifyError = socket.authorizationError as string | Error | undefined;
-    const cause: NodeJS.ErrnoException = verifyError ? Object.assign(new Error(String(verifyError)), { code: String(verifyError) }) : error;
+    const cause: NodeJS.ErrnoException = verifyError
+      ? Object.assign(new Error(String(verifyError)), { code: String(verifyError) })
+      : error;
     const reason = handshakeFailureReason(cause);
     this.options.metrics.mqttHandshakeFailures.inc({ reason });
-    this.options.logger.warn({ service: "mqtt", reason, error: cause.code ?? cause.message, ip: raw?.remoteAddress }, "TLS handshake failed");
+    this.options.logger.warn(
+      { service: "mqtt", reason, error: cause.code ?? cause.message, ip: raw?.remoteAddress },
+      "TLS handshake failed",
+    );
   }
 
   private onSecureConnection(socket: TLSSocket): void {
     guardPacketSize(socket, this.options.maxPacketSize, (size) => {
       this.options.metrics.mqttDenials.inc({ reason: "packet_too_large" });
-      this.options.logger.warn({ service: "mqtt", reason: "packet_too_large", size, limit: this.options.maxPacketSize, ip: socket.remoteAddress }, "denied");
+      this.options.logger.warn(
+        {
+          service: "mqtt",
+          reason: "packet_too_large",
+          size,
+          limit: this.options.maxPacketSize,
+          ip: socket.remoteAddress,
+        },
+        "denied",
+      );
     });
     this.broker.handle(socket);
   }
@@ -147,14 +186,16 @@ export class MqttGateway {
 
 function installHooks(broker: Aedes, hooks: BrokerHooks): void {
   broker.preConnect = hooks.preConnect;
-  broker.authenticate = hooks.authenticate as Aedes["authenticate"];
-  broker.authorizePublish = hooks.authorizePublish as Aedes["authorizePublish"];
+  broker.authenticate = hooks.authenticate;
+  broker.authorizePublish = hooks.authorizePublish;
   broker.authorizeSubscribe = hooks.authorizeSubscribe;
   broker.authorizeForward = hooks.authorizeForward;
   broker.on("clientDisconnect", hooks.disconnected);
   broker.on("clientError", hooks.clientError);
   broker.on("connectionError", hooks.clientError);
-  const persistence = (broker as unknown as { persistence: { addSubscriptions(client: Client, subs: Subscription[]): Promise<void> } }).persistence;
+  const persistence = (
+    broker as unknown as { persistence: { addSubscriptions(client: Client, subs: Subscription[]): Promise<void> } }
+  ).persistence;
   const addSubscriptions = persistence.addSubscriptions.bind(persistence);
   // Denied filters must never be persisted (see BrokerHooks.grantedOnly).
   persistence.addSubscriptions = (client, subs) => addSubscriptions(client, hooks.grantedOnly(client, subs));

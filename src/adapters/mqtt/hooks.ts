@@ -43,13 +43,23 @@ export class BrokerHooks {
 
   /** §3.1: remember what authenticate() will need; Aedes itself answers non-3.1.1 versions with CONNACK 1. */
   preConnect = (client: Client, packet: ConnectPacket, callback: (error: Error | null, ok: boolean) => void): void => {
-    if (packet.protocolVersion !== 4 && packet.protocolVersion !== 3) this.refused(client, "protocol_not_supported", `protocol version ${packet.protocolVersion}`);
-    this.connectFacts.set(client, { clientId: packet.clientId ?? "", clean: packet.clean !== false, keepalive: packet.keepalive ?? 0 });
+    if (packet.protocolVersion !== 4 && packet.protocolVersion !== 3)
+      this.refused(client, "protocol_not_supported", `protocol version ${packet.protocolVersion}`);
+    this.connectFacts.set(client, {
+      clientId: packet.clientId ?? "",
+      clean: packet.clean !== false,
+      keepalive: packet.keepalive ?? 0,
+    });
     callback(null, true);
   };
 
   /** Username and password are ignored: identity comes only from the verified certificate. */
-  authenticate = (client: Client, _username: unknown, _password: unknown, done: (error: AuthError | null, ok: boolean | null) => void): void => {
+  authenticate = (
+    client: Client,
+    _username: unknown,
+    _password: unknown,
+    done: (error: AuthError | null, ok: boolean | null) => void,
+  ): void => {
     this.admit(client).then(
       (refusal) => {
         if (refusal === null) return done(null, true);
@@ -90,14 +100,20 @@ export class BrokerHooks {
       return this.refused(client, "certificate_not_active", `revoked during admission: ${identity.deviceId}`);
     }
     this.options.metrics.mqttSessions.inc();
-    this.options.logger.info({ service: "mqtt", deviceId: identity.deviceId, role: identity.role, serial: identity.serial, ip: address }, "client connected");
+    this.options.logger.info(
+      { service: "mqtt", deviceId: identity.deviceId, role: identity.role, serial: identity.serial, ip: address },
+      "client connected",
+    );
     return null;
   }
 
   private refused(client: Client, refusal: MqttRefusal, detail: string): MqttRefusal {
     this.options.metrics.mqttRefusals.inc({ reason: refusal });
     const ip = (client.conn as TLSSocket | undefined)?.remoteAddress;
-    this.options.logger.warn({ service: "mqtt", reason: refusal, returnCode: MQTT_REFUSALS[refusal].returnCode, detail, ip }, "connection refused");
+    this.options.logger.warn(
+      { service: "mqtt", reason: refusal, returnCode: MQTT_REFUSALS[refusal].returnCode, detail, ip },
+      "connection refused",
+    );
     return refusal;
   }
 
@@ -115,7 +131,10 @@ export class BrokerHooks {
   /** Protocol errors, denied publishes in disconnect mode, socket errors: one line, then Aedes closes. */
   clientError = (client: Client, error: Error): void => {
     const deviceId = this.options.sessions.session(client)?.identity.deviceId;
-    this.options.logger.info({ service: "mqtt", deviceId, clientId: client?.id, error: error.message }, "client connection closed on error");
+    this.options.logger.info(
+      { service: "mqtt", deviceId, clientId: client?.id, error: error.message },
+      "client connection closed on error",
+    );
   };
 
   /** §3.3: client publishes and wills. A kicked (revoked) client's will is never published. */
@@ -123,7 +142,8 @@ export class BrokerHooks {
     const session = this.options.sessions.session(client);
     if (!session || session.kicked) return callback(new Error("no admitted session"));
     const verdict = session.acl.check("publish", packet.topic);
-    if (!verdict.allowed) return this.denyPublish(session.identity.deviceId, packet, "publish_not_permitted", verdict.reason, callback);
+    if (!verdict.allowed)
+      return this.denyPublish(session.identity.deviceId, packet, "publish_not_permitted", verdict.reason, callback);
     if (!this.publishBuckets.take(session.identity.deviceId, Date.now())) {
       return this.drop(session.identity.deviceId, packet, "publish_rate_exceeded", callback);
     }
@@ -131,14 +151,25 @@ export class BrokerHooks {
     callback(null);
   };
 
-  private denyPublish(deviceId: string, packet: PublishPacket, reason: MqttDenial, detail: string, callback: (error?: Error | null) => void): void {
+  private denyPublish(
+    deviceId: string,
+    packet: PublishPacket,
+    reason: MqttDenial,
+    detail: string,
+    callback: (error?: Error | null) => void,
+  ): void {
     this.denied(deviceId, reason, packet.topic, detail);
     if (this.options.onDeniedPublish === "disconnect") return callback(new Error(`${reason}: ${packet.topic}`));
     this.redirectToNowhere(deviceId, packet);
     callback(null);
   }
 
-  private drop(deviceId: string, packet: PublishPacket, reason: MqttDenial, callback: (error?: Error | null) => void): void {
+  private drop(
+    deviceId: string,
+    packet: PublishPacket,
+    reason: MqttDenial,
+    callback: (error?: Error | null) => void,
+  ): void {
     this.denied(deviceId, reason, packet.topic, "dropped");
     this.redirectToNowhere(deviceId, packet);
     callback(null);
@@ -156,7 +187,11 @@ export class BrokerHooks {
   }
 
   /** §3.8: a filter is granted only when every topic it can match is permitted; else SUBACK 0x80. */
-  authorizeSubscribe = (client: Client, subscription: Subscription, callback: (error: Error | null, sub?: Subscription | null) => void): void => {
+  authorizeSubscribe = (
+    client: Client,
+    subscription: Subscription,
+    callback: (error: Error | null, sub?: Subscription | null) => void,
+  ): void => {
     const session = this.options.sessions.session(client);
     if (!session || session.kicked) return callback(null, null);
     const verdict = session.acl.check("subscribe", subscription.topic);

@@ -10,7 +10,11 @@ interface OutgoingPersistence {
  * acknowledged, with no bound: an offline device would hold memory forever. This caps each
  * client's queue; past the cap a message is not queued for that client (and is counted).
  */
-export function boundOutgoingQueues(persistence: OutgoingPersistence, maxPerClient: number, onDropped: (clientId: string) => void): void {
+export function boundOutgoingQueues(
+  persistence: OutgoingPersistence,
+  maxPerClient: number,
+  onDropped: (clientId: string) => void,
+): void {
   const queued = new Map<string, number>();
   const enqueue = persistence.outgoingEnqueueCombi.bind(persistence);
   const clear = persistence.outgoingClearMessageId.bind(persistence);

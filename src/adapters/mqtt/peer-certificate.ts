@@ -23,6 +23,10 @@ export function peerCertificate(client: Client): PeerCertificate | null {
   const peer = socket.getPeerCertificate(false) as TlsPeerCertificate | Record<string, never> | null;
   if (!peer || !("serialNumber" in peer) || !peer.subject) return null;
   const subject = peer.subject as unknown as Record<string, string | string[] | undefined>;
-  const facts = { serial: normalizeSerial(peer.serialNumber), commonNames: values(subject["CN"]), roles: values(subject[ROLE_ATTRIBUTE]) };
+  const facts = {
+    serial: normalizeSerial(peer.serialNumber),
+    commonNames: values(subject["CN"]),
+    roles: values(subject[ROLE_ATTRIBUTE]),
+  };
   return { facts, notBefore: Date.parse(peer.valid_from), notAfter: Date.parse(peer.valid_to) };
 }

@@ -28,14 +28,21 @@ export function schemaVersion(db: Db): number {
 }
 
 export function migrate(db: Db): void {
-  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+  db.exec(
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+  );
   const current = schemaVersion(db);
   const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
-  if (current > latest) throw new Error(`registry schema v${current} is newer than this fleetgate (v${latest}); upgrade fleetgate`);
+  if (current > latest)
+    throw new Error(`registry schema v${current} is newer than this fleetgate (v${latest}); upgrade fleetgate`);
   for (const migration of MIGRATIONS.filter((m) => m.version > current)) {
     db.transaction(() => {
       db.exec(migration.sql);
-      db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(migration.version, migration.name, Date.now());
+      db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(
+        migration.version,
+        migration.name,
+        Date.now(),
+      );
     }).immediate();
   }
 }

@@ -57,6 +57,6 @@ export class GroupCommit {
       for (const job of jobs) job.reject(error);
       return;
     }
-    outcomes.forEach((outcome, i) => ((outcome.ok ? jobs[i]!.resolve(outcome.value) : jobs[i]!.reject(outcome.error))));
+    outcomes.forEach((outcome, i) => (outcome.ok ? jobs[i]!.resolve(outcome.value) : jobs[i]!.reject(outcome.error)));
   }
 }

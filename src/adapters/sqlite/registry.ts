@@ -25,14 +25,62 @@ function fromRow<T>(fields: { readonly [K in keyof T]-?: true }): (r: Row) => T 
   return (r) => Object.fromEntries(names.map((name) => [name, r[column(name)]])) as T;
 }
 
-const toToken = fromRow<TokenRecord>({ id: true, hash: true, deviceId: true, prefix: true, profile: true, usesTotal: true, usesLeft: true, createdAt: true, expiresAt: true, revokedAt: true });
-const toDevice = fromRow<DeviceRecord>({ id: true, role: true, profile: true, status: true, createdAt: true, revokedAt: true, revocationReason: true, lastSeenAt: true });
-const toCertificate = fromRow<CertificateRecord>({
-  serial: true, deviceId: true, pem: true, notBefore: true, notAfter: true, status: true, issuedAt: true, revokedAt: true, revocationReason: true,
+const toToken = fromRow<TokenRecord>({
+  id: true,
+  hash: true,
+  deviceId: true,
+  prefix: true,
+  profile: true,
+  usesTotal: true,
+  usesLeft: true,
+  createdAt: true,
+  expiresAt: true,
+  revokedAt: true,
 });
-const toOperator = fromRow<OperatorRecord>({ serial: true, name: true, pem: true, status: true, createdAt: true, notAfter: true, revokedAt: true });
-const auditColumns = fromRow<AuditEntry>({ seq: true, at: true, actor: true, action: true, subject: true, details: true, prevHash: true, hash: true });
-const toAudit = (r: Row): AuditEntry => ({ ...auditColumns(r), details: JSON.parse(r["details"] as string) as Record<string, unknown> });
+const toDevice = fromRow<DeviceRecord>({
+  id: true,
+  role: true,
+  profile: true,
+  status: true,
+  createdAt: true,
+  revokedAt: true,
+  revocationReason: true,
+  lastSeenAt: true,
+});
+const toCertificate = fromRow<CertificateRecord>({
+  serial: true,
+  deviceId: true,
+  pem: true,
+  notBefore: true,
+  notAfter: true,
+  status: true,
+  issuedAt: true,
+  revokedAt: true,
+  revocationReason: true,
+});
+const toOperator = fromRow<OperatorRecord>({
+  serial: true,
+  name: true,
+  pem: true,
+  status: true,
+  createdAt: true,
+  notAfter: true,
+  revokedAt: true,
+});
+const auditColumns = fromRow<AuditEntry>({
+  seq: true,
+  at: true,
+  actor: true,
+  action: true,
+  subject: true,
+  details: true,
+  prevHash: true,
+  hash: true,
+});
+const toAudit = (r: Row): AuditEntry => ({
+  ...auditColumns(r),
+  details: JSON.parse(r["details"] as string) as Record<string, unknown>,
+});
 
 /** Every statement the registry runs, prepared once per connection. */
 const SQL = {
@@ -41,7 +89,8 @@ const SQL = {
   tokenByHash: "SELECT * FROM tokens WHERE hash = ?",
   tokens: "SELECT * FROM tokens ORDER BY created_at, id",
   revokeToken: "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-  spendToken: "UPDATE tokens SET uses_left = uses_left - 1 WHERE hash = ? AND uses_left > 0 AND revoked_at IS NULL AND expires_at > ?",
+  spendToken:
+    "UPDATE tokens SET uses_left = uses_left - 1 WHERE hash = ? AND uses_left > 0 AND revoked_at IS NULL AND expires_at > ?",
   device: "SELECT * FROM devices WHERE id = ?",
   devices: "SELECT * FROM devices ORDER BY id",
   insertDevice: "INSERT INTO devices (id, role, profile, status, created_at) VALUES (?, ?, ?, 'active', ?)",
@@ -54,11 +103,15 @@ const SQL = {
   supersede: "UPDATE certificates SET status = 'superseded' WHERE serial = ? AND status = 'active'",
   activeCertificate: `SELECT 1 FROM certificates c JOIN devices d ON d.id = c.device_id
      WHERE c.serial = ? AND c.device_id = ? AND c.status = 'active' AND d.status = 'active'`,
-  revokeDevice: "UPDATE devices SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE id = ? AND status = 'active'",
+  revokeDevice:
+    "UPDATE devices SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE id = ? AND status = 'active'",
   unrevokedSerials: "SELECT serial FROM certificates WHERE device_id = ? AND status != 'revoked'",
-  revokeCertificates: "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE device_id = ? AND status != 'revoked'",
-  resetDevice: "UPDATE devices SET status = 'active', revoked_at = NULL, revocation_reason = NULL WHERE id = ? AND status = 'revoked'",
-  revokedCertificates: "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' ORDER BY revoked_at, serial",
+  revokeCertificates:
+    "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE device_id = ? AND status != 'revoked'",
+  resetDevice:
+    "UPDATE devices SET status = 'active', revoked_at = NULL, revocation_reason = NULL WHERE id = ? AND status = 'revoked'",
+  revokedCertificates:
+    "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' ORDER BY revoked_at, serial",
   bumpCrlNumber: `INSERT INTO crl_state (issuer, crl_number, this_update) VALUES (?, 1, ?)
      ON CONFLICT (issuer) DO UPDATE SET crl_number = crl_number + 1, this_update = excluded.this_update
      RETURNING crl_number`,
@@ -96,10 +149,12 @@ export class SqliteRegistry implements Registry {
   }
 
   async createToken(token: TokenRecord, audit: AuditInput): Promise<void> {
-    this.db.transaction(() => {
-      this.q.insertToken.run(token);
-      this.audit(audit, token.createdAt);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.q.insertToken.run(token);
+        this.audit(audit, token.createdAt);
+      })
+      .immediate();
   }
 
   async findTokenByHash(hash: string): Promise<TokenRecord | undefined> {
@@ -112,11 +167,13 @@ export class SqliteRegistry implements Registry {
   }
 
   async revokeToken(id: string, at: number, audit: AuditInput): Promise<boolean> {
-    return this.db.transaction(() => {
-      const changed = this.q.revokeToken.run(at, id).changes === 1;
-      if (changed) this.audit(audit, at);
-      return changed;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const changed = this.q.revokeToken.run(at, id).changes === 1;
+        if (changed) this.audit(audit, at);
+        return changed;
+      })
+      .immediate();
   }
 
   async recordEnrollment(tokenHash: string, cert: NewCertificate, at: number, audit: AuditInput): Promise<void> {
@@ -143,7 +200,8 @@ export class SqliteRegistry implements Registry {
   private assertMayReplaceCredential(tokenHash: string, device: DeviceRecord): void {
     if (device.status === "revoked") throw new FleetgateError("device_revoked", `device ${device.id} is revoked`);
     const token = this.tokenRow(tokenHash);
-    if (token?.deviceId !== device.id) throw new FleetgateError("device_exists", `group token used for existing ${device.id}`);
+    if (token?.deviceId !== device.id)
+      throw new FleetgateError("device_exists", `group token used for existing ${device.id}`);
   }
 
   private tokenRow(hash: string): TokenRecord | undefined {
@@ -193,21 +251,25 @@ export class SqliteRegistry implements Registry {
   }
 
   async revokeDevice(id: string, reason: string, at: number, audit: AuditInput): Promise<string[]> {
-    return this.db.transaction(() => {
-      if (this.q.revokeDevice.run(at, reason, id).changes !== 1) return [];
-      const serials = (this.q.unrevokedSerials.all(id) as { serial: string }[]).map((r) => r.serial);
-      this.q.revokeCertificates.run(at, reason, id);
-      this.audit({ ...audit, details: { ...audit.details, reason, serials } }, at);
-      return serials;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        if (this.q.revokeDevice.run(at, reason, id).changes !== 1) return [];
+        const serials = (this.q.unrevokedSerials.all(id) as { serial: string }[]).map((r) => r.serial);
+        this.q.revokeCertificates.run(at, reason, id);
+        this.audit({ ...audit, details: { ...audit.details, reason, serials } }, at);
+        return serials;
+      })
+      .immediate();
   }
 
   async resetDevice(id: string, at: number, audit: AuditInput): Promise<boolean> {
-    return this.db.transaction(() => {
-      const changed = this.q.resetDevice.run(id).changes === 1;
-      if (changed) this.audit(audit, at);
-      return changed;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const changed = this.q.resetDevice.run(id).changes === 1;
+        if (changed) this.audit(audit, at);
+        return changed;
+      })
+      .immediate();
   }
 
   async listRevokedCertificates(): Promise<RevokedCertificate[]> {
@@ -223,10 +285,12 @@ export class SqliteRegistry implements Registry {
   }
 
   async addOperator(operator: OperatorRecord, audit: AuditInput): Promise<void> {
-    this.db.transaction(() => {
-      this.q.insertOperator.run(operator);
-      this.audit(audit, operator.createdAt);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.q.insertOperator.run(operator);
+        this.audit(audit, operator.createdAt);
+      })
+      .immediate();
   }
 
   async listOperators(): Promise<OperatorRecord[]> {
@@ -238,11 +302,13 @@ export class SqliteRegistry implements Registry {
   }
 
   async revokeOperator(name: string, at: number, audit: AuditInput): Promise<number> {
-    return this.db.transaction(() => {
-      const changed = this.q.revokeOperator.run(at, name).changes;
-      if (changed > 0) this.audit(audit, at);
-      return changed;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const changed = this.q.revokeOperator.run(at, name).changes;
+        if (changed > 0) this.audit(audit, at);
+        return changed;
+      })
+      .immediate();
   }
 
   async appendAudit(entry: AuditInput, at: number): Promise<void> {
@@ -256,7 +322,14 @@ export class SqliteRegistry implements Registry {
   /** Appends one chained entry; callers are always inside a write transaction. */
   private audit(entry: AuditInput, at: number): void {
     const last = this.q.lastAudit.get() as { seq: number; hash: string } | undefined;
-    const content = { seq: (last?.seq ?? 0) + 1, at, actor: entry.actor, action: entry.action, subject: entry.subject, details: entry.details };
+    const content = {
+      seq: (last?.seq ?? 0) + 1,
+      at,
+      actor: entry.actor,
+      action: entry.action,
+      subject: entry.subject,
+      details: entry.details,
+    };
     const prevHash = last?.hash ?? GENESIS_HASH;
     const hash = chainHash(prevHash, content);
     this.q.insertAudit.run({ ...content, details: JSON.stringify(entry.details), prevHash, hash });

@@ -38,7 +38,17 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 async function crlText(der: Uint8Array): Promise<{ code: number; out: string }> {
   const file = tmp.file(`crl-${Math.random().toString(36).slice(2)}.der`, der);
-  const result = await runAsync("openssl", ["crl", "-inform", "DER", "-in", file, "-CAfile", paths.caBundle, "-noout", "-text"]);
+  const result = await runAsync("openssl", [
+    "crl",
+    "-inform",
+    "DER",
+    "-in",
+    file,
+    "-CAfile",
+    paths.caBundle,
+    "-noout",
+    "-text",
+  ]);
   return { code: result.code, out: `${result.stdout}${result.stderr}` };
 }
 
@@ -71,8 +81,12 @@ describe("signCrl", () => {
       { serial: "abc", revokedAt: at, reason: "cessationOfOperation" },
     ];
     const text = (await crlText(await signCrl(issuer, 1, Date.now(), 3_600_000, revoked))).out;
-    expect(text).toMatch(/Serial Number: 8F01\n\s+Revocation Date: Jan {2}2 03:04:05 2030 GMT\n\s+Serial Number: 0ABC\n/);
-    expect(text).toMatch(/0ABC\n.+\n\s+CRL entry extensions:\n\s+X509v3 CRL Reason Code:\s*\n\s+Cessation Of Operation/);
+    expect(text).toMatch(
+      /Serial Number: 8F01\n\s+Revocation Date: Jan {2}2 03:04:05 2030 GMT\n\s+Serial Number: 0ABC\n/,
+    );
+    expect(text).toMatch(
+      /0ABC\n.+\n\s+CRL entry extensions:\n\s+X509v3 CRL Reason Code:\s*\n\s+Cessation Of Operation/,
+    );
   });
 });
 
@@ -85,7 +99,9 @@ describe("CrlPublisher", () => {
 
   it("serializes concurrent refreshes: the CRL it serves carries the highest number", async () => {
     const refreshes: number[] = [];
-    const publisher = new CrlPublisher(countingRegistry([], 20), issuer, { onRefresh: (info) => refreshes.push(info.crlNumber) });
+    const publisher = new CrlPublisher(countingRegistry([], 20), issuer, {
+      onRefresh: (info) => refreshes.push(info.crlNumber),
+    });
     await Promise.all([1, 2, 3, 4, 5].map(() => publisher.refresh("test")));
     expect(refreshes).toEqual([1, 2, 3, 4, 5]);
     expect(publisher.crlNumber).toBe(5);
@@ -132,12 +148,18 @@ describe("CrlPublisher", () => {
 
 const HASH_OIDS = { sha1: "1.3.14.3.2.26", sha256: "2.16.840.1.101.3.4.2.1", md5: "1.2.840.113549.2.5" } as const;
 
-function certId(serial: string, hash: keyof typeof HASH_OIDS = "sha1", of: pkijs.Certificate = issuer.certificate): pkijs.CertID {
+function certId(
+  serial: string,
+  hash: keyof typeof HASH_OIDS = "sha1",
+  of: pkijs.Certificate = issuer.certificate,
+): pkijs.CertID {
   const digest = (data: Uint8Array) => new Uint8Array(createHash(hash).update(data).digest());
   return new pkijs.CertID({
     hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: HASH_OIDS[hash], algorithmParams: new asn1js.Null() }),
     issuerNameHash: new asn1js.OctetString({ valueHex: digest(new Uint8Array(of.subject.toSchema().toBER())) }),
-    issuerKeyHash: new asn1js.OctetString({ valueHex: digest(of.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView) }),
+    issuerKeyHash: new asn1js.OctetString({
+      valueHex: digest(of.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView),
+    }),
     serialNumber: serialInteger(serial),
   });
 }
@@ -148,9 +170,23 @@ function requestDer(...ids: pkijs.CertID[]): Uint8Array {
   return new Uint8Array(request.toSchema(true).toBER());
 }
 
-function record(serial: string, status: CertificateRecord["status"], revocationReason: string | null = null): CertificateRecord {
+function record(
+  serial: string,
+  status: CertificateRecord["status"],
+  revocationReason: string | null = null,
+): CertificateRecord {
   const revokedAt = status === "revoked" ? Date.UTC(2031, 5, 6, 7, 8, 9) : null;
-  return { serial, deviceId: "d", pem: "", notBefore: 0, notAfter: 0, status, issuedAt: 0, revokedAt, revocationReason };
+  return {
+    serial,
+    deviceId: "d",
+    pem: "",
+    notBefore: 0,
+    notAfter: 0,
+    status,
+    issuedAt: 0,
+    revokedAt,
+    revocationReason,
+  };
 }
 
 function fakeRegistry(records: CertificateRecord[]): OcspRegistry {
@@ -159,17 +195,23 @@ function fakeRegistry(records: CertificateRecord[]): OcspRegistry {
 
 function singleResponses(der: Uint8Array<ArrayBuffer>): pkijs.SingleResponse[] {
   const response = pkijs.OCSPResponse.fromBER(der);
-  return pkijs.BasicOCSPResponse.fromBER(new Uint8Array(response.responseBytes!.response.valueBlock.valueHexView)).tbsResponseData.responses;
+  return pkijs.BasicOCSPResponse.fromBER(new Uint8Array(response.responseBytes!.response.valueBlock.valueHexView))
+    .tbsResponseData.responses;
 }
 
 describe("OcspResponder", () => {
   it("answers superseded certificates good, and revoked ones with time and (only if specified) reason", async () => {
-    const responder = new OcspResponder(fakeRegistry([record("0a", "superseded"), record("0b", "revoked"), record("0c", "revoked", "superseded")]), issuer);
+    const responder = new OcspResponder(
+      fakeRegistry([record("0a", "superseded"), record("0b", "revoked"), record("0c", "revoked", "superseded")]),
+      issuer,
+    );
     const answer = await responder.respond(requestDer(certId("0a"), certId("0b", "sha256"), certId("0c")));
     expect([answer.status, answer.certStatuses]).toEqual(["successful", ["good", "revoked", "revoked"]]);
     const [, unspecified, superseded] = singleResponses(answer.der).map((r) => r.certStatus as asn1js.Constructed);
     expect(unspecified!.valueBlock.value.length).toBe(1); // revocationTime only
-    expect((unspecified!.valueBlock.value[0] as asn1js.GeneralizedTime).toDate().getTime()).toBe(Date.UTC(2031, 5, 6, 7, 8, 9));
+    expect((unspecified!.valueBlock.value[0] as asn1js.GeneralizedTime).toDate().getTime()).toBe(
+      Date.UTC(2031, 5, 6, 7, 8, 9),
+    );
     const reason = superseded!.valueBlock.value[1] as asn1js.Constructed;
     expect((reason.valueBlock.value[0] as asn1js.Enumerated).valueBlock.valueDec).toBe(4);
   });
@@ -185,7 +227,9 @@ describe("OcspResponder", () => {
 
   it("answers internalError, never throws, when the registry fails", async () => {
     const errors: unknown[] = [];
-    const responder = new OcspResponder({ getCertificate: async () => Promise.reject(new Error("db gone")) }, issuer, { onError: (e) => errors.push(e) });
+    const responder = new OcspResponder({ getCertificate: async () => Promise.reject(new Error("db gone")) }, issuer, {
+      onError: (e) => errors.push(e),
+    });
     const answer = await responder.respond(requestDer(certId("0a")));
     expect(answer.status).toBe("internalError");
     expect(Buffer.from(answer.der).toString("hex")).toBe("30030a0102");
@@ -194,7 +238,9 @@ describe("OcspResponder", () => {
 
   it("treats more CertIDs than maxRequests as malformedRequest", async () => {
     const responder = new OcspResponder(fakeRegistry([]), issuer, { maxRequests: 2 });
-    expect((await responder.respond(requestDer(certId("01"), certId("02"), certId("03")))).status).toBe("malformedRequest");
+    expect((await responder.respond(requestDer(certId("01"), certId("02"), certId("03")))).status).toBe(
+      "malformedRequest",
+    );
     expect(() => parseOcspRequest(requestDer())).toThrow();
   });
 });

@@ -66,7 +66,13 @@ beforeAll(async () => {
   fg = await startTestFleetgate({ pki: { host: "127.0.0.1", port: 0, publicUrl: base } });
   good = await enrollDevice(fg, "dev-good");
   lost = await enrollDevice(fg, "dev-lost");
-  svc = await createPkiService({ registry: fg.running.registry, bus: fg.running.revocation.bus, pki: fg.pki, logger: fg.logger, metrics: fg.running.metrics });
+  svc = await createPkiService({
+    registry: fg.running.registry,
+    bus: fg.running.revocation.bus,
+    pki: fg.pki,
+    logger: fg.logger,
+    metrics: fg.running.metrics,
+  });
   await listen(svc.app, "pki", "127.0.0.1", port, fg.logger);
   crlBeforeRevocation = (await http("/crl/issuing-ca.crl")).body;
   numberBeforeRevocation = svc.crl.crlNumber;
@@ -94,7 +100,11 @@ describe("CA certificates", () => {
     const issuing = await http("/ca/issuing-ca.crt");
     const der = await http("/ca/issuing-ca.der");
     expect([root.status, root.type, root.body.toString()]).toEqual([200, "application/x-pem-file", fg.rootCaPem]);
-    expect([issuing.status, issuing.type, issuing.body.toString()]).toEqual([200, "application/x-pem-file", readFileSync(fg.pki.issuingCert, "utf8")]);
+    expect([issuing.status, issuing.type, issuing.body.toString()]).toEqual([
+      200,
+      "application/x-pem-file",
+      readFileSync(fg.pki.issuingCert, "utf8"),
+    ]);
     expect([der.status, der.type]).toEqual([200, "application/pkix-cert"]);
     expect(der.body.equals(Buffer.from(pemToDer(issuing.body.toString(), ["CERTIFICATE"])!))).toBe(true);
   });
@@ -106,7 +116,15 @@ describe("CA certificates", () => {
 });
 
 async function crlText(der: Buffer): Promise<string> {
-  const result = await ssl("crl", "-inform", "DER", "-in", tmp.file(`crl-${randomBytes(4).toString("hex")}.der`, der), "-noout", "-text");
+  const result = await ssl(
+    "crl",
+    "-inform",
+    "DER",
+    "-in",
+    tmp.file(`crl-${randomBytes(4).toString("hex")}.der`, der),
+    "-noout",
+    "-text",
+  );
   expect(result.code).toBe(0);
   return result.out;
 }
@@ -129,7 +147,16 @@ describe("CRL (RFC 5280 §5)", () => {
 
   it("verifies with openssl crl -CAfile against the CA bundle", async () => {
     const der = (await http("/crl/issuing-ca.crl")).body;
-    const result = await ssl("crl", "-inform", "DER", "-in", tmp.file("verify.crl", der), "-CAfile", files.bundle, "-noout");
+    const result = await ssl(
+      "crl",
+      "-inform",
+      "DER",
+      "-in",
+      tmp.file("verify.crl", der),
+      "-CAfile",
+      files.bundle,
+      "-noout",
+    );
     expect(result).toEqual({ code: 0, out: expect.stringContaining("verify OK") });
   });
 
@@ -137,9 +164,15 @@ describe("CRL (RFC 5280 §5)", () => {
     const text = await crlText((await http("/crl/issuing-ca.crl")).body);
     expect(text).toContain("Version 2");
     expect(text).toContain("Issuer: CN = fleetgate Issuing CA");
-    expect(text).toMatch(new RegExp(`Serial Number: ${serialOf(lost.certPem).toUpperCase()}\\s+Revocation Date: .+\\s+CRL entry extensions:\\s+X509v3 CRL Reason Code:\\s+Key Compromise`));
+    expect(text).toMatch(
+      new RegExp(
+        `Serial Number: ${serialOf(lost.certPem).toUpperCase()}\\s+Revocation Date: .+\\s+CRL entry extensions:\\s+X509v3 CRL Reason Code:\\s+Key Compromise`,
+      ),
+    );
     expect(text.toUpperCase()).not.toContain(serialOf(good.certPem).toUpperCase());
-    const ski = (await ssl("x509", "-in", files.issuing, "-noout", "-ext", "subjectKeyIdentifier")).out.split("\n")[1]!.trim();
+    const ski = (await ssl("x509", "-in", files.issuing, "-noout", "-ext", "subjectKeyIdentifier")).out
+      .split("\n")[1]!
+      .trim();
     expect(text).toMatch(new RegExp(`Authority Key Identifier:\\s*\\n\\s*(keyid:)?${ski}`));
     const last = Date.parse(/Last Update: (.+)/.exec(text)![1]!);
     const next = Date.parse(/Next Update: (.+)/.exec(text)![1]!);
@@ -165,7 +198,15 @@ describe("CRL (RFC 5280 §5)", () => {
   });
 
   it("makes openssl verify -crl_check -CRLfile report the revoked certificate revoked and the other OK", async () => {
-    const crlPem = await ssl("crl", "-inform", "DER", "-in", tmp.file("file.crl", (await http("/crl/issuing-ca.crl")).body), "-outform", "PEM");
+    const crlPem = await ssl(
+      "crl",
+      "-inform",
+      "DER",
+      "-in",
+      tmp.file("file.crl", (await http("/crl/issuing-ca.crl")).body),
+      "-outform",
+      "PEM",
+    );
     const crlFile = tmp.file("crl.pem", crlPem.out);
     const ok = await ssl("verify", "-crl_check", "-CRLfile", crlFile, "-CAfile", files.bundle, files.good);
     const revoked = await ssl("verify", "-crl_check", "-CRLfile", crlFile, "-CAfile", files.bundle, files.lost);
@@ -221,16 +262,39 @@ describe("OCSP with the openssl CLI (RFC 6960)", () => {
   });
 
   it("answers unauthorized when no CertID names the issuing CA", async () => {
-    const result = await ssl("ocsp", "-issuer", files.root, "-serial", "0x1234", "-url", `${base}/ocsp`, "-CAfile", files.bundle);
+    const result = await ssl(
+      "ocsp",
+      "-issuer",
+      files.root,
+      "-serial",
+      "0x1234",
+      "-url",
+      `${base}/ocsp`,
+      "-CAfile",
+      files.bundle,
+    );
     expect(result.out).toContain("Responder Error: unauthorized (6)");
   });
 
   it("answers the GET form (Appendix A.1), URL-encoded base64 of the DER request", async () => {
     const reqFile = `${tmp.dir}/get-req.der`;
-    expect((await ssl("ocsp", "-issuer", files.issuing, "-cert", files.good, "-no_nonce", "-reqout", reqFile)).code).toBe(0);
+    expect(
+      (await ssl("ocsp", "-issuer", files.issuing, "-cert", files.good, "-no_nonce", "-reqout", reqFile)).code,
+    ).toBe(0);
     const res = await http(`/ocsp/${encodeURIComponent(readFileSync(reqFile).toString("base64"))}`);
     expect([res.status, res.type]).toEqual([200, "application/ocsp-response"]);
-    const result = await ssl("ocsp", "-respin", tmp.file("get-resp.der", res.body), "-issuer", files.issuing, "-cert", files.good, "-CAfile", files.bundle, "-no_nonce");
+    const result = await ssl(
+      "ocsp",
+      "-respin",
+      tmp.file("get-resp.der", res.body),
+      "-issuer",
+      files.issuing,
+      "-cert",
+      files.good,
+      "-CAfile",
+      files.bundle,
+      "-no_nonce",
+    );
     expect(result.code).toBe(0);
     expect(result.out).toContain("Response verify OK");
     expect(result.out).toContain("good.crt: good");
@@ -246,14 +310,22 @@ function decodeResponse(der: Uint8Array): DecodedResponse {
   const response = pkijs.OCSPResponse.fromBER(new Uint8Array(der));
   const status = response.responseStatus.valueBlock.valueDec;
   if (!response.responseBytes) return { status };
-  return { status, basic: pkijs.BasicOCSPResponse.fromBER(new Uint8Array(response.responseBytes.response.valueBlock.valueHexView)) };
+  return {
+    status,
+    basic: pkijs.BasicOCSPResponse.fromBER(new Uint8Array(response.responseBytes.response.valueBlock.valueHexView)),
+  };
 }
 
 const NONCE_OID = "1.3.6.1.5.5.7.48.1.2";
 
-async function pkijsRequest(certPem: string, nonce?: Uint8Array): Promise<{ der: Uint8Array<ArrayBuffer>; certIdDer: Buffer }> {
+async function pkijsRequest(
+  certPem: string,
+  nonce?: Uint8Array,
+): Promise<{ der: Uint8Array<ArrayBuffer>; certIdDer: Buffer }> {
   const certificate = pkijs.Certificate.fromBER(pemToDer(certPem, ["CERTIFICATE"])!);
-  const issuerCertificate = pkijs.Certificate.fromBER(pemToDer(readFileSync(fg.pki.issuingCert, "utf8"), ["CERTIFICATE"])!);
+  const issuerCertificate = pkijs.Certificate.fromBER(
+    pemToDer(readFileSync(fg.pki.issuingCert, "utf8"), ["CERTIFICATE"])!,
+  );
   const reqCert = await pkijs.CertID.create(certificate, { hashAlgorithm: "SHA-256", issuerCertificate }, pkijsEngine);
   const request = new pkijs.OCSPRequest();
   request.tbsRequest.requestList = [new pkijs.Request({ reqCert })];
@@ -317,7 +389,12 @@ describe("malformed OCSP requests", () => {
   it("get malformedRequest in the GET form too: not base64, not URL-encoding", async () => {
     for (const path of ["/ocsp/not*base64!", "/ocsp/%%%", "/ocsp/AAAA"]) {
       const res = await http(path);
-      expect([path, res.status, res.type, decodeResponse(res.body).status]).toEqual([path, 200, "application/ocsp-response", 1]);
+      expect([path, res.status, res.type, decodeResponse(res.body).status]).toEqual([
+        path,
+        200,
+        "application/ocsp-response",
+        1,
+      ]);
     }
   });
 

@@ -19,7 +19,12 @@ describe("decodeCsr on hostile bytes (property)", () => {
   it("a valid WebCrypto CSR decodes: P-256 key, its CN, signature valid, SPKI bytes as sent", async () => {
     const { csrDer } = await newKeyAndCsr("dev-1");
     const decoded = await decodeCsr(csrDer);
-    expect(decoded.facts).toEqual({ signatureValid: true, commonNames: ["dev-1"], key: { type: "EC", curve: "P-256" }, requestsCa: false });
+    expect(decoded.facts).toEqual({
+      signatureValid: true,
+      commonNames: ["dev-1"],
+      key: { type: "EC", curve: "P-256" },
+      requestsCa: false,
+    });
     expect(Buffer.from(csrDer).includes(Buffer.from(decoded.publicKeySpki))).toBe(true);
   });
 

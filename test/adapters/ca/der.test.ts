@@ -12,7 +12,9 @@ describe("DER primitives", () => {
         const encoded = tlv(0x04, content);
         const decoded = asn1js.fromBER(encoded);
         expect(decoded.offset).toBe(encoded.length);
-        expect(Buffer.from((decoded.result as asn1js.OctetString).valueBlock.valueHexView)).toEqual(Buffer.from(content));
+        expect(Buffer.from((decoded.result as asn1js.OctetString).valueBlock.valueHexView)).toEqual(
+          Buffer.from(content),
+        );
       }),
       { numRuns: 60 },
     );
@@ -34,13 +36,17 @@ describe("DER primitives", () => {
 
   it("elementsInside refuses truncated input instead of reading past the end", () => {
     const whole = tlv(DER_TAG.sequence, tlv(DER_TAG.sequence, new Uint8Array(300)));
-    for (const cut of [0, 1, 2, 5, 100, whole.length - 1]) expect(() => elementsInside(whole.subarray(0, cut))).toThrow();
+    for (const cut of [0, 1, 2, 5, 100, whole.length - 1])
+      expect(() => elementsInside(whole.subarray(0, cut))).toThrow();
   });
 });
 
 describe("certs-only CMS (RFC 5652 §5, degenerate SignedData)", () => {
   it("parses with pkijs as SignedData v1 holding the certificates byte for byte, no signers", () => {
-    const fakeCertificates = [tlv(DER_TAG.sequence, tlv(0x04, Uint8Array.of(1, 2, 3))), tlv(DER_TAG.sequence, tlv(0x04, new Uint8Array(200)))];
+    const fakeCertificates = [
+      tlv(DER_TAG.sequence, tlv(0x04, Uint8Array.of(1, 2, 3))),
+      tlv(DER_TAG.sequence, tlv(0x04, new Uint8Array(200))),
+    ];
     const info = pkijs.ContentInfo.fromBER(new Uint8Array(certsOnlyDer(fakeCertificates)));
     expect(info.contentType).toBe(pkijs.ContentInfo.SIGNED_DATA);
     const content = info.content as asn1js.Sequence;

@@ -28,7 +28,23 @@ function selfSigned(): Credential {
   const dir = mkdtempSync(join(tmpdir(), "fleetgate-foreign-"));
   try {
     const keyArgs = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    execFileSync("openssl", ["req", "-x509", ...keyArgs, "-keyout", join(dir, "k.pem"), "-out", join(dir, "c.pem"), "-subj", "/CN=admin", "-days", "1"], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        ...keyArgs,
+        "-keyout",
+        join(dir, "k.pem"),
+        "-out",
+        join(dir, "c.pem"),
+        "-subj",
+        "/CN=admin",
+        "-days",
+        "1",
+      ],
+      { stdio: "ignore" },
+    );
     return { cert: readFileSync(join(dir, "c.pem"), "utf8"), key: readFileSync(join(dir, "k.pem"), "utf8") };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -51,7 +67,8 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
 
   const admin = (path: string, credential: Credential = {}): Promise<HttpsResponse> =>
     httpsRequest(`https://localhost:${fg.running.ports.admin}${path}`, { ca: fg.rootCaPem, ...credential });
-  const authFailures = async () => (await fg.running.registry.listAudit()).filter((e) => e.action === "admin.auth_failed");
+  const authFailures = async () =>
+    (await fg.running.registry.listAudit()).filter((e) => e.action === "admin.auth_failed");
 
   /** The request is refused with `status`/`code` and leaves exactly one more admin.auth_failed entry. */
   async function expectRefused(request: () => Promise<HttpsResponse>, status: number, code: string): Promise<void> {
@@ -87,7 +104,11 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
   });
 
   it("refuses a device certificate (same CA, not an operator): 403 operator_not_authorized", async () => {
-    await expectRefused(() => admin("/v1/devices", { cert: dev1.certPem, key: dev1.keyPem }), 403, "operator_not_authorized");
+    await expectRefused(
+      () => admin("/v1/devices", { cert: dev1.certPem, key: dev1.keyPem }),
+      403,
+      "operator_not_authorized",
+    );
   });
 
   it("admits the operator credential that init wrote into the data dir", async () => {
@@ -111,7 +132,10 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
     expect(duplicate.code).toBe(1);
     expect(duplicate.stderr).toContain("already exists");
     const operators = await runCliJson<Row[]>(fg, ["operator", "list"]);
-    expect(operators.map((o) => [o["name"], o["status"]])).toEqual([["admin", "active"], ["alice", "active"]]);
+    expect(operators.map((o) => [o["name"], o["status"]])).toEqual([
+      ["admin", "active"],
+      ["alice", "active"],
+    ]);
     expect(JSON.stringify(operators)).not.toContain("BEGIN CERTIFICATE");
 
     const revoked = await runCli(fg, ["operator", "revoke", "alice"]);
@@ -145,10 +169,12 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
     expect(listed.stdout).not.toContain("fgt_");
     expect(listed.stdout).not.toMatch(/"hash"/);
     const tokens = JSON.parse(listed.stdout) as Row[];
-    expect(tokens).toEqual(expect.arrayContaining([
-      expect.objectContaining({ id, scope: "dev-9", state: "active", uses: "1/1" }),
-      expect.objectContaining({ id: group["id"], scope: "batch-*", uses: "5/5" }),
-    ]));
+    expect(tokens).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id, scope: "dev-9", state: "active", uses: "1/1" }),
+        expect.objectContaining({ id: group["id"], scope: "batch-*", uses: "5/5" }),
+      ]),
+    );
     const api = await admin("/v1/tokens", operatorCredential(fg, "admin"));
     expect(api.body).not.toContain("fgt_");
     for (const token of api.json<Row[]>()) expect(token).not.toHaveProperty("hash");
@@ -194,7 +220,9 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
     expect(deny.code).toBe(1);
     expect(deny.stdout).toMatch(/^DENY subscribe devices\/\+\/commands\/#/);
     expect(allow, allow.stderr).toMatchObject({ code: 0 });
-    expect(allow.stdout).toMatch(/^ALLOW subscribe devices\/dev-1\/commands\/# \(role device, rule devices\/dev-1\/commands\/#\)/);
+    expect(allow.stdout).toMatch(
+      /^ALLOW subscribe devices\/dev-1\/commands\/# \(role device, rule devices\/dev-1\/commands\/#\)/,
+    );
     expect(usage.code).toBe(2);
   });
 
@@ -205,10 +233,18 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
       runCli(fg, ["device", "list", "--status", "gone"]),
       runCli(fg, ["token", "create", "--device", "dev-8", "--ttl", "3"]),
       runCli(fg, ["acl", "explain", "nope", "publish", "devices/nope/state"]),
-      httpsRequest(`https://localhost:${fg.running.ports.admin}/v1/devices/dev-1/revoke`, { ca: fg.rootCaPem, ...operatorCredential(fg, "admin"), method: "POST", body: JSON.stringify({ reason: "cACompromise" }), headers: { "content-type": "application/json" } }),
+      httpsRequest(`https://localhost:${fg.running.ports.admin}/v1/devices/dev-1/revoke`, {
+        ca: fg.rootCaPem,
+        ...operatorCredential(fg, "admin"),
+        method: "POST",
+        body: JSON.stringify({ reason: "cACompromise" }),
+        headers: { "content-type": "application/json" },
+      }),
     ]);
     expect(reason.code).toBe(1);
-    expect(reason.stderr).toContain('malformed_request: unknown revocation reason "bogus"; one of unspecified, keyCompromise');
+    expect(reason.stderr).toContain(
+      'malformed_request: unknown revocation reason "bogus"; one of unspecified, keyCompromise',
+    );
     expect(status.code).toBe(1);
     expect(status.stderr).toMatch(/malformed_request: status: .*"active".*"revoked"/);
     // A bare number would be 3 ms: refused, with the reason, not a token that is born expired.
@@ -219,7 +255,11 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
     expect(unknownDevice.stderr).toContain("not_found: no device nope");
     // The API itself refuses a CA-level reason, and tells the authenticated operator why.
     expect(raw.status).toBe(400);
-    expect(raw.json()).toEqual({ code: "malformed_request", message: expect.any(String), detail: expect.stringContaining('unknown revocation reason "cACompromise"') });
+    expect(raw.json()).toEqual({
+      code: "malformed_request",
+      message: expect.any(String),
+      detail: expect.stringContaining('unknown revocation reason "cACompromise"'),
+    });
     expect((await fg.running.registry.getDevice("dev-1"))?.status).toBe("active");
     expect((await fg.running.registry.listTokens()).some((t) => t.deviceId === "dev-8")).toBe(false);
     expect(await fg.running.registry.listAudit()).toHaveLength(auditBefore);
@@ -227,7 +267,9 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
 
   it("a reader that closes the pipe early (`| head`) is not a crash", async () => {
     const cli = `node --import tsx src/adapters/cli/main.ts audit list --data '${fg.dataDir}'`;
-    const piped = await spawnTracked("bash", ["-c", `${cli} | true; echo "cli exit \${PIPESTATUS[0]}" >&2`], { env: { FLEETGATE_LOG_LEVEL: "silent" } }).exited;
+    const piped = await spawnTracked("bash", ["-c", `${cli} | true; echo "cli exit \${PIPESTATUS[0]}" >&2`], {
+      env: { FLEETGATE_LOG_LEVEL: "silent" },
+    }).exited;
     expect(piped.stderr).not.toContain("EPIPE");
     expect(piped.stderr).toContain("cli exit 0");
   });

@@ -2,7 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { x509 } from "../../../src/adapters/ca/x509.js";
 import { findChainBreak } from "../../../src/domain/audit-chain.js";
 import { hashToken } from "../../../src/domain/bootstrap-token.js";
-import { extensionValue, inspectCertificate, opensslVerify, sameCertificate, serialOf, webCryptoCsr } from "../../helpers/certs.js";
+import {
+  extensionValue,
+  inspectCertificate,
+  opensslVerify,
+  sameCertificate,
+  serialOf,
+  webCryptoCsr,
+} from "../../helpers/certs.js";
 import { opensslCsr, startTestFleetgate, type TestFleetgate } from "../../helpers/fleetgate.js";
 import { postJson, type HttpsResponse } from "../../helpers/https.js";
 
@@ -87,7 +94,9 @@ describe("POST /v1/enroll with an openssl CSR", () => {
     expect(text).toMatch(/X509v3 Subject Key Identifier: ?\n\s+[0-9A-F:]+\n/);
     expect(text).not.toMatch(/Subject Alternative Name/);
     const base = fg.config.pki.publicUrl.replace(/\/+$/, "");
-    expect(text).toMatch(new RegExp(`X509v3 CRL Distribution Points: ?\\n\\s+Full Name:\\n\\s+URI:${base}/crl/issuing-ca\\.crl\\n`));
+    expect(text).toMatch(
+      new RegExp(`X509v3 CRL Distribution Points: ?\\n\\s+Full Name:\\n\\s+URI:${base}/crl/issuing-ca\\.crl\\n`),
+    );
     expect(text).toMatch(new RegExp(`Authority Information Access: ?\\n\\s+OCSP - URI:${base}/ocsp\\n`));
     const extensions = [...text.matchAll(/^ {12}(\S.*?):( critical)?\s*$/gm)].map((m) => m[1]);
     expect(extensions.sort()).toEqual([
@@ -134,7 +143,9 @@ describe("POST /v1/enroll with an openssl CSR", () => {
     expect(sameCertificate((await registry.getCertificate(serial))!.pem, body.certificate)).toBe(true);
     expect(await usesLeft(token)).toBe(0);
     const audit = await registry.listAudit();
-    expect(audit.some((e) => e.action === "device.enrolled" && e.subject === "dev-1" && e.details["serial"] === serial)).toBe(true);
+    expect(
+      audit.some((e) => e.action === "device.enrolled" && e.subject === "dev-1" && e.details["serial"] === serial),
+    ).toBe(true);
     expect(findChainBreak(audit)).toBeNull();
   });
 
@@ -148,7 +159,10 @@ describe("CSRs from different makers and keys", () => {
     ["WebCrypto ECDSA P-256", () => webCryptoCsr([{ CN: ["wc-p256"] }], { curve: "P-256" })],
     ["WebCrypto ECDSA P-384", () => webCryptoCsr([{ CN: ["wc-p384"] }], { curve: "P-384" })],
     ["WebCrypto RSA-2048", () => webCryptoCsr([{ CN: ["wc-rsa2048"] }], { rsaBits: 2048 })],
-    ["openssl EC P-384", async () => opensslCsr("/CN=os-p384", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"])],
+    [
+      "openssl EC P-384",
+      async () => opensslCsr("/CN=os-p384", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"]),
+    ],
   ])("%s enrolls, and the certificate holds the CSR's key", async (_label, make) => {
     const { csrPem } = await make();
     const csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -205,16 +219,22 @@ describe("the CSR chooses nothing but the key and the CN", () => {
   it("extra EKUs, SANs, key usages and subject attributes in the CSR are not copied", async () => {
     const token = await fg.token({ deviceId: "greedy-1" });
     const { csrPem } = opensslCsr("/CN=greedy-1/O=Evil Corp/OU=service", EC_P256, [
-      "-addext", "extendedKeyUsage=serverAuth,codeSigning,clientAuth",
-      "-addext", "subjectAltName=DNS:evil.example,IP:10.0.0.1,URI:spiffe://evil/x",
-      "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-      "-addext", "basicConstraints=CA:FALSE,pathlen:3",
+      "-addext",
+      "extendedKeyUsage=serverAuth,codeSigning,clientAuth",
+      "-addext",
+      "subjectAltName=DNS:evil.example,IP:10.0.0.1,URI:spiffe://evil/x",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+      "-addext",
+      "basicConstraints=CA:FALSE,pathlen:3",
     ]);
     const res = await enroll(token, csrPem);
     expect(res.status).toBe(201);
     const { text, subject } = inspectCertificate(res.json<EnrollBody>().certificate);
     expect(subject).toBe("OU=device,CN=greedy-1");
-    expect(text).not.toMatch(/Subject Alternative Name|evil|Server Authentication|Code Signing|Certificate Sign|CRL Sign|pathlen/i);
+    expect(text).not.toMatch(
+      /Subject Alternative Name|evil|Server Authentication|Code Signing|Certificate Sign|CRL Sign|pathlen/i,
+    );
     expect(extensionValue(text, "X509v3 Extended Key Usage")).toBe("TLS Web Client Authentication");
     expect(extensionValue(text, "X509v3 Key Usage")).toBe("Digital Signature");
     expect(extensionValue(text, "X509v3 Basic Constraints")).toBe("CA:FALSE");

@@ -126,14 +126,18 @@ describe("POST /.well-known/est/simpleenroll", () => {
     const cert = issuedCertificate(res);
     expect(res.headers["content-transfer-encoding"]).toBe("base64");
     expect(opensslVerify(cert, fg.rootCaPem, issuingPem).ok, label).toBe(true);
-    expect(openssl(["x509", "-noout", "-subject", "-nameopt", "RFC2253"], cert).trim()).toBe(`subject=OU=device,CN=${id}`);
+    expect(openssl(["x509", "-noout", "-subject", "-nameopt", "RFC2253"], cert).trim()).toBe(
+      `subject=OU=device,CN=${id}`,
+    );
     expect(await fg.running.registry.getCertificate(serialOf(cert))).toMatchObject({ deviceId: id, status: "active" });
   });
 
   it("accepts a WebCrypto CSR", async () => {
     const token = await fg.token({ deviceId: "est-webcrypto" });
     const { csrDer } = await webCryptoCsr([{ CN: ["est-webcrypto"] }]);
-    const cert = issuedCertificate(await simpleEnroll(estBody(csrDer, true), { authorization: basic("est-webcrypto", token) }));
+    const cert = issuedCertificate(
+      await simpleEnroll(estBody(csrDer, true), { authorization: basic("est-webcrypto", token) }),
+    );
     expect(opensslVerify(cert, fg.rootCaPem, issuingPem).ok).toBe(true);
   });
 
@@ -160,13 +164,19 @@ describe("POST /.well-known/est/simpleenroll", () => {
 
   it("refuses a wrong token with token_invalid", async () => {
     const { csrPem } = opensslCsr("/CN=est-badtoken");
-    const res = await simpleEnroll(estBody(csrPemToDer(csrPem), true), { authorization: basic("est-badtoken", `fgt_${"A".repeat(43)}`) });
+    const res = await simpleEnroll(estBody(csrPemToDer(csrPem), true), {
+      authorization: basic("est-badtoken", `fgt_${"A".repeat(43)}`),
+    });
     expectRefused(res, 401, "token_invalid");
   });
 
   it("refuses a body that is not base64 with malformed_csr and a wrong content type with 415", async () => {
     const token = await fg.token({ deviceId: "est-badbody" });
-    expectRefused(await simpleEnroll("this is *not* base64!", { authorization: basic("est-badbody", token) }), 400, "malformed_csr");
+    expectRefused(
+      await simpleEnroll("this is *not* base64!", { authorization: basic("est-badbody", token) }),
+      400,
+      "malformed_csr",
+    );
     const { csrPem } = opensslCsr("/CN=est-badbody");
     expectRefused(await simpleEnroll(csrPem, { authorization: basic("est-badbody", token) }), 400, "malformed_csr");
     const wrongType = await httpsRequest(`${fg.enrollUrl}${EST}/simpleenroll`, {
@@ -188,13 +198,17 @@ describe("POST /.well-known/est/simplereenroll (mTLS)", () => {
     const renewed = issuedCertificate(res);
     expect(opensslVerify(renewed, fg.rootCaPem, issuingPem).ok).toBe(true);
     expect(serialOf(renewed)).not.toBe(serialOf(first.cert));
-    expect(openssl(["x509", "-noout", "-pubkey"], renewed)).toBe(openssl(["pkey", "-in", tmp.file("renew-1.key", keyPem), "-pubout"]));
+    expect(openssl(["x509", "-noout", "-pubkey"], renewed)).toBe(
+      openssl(["pkey", "-in", tmp.file("renew-1.key", keyPem), "-pubout"]),
+    );
     const registry = fg.running.registry;
     expect((await registry.getCertificate(serialOf(first.cert)))?.status).toBe("superseded");
     expect((await registry.getCertificate(serialOf(renewed)))?.status).toBe("active");
     expect(await registry.isCertificateActive(serialOf(first.cert), "renew-1")).toBe(false);
     const audit = await registry.listAudit();
-    expect(audit.some((e) => e.action === "device.renewed" && e.details["previousSerial"] === serialOf(first.cert))).toBe(true);
+    expect(
+      audit.some((e) => e.action === "device.renewed" && e.details["previousSerial"] === serialOf(first.cert)),
+    ).toBe(true);
 
     // The renewed certificate works for the next renewal.
     const next = await renewalBody("renew-1");
@@ -224,7 +238,10 @@ describe("POST /.well-known/est/simplereenroll (mTLS)", () => {
   it("refuses a certificate from a foreign CA with the same CN (401 client_certificate_required)", async () => {
     await estEnroll("renew-foreign");
     const foreign = foreignClientCertificate("renew-foreign");
-    const res = await simpleReenroll((await renewalBody("renew-foreign")).body, { cert: foreign.certPem, key: foreign.keyPem });
+    const res = await simpleReenroll((await renewalBody("renew-foreign")).body, {
+      cert: foreign.certPem,
+      key: foreign.keyPem,
+    });
     expectRefused(res, 401, "client_certificate_required");
     expect(await fg.running.registry.listCertificates("renew-foreign")).toHaveLength(1);
   });
@@ -245,20 +262,46 @@ describe("the README way: openssl req + curl", () => {
     const csrDer = join(tmp.dir, "device.csr.der");
     const csrB64 = join(tmp.dir, "device.csr.b64");
     const out = join(tmp.dir, "device.p7.b64");
-    openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-subj", "/CN=curl-dev-1", "-outform", "DER", "-out", csrDer]);
+    openssl([
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      key,
+      "-subj",
+      "/CN=curl-dev-1",
+      "-outform",
+      "DER",
+      "-out",
+      csrDer,
+    ]);
     openssl(["base64", "-in", csrDer, "-out", csrB64]);
     const curl = await runAsync("curl", [
-      "--silent", "--show-error", "--fail",
-      "--cacert", root,
-      "-u", `curl-dev-1:${token}`,
-      "-H", "Content-Type: application/pkcs10",
-      "--data-binary", `@${csrB64}`,
-      "-o", out,
+      "--silent",
+      "--show-error",
+      "--fail",
+      "--cacert",
+      root,
+      "-u",
+      `curl-dev-1:${token}`,
+      "-H",
+      "Content-Type: application/pkcs10",
+      "--data-binary",
+      `@${csrB64}`,
+      "-o",
+      out,
       `${fg.enrollUrl}${EST}/simpleenroll`,
     ]);
     expect(curl.stderr).toBe("");
     expect(curl.code).toBe(0);
-    const printed = openssl(["pkcs7", "-inform", "DER", "-print_certs"], Buffer.from(tmp.read("device.p7.b64"), "base64"));
+    const printed = openssl(
+      ["pkcs7", "-inform", "DER", "-print_certs"],
+      Buffer.from(tmp.read("device.p7.b64"), "base64"),
+    );
     const cert = printed.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/)?.[0] ?? "";
     expect(opensslVerify(cert, fg.rootCaPem, issuingPem).ok).toBe(true);
     // The issued certificate belongs to the key openssl generated.
@@ -270,9 +313,16 @@ describe("the README way: openssl req + curl", () => {
   it("curl without credentials gets 401 and the JSON error", async () => {
     const csrB64 = tmp.file("anon.csr.b64", estBody(csrPemToDer(opensslCsr("/CN=curl-anon").csrPem), true));
     const curl = await runAsync("curl", [
-      "--silent", "--cacert", tmp.file("root2.crt", fg.rootCaPem),
-      "-H", "Content-Type: application/pkcs10", "--data-binary", `@${csrB64}`,
-      "-w", "\n%{http_code}", `${fg.enrollUrl}${EST}/simpleenroll`,
+      "--silent",
+      "--cacert",
+      tmp.file("root2.crt", fg.rootCaPem),
+      "-H",
+      "Content-Type: application/pkcs10",
+      "--data-binary",
+      `@${csrB64}`,
+      "-w",
+      "\n%{http_code}",
+      `${fg.enrollUrl}${EST}/simpleenroll`,
     ]);
     const [json, status] = curl.stdout.split("\n");
     expect(status).toBe("401");

@@ -29,8 +29,18 @@ async function token(deviceId = "h-dev"): Promise<string> {
   return t;
 }
 
-function send(path: string, body: string | Buffer, contentType: string, headers: Record<string, string> = {}): Promise<HttpsResponse> {
-  return httpsRequest(fg.enrollUrl + path, { method: "POST", ca: fg.rootCaPem, headers: { "content-type": contentType, ...headers }, body });
+function send(
+  path: string,
+  body: string | Buffer,
+  contentType: string,
+  headers: Record<string, string> = {},
+): Promise<HttpsResponse> {
+  return httpsRequest(fg.enrollUrl + path, {
+    method: "POST",
+    ca: fg.rootCaPem,
+    headers: { "content-type": contentType, ...headers },
+    body,
+  });
 }
 
 function enrollJson(tokenValue: string, csr: string): Promise<HttpsResponse> {
@@ -41,7 +51,11 @@ function enrollJson(tokenValue: string, csr: string): Promise<HttpsResponse> {
  * Runs a hostile request and checks: the exact status and code, a body of exactly {code, message}
  * with the catalogue's message, nothing recorded, the token untouched, and the service still up.
  */
-async function expectRefusal(code: ErrorCode, run: () => Promise<HttpsResponse>, spent?: string): Promise<HttpsResponse> {
+async function expectRefusal(
+  code: ErrorCode,
+  run: () => Promise<HttpsResponse>,
+  spent?: string,
+): Promise<HttpsResponse> {
   const before = registryCounts(fg.running.registry);
   const usesBefore = spent === undefined ? undefined : await tokenUsesLeft(fg.running.registry, spent);
   const res = await run();
@@ -67,7 +81,11 @@ describe("hostile CSRs over /v1/enroll", () => {
   it("a CSR field that is not PEM -> 400 malformed_csr", async () => {
     const t = await token();
     await expectRefusal("malformed_csr", () => enrollJson(t, "hello"), t);
-    await expectRefusal("malformed_csr", () => enrollJson(t, "-----BEGIN CERTIFICATE REQUEST-----\n!!!!\n-----END CERTIFICATE REQUEST-----\n"), t);
+    await expectRefusal(
+      "malformed_csr",
+      () => enrollJson(t, "-----BEGIN CERTIFICATE REQUEST-----\n!!!!\n-----END CERTIFICATE REQUEST-----\n"),
+      t,
+    );
   });
 
   it("bad signature (one byte of the signature flipped) -> 400 csr_signature_invalid", async () => {
@@ -84,12 +102,20 @@ describe("hostile CSRs over /v1/enroll", () => {
     const at = der.indexOf(Buffer.from("h-edit-a"));
     der.write("h-edit-b", at); // same length, so the DER stays well formed
     expect(new x509.Pkcs10CertificateRequest(new Uint8Array(der)).subject).toBe("CN=h-edit-b");
-    await expectRefusal("csr_signature_invalid", () => enrollJson(t, derToPem(new Uint8Array(der), "CERTIFICATE REQUEST")), t);
+    await expectRefusal(
+      "csr_signature_invalid",
+      () => enrollJson(t, derToPem(new Uint8Array(der), "CERTIFICATE REQUEST")),
+      t,
+    );
   });
 
   it("RSA-1024 -> 403 key_not_allowed", async () => {
     const t = await token();
-    await expectRefusal("key_not_allowed", () => enrollJson(t, opensslCsr("/CN=h-dev", ["-newkey", "rsa:1024"]).csrPem), t);
+    await expectRefusal(
+      "key_not_allowed",
+      () => enrollJson(t, opensslCsr("/CN=h-dev", ["-newkey", "rsa:1024"]).csrPem),
+      t,
+    );
   });
 
   it.each([
@@ -132,20 +158,36 @@ describe("hostile requests over /v1/enroll", () => {
     const huge = JSON.stringify({ token: t, csr: "A".repeat(1024 * 1024) });
     // Streamed (chunked, the limit is found while reading) and announced (Content-Length).
     await expectRefusal("body_too_large", () => send("/v1/enroll", huge, "application/json"), t);
-    await expectRefusal("body_too_large", () => send("/v1/enroll", huge, "application/json", { "content-length": String(Buffer.byteLength(huge)) }), t);
+    await expectRefusal(
+      "body_too_large",
+      () => send("/v1/enroll", huge, "application/json", { "content-length": String(Buffer.byteLength(huge)) }),
+      t,
+    );
   });
 
   it("a wrong content type -> 415 unsupported_media_type", async () => {
     const t = await token();
     const body = JSON.stringify({ token: t, csr: hDevCsr });
     await expectRefusal("unsupported_media_type", () => send("/v1/enroll", body, "text/plain"), t);
-    await expectRefusal("unsupported_media_type", () => send("/v1/enroll", body, "application/x-www-form-urlencoded"), t);
-    await expectRefusal("unsupported_media_type", () => send("/v1/enroll", estBody(new Uint8Array(8), true), "application/pkcs10"), t);
+    await expectRefusal(
+      "unsupported_media_type",
+      () => send("/v1/enroll", body, "application/x-www-form-urlencoded"),
+      t,
+    );
+    await expectRefusal(
+      "unsupported_media_type",
+      () => send("/v1/enroll", estBody(new Uint8Array(8), true), "application/pkcs10"),
+      t,
+    );
   });
 
   it("a body that is not JSON -> 400 malformed_request, and the token in it is not logged", async () => {
     const t = await token();
-    await expectRefusal("malformed_request", () => send("/v1/enroll", `{"token": "${t}", csr: oops`, "application/json"), t);
+    await expectRefusal(
+      "malformed_request",
+      () => send("/v1/enroll", `{"token": "${t}", csr: oops`, "application/json"),
+      t,
+    );
     await expectRefusal("malformed_request", () => send("/v1/enroll", "", "application/json"), t);
     await expectRefusal("malformed_request", () => send("/v1/enroll", `token=${t}`, "application/json"), t);
   });
@@ -185,7 +227,18 @@ describe("hostile requests over /v1/enroll", () => {
     tokensSent.push(plain);
     const now = Date.now();
     await fg.running.registry.createToken(
-      { id: "expired1", hash: hashToken(plain), deviceId: "h-expired", prefix: null, profile: "device", usesTotal: 1, usesLeft: 1, createdAt: now - 7_200_000, expiresAt: now - 1, revokedAt: null },
+      {
+        id: "expired1",
+        hash: hashToken(plain),
+        deviceId: "h-expired",
+        prefix: null,
+        profile: "device",
+        usesTotal: 1,
+        usesLeft: 1,
+        createdAt: now - 7_200_000,
+        expiresAt: now - 1,
+        revokedAt: null,
+      },
       { actor: "test", action: "token.created", subject: "expired1", details: {} },
     );
     await expectRefusal("token_expired", () => enrollJson(plain, opensslCsr("/CN=h-expired").csrPem), plain);
@@ -194,7 +247,14 @@ describe("hostile requests over /v1/enroll", () => {
   it("a revoked token -> 401 token_revoked", async () => {
     const t = await token("h-revoked");
     const record = await fg.running.registry.findTokenByHash(hashToken(t));
-    expect(await fg.running.registry.revokeToken(record!.id, Date.now(), { actor: "test", action: "token.revoked", subject: record!.id, details: {} })).toBe(true);
+    expect(
+      await fg.running.registry.revokeToken(record!.id, Date.now(), {
+        actor: "test",
+        action: "token.revoked",
+        subject: record!.id,
+        details: {},
+      }),
+    ).toBe(true);
     await expectRefusal("token_revoked", () => enrollJson(t, opensslCsr("/CN=h-revoked").csrPem), t);
   });
 
@@ -211,7 +271,18 @@ describe("hostile requests over /v1/enroll", () => {
     tokensSent.push(plain);
     const now = Date.now();
     await fg.running.registry.createToken(
-      { id: "ghost001", hash: hashToken(plain), deviceId: "h-ghost", prefix: null, profile: "ghost-profile", usesTotal: 1, usesLeft: 1, createdAt: now, expiresAt: now + 3_600_000, revokedAt: null },
+      {
+        id: "ghost001",
+        hash: hashToken(plain),
+        deviceId: "h-ghost",
+        prefix: null,
+        profile: "ghost-profile",
+        usesTotal: 1,
+        usesLeft: 1,
+        createdAt: now,
+        expiresAt: now + 3_600_000,
+        revokedAt: null,
+      },
       { actor: "test", action: "token.created", subject: "ghost001", details: {} },
     );
     const res = await expectRefusal("internal_error", () => enrollJson(plain, opensslCsr("/CN=h-ghost").csrPem), plain);
@@ -226,30 +297,50 @@ describe("hostile requests over /v1/enroll", () => {
 });
 
 describe("hostile requests over EST simpleenroll", () => {
-  const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` });
+  const basic = (user: string, password: string) => ({
+    authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`,
+  });
 
   it("truncated DER -> 400 malformed_csr", async () => {
     const t = await token();
     const der = csrPemToDer(hDevCsr);
-    await expectRefusal("malformed_csr", () => send(`${EST}/simpleenroll`, estBody(der.slice(0, 40), true), "application/pkcs10", basic("h-dev", t)), t);
+    await expectRefusal(
+      "malformed_csr",
+      () => send(`${EST}/simpleenroll`, estBody(der.slice(0, 40), true), "application/pkcs10", basic("h-dev", t)),
+      t,
+    );
   });
 
   it("bad signature -> 400 csr_signature_invalid", async () => {
     const t = await token();
     const der = flipLastByte(csrPemToDer(hDevCsr));
-    await expectRefusal("csr_signature_invalid", () => send(`${EST}/simpleenroll`, estBody(der, false), "application/pkcs10", basic("h-dev", t)), t);
+    await expectRefusal(
+      "csr_signature_invalid",
+      () => send(`${EST}/simpleenroll`, estBody(der, false), "application/pkcs10", basic("h-dev", t)),
+      t,
+    );
   });
 
   it("a 1 MiB body -> 413 body_too_large", async () => {
     const t = await token();
-    await expectRefusal("body_too_large", () => send(`${EST}/simpleenroll`, "QUFB".repeat(256 * 1024), "application/pkcs10", basic("h-dev", t)), t);
+    await expectRefusal(
+      "body_too_large",
+      () => send(`${EST}/simpleenroll`, "QUFB".repeat(256 * 1024), "application/pkcs10", basic("h-dev", t)),
+      t,
+    );
   });
 
   it("a wrong token -> 401 token_invalid; a wrong content type -> 415", async () => {
     const der = csrPemToDer(hDevCsr);
-    await expectRefusal("token_invalid", () => send(`${EST}/simpleenroll`, estBody(der, true), "application/pkcs10", basic("h-dev", "wrong")));
+    await expectRefusal("token_invalid", () =>
+      send(`${EST}/simpleenroll`, estBody(der, true), "application/pkcs10", basic("h-dev", "wrong")),
+    );
     const t = await token();
-    await expectRefusal("unsupported_media_type", () => send(`${EST}/simpleenroll`, estBody(der, true), "application/json", basic("h-dev", t)), t);
+    await expectRefusal(
+      "unsupported_media_type",
+      () => send(`${EST}/simpleenroll`, estBody(der, true), "application/json", basic("h-dev", t)),
+      t,
+    );
   });
 });
 

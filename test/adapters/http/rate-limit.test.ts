@@ -11,7 +11,10 @@ const SLOW = 0.01;
 const GENEROUS = { perSecond: 10_000, burst: 10_000 };
 
 function expectRateLimited(res: HttpsResponse): number {
-  expect({ status: res.status, body: res.json() }).toEqual({ status: 429, body: { code: "rate_limited", message: expect.any(String) } });
+  expect({ status: res.status, body: res.json() }).toEqual({
+    status: 429,
+    body: { code: "rate_limited", message: expect.any(String) },
+  });
   const retryAfter = res.headers["retry-after"];
   expect(retryAfter).toMatch(/^[1-9][0-9]*$/); // RFC 9110 §10.2.3: delay-seconds
   return Number(retryAfter);
@@ -21,7 +24,11 @@ describe("per source address", () => {
   let fg: TestFleetgate;
   beforeAll(async () => {
     fg = await startTestFleetgate({
-      enroll: { host: "127.0.0.1", port: 0, rateLimit: { perAddress: { perSecond: SLOW, burst: 3 }, perToken: GENEROUS } },
+      enroll: {
+        host: "127.0.0.1",
+        port: 0,
+        rateLimit: { perAddress: { perSecond: SLOW, burst: 3 }, perToken: GENEROUS },
+      },
     });
   });
   afterAll(async () => fg?.close());
@@ -37,7 +44,9 @@ describe("per source address", () => {
     // The limit is per address, not per route: enrollment is refused before anything is judged.
     const token = await fg.token({ deviceId: "rl-addr" });
     const before = registryCounts(fg.running.registry);
-    expectRateLimited(await postJson(fg.enrollUrl, "/v1/enroll", { token, csr: opensslCsr("/CN=rl-addr").csrPem }, fg.rootCaPem));
+    expectRateLimited(
+      await postJson(fg.enrollUrl, "/v1/enroll", { token, csr: opensslCsr("/CN=rl-addr").csrPem }, fg.rootCaPem),
+    );
     expectRateLimited(await httpsRequest(`${fg.enrollUrl}/no/such/path`, { ca: fg.rootCaPem }));
     expect(registryCounts(fg.running.registry)).toEqual(before);
   });
@@ -47,12 +56,17 @@ describe("per token", () => {
   let fg: TestFleetgate;
   beforeAll(async () => {
     fg = await startTestFleetgate({
-      enroll: { host: "127.0.0.1", port: 0, rateLimit: { perAddress: GENEROUS, perToken: { perSecond: SLOW, burst: 2 } } },
+      enroll: {
+        host: "127.0.0.1",
+        port: 0,
+        rateLimit: { perAddress: GENEROUS, perToken: { perSecond: SLOW, burst: 2 } },
+      },
     });
   });
   afterAll(async () => fg?.close());
 
-  const enroll = (token: string, cn: string) => postJson(fg.enrollUrl, "/v1/enroll", { token, csr: opensslCsr(`/CN=${cn}`).csrPem }, fg.rootCaPem);
+  const enroll = (token: string, cn: string) =>
+    postJson(fg.enrollUrl, "/v1/enroll", { token, csr: opensslCsr(`/CN=${cn}`).csrPem }, fg.rootCaPem);
 
   it("limits requests per token over /v1/enroll, whatever their outcome; other tokens are unaffected", async () => {
     const group = await fg.token({ prefix: "rl-tok-", uses: 10 });
@@ -81,7 +95,10 @@ describe("per token", () => {
       httpsRequest(`${fg.enrollUrl}/.well-known/est/simpleenroll`, {
         method: "POST",
         ca: fg.rootCaPem,
-        headers: { "content-type": "application/pkcs10", authorization: `Basic ${Buffer.from(`rl-est-1:${token}`).toString("base64")}` },
+        headers: {
+          "content-type": "application/pkcs10",
+          authorization: `Basic ${Buffer.from(`rl-est-1:${token}`).toString("base64")}`,
+        },
         body: body(),
       });
     expect((await est()).status).toBe(200);

@@ -16,7 +16,11 @@ beforeAll(async () => {
 afterAll(async () => fg?.close());
 
 function certificateRows(deviceId: string): number {
-  return (fg.running.registry.db.prepare("SELECT COUNT(*) AS n FROM certificates WHERE device_id = ?").get(deviceId) as { n: number }).n;
+  return (
+    fg.running.registry.db.prepare("SELECT COUNT(*) AS n FROM certificates WHERE device_id = ?").get(deviceId) as {
+      n: number;
+    }
+  ).n;
 }
 
 describe("a single-use token raced by parallel enrollments", () => {
@@ -27,17 +31,27 @@ describe("a single-use token raced by parallel enrollments", () => {
     const before = registryCounts(fg.running.registry);
 
     // httpsRequest uses agent:false, so every request opens its own TLS connection.
-    const responses = await Promise.all(csrs.map(({ csrPem }) => postJson(fg.enrollUrl, "/v1/enroll", { token, csr: csrPem }, fg.rootCaPem)));
+    const responses = await Promise.all(
+      csrs.map(({ csrPem }) => postJson(fg.enrollUrl, "/v1/enroll", { token, csr: csrPem }, fg.rootCaPem)),
+    );
 
     const statuses = responses.map((r) => r.status);
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);
     const refused = responses.filter((r) => r.status !== 201);
     expect(refused).toHaveLength(N - 1);
-    for (const r of refused) expect({ status: r.status, body: r.json() }).toEqual({ status: 401, body: { code: "token_used", message: expect.any(String) } });
+    for (const r of refused)
+      expect({ status: r.status, body: r.json() }).toEqual({
+        status: 401,
+        body: { code: "token_used", message: expect.any(String) },
+      });
 
     expect(certificateRows("race-1")).toBe(1);
     const after = registryCounts(fg.running.registry);
-    expect(after).toEqual({ devices: before.devices + 1, certificates: before.certificates + 1, audit: before.audit + 1 });
+    expect(after).toEqual({
+      devices: before.devices + 1,
+      certificates: before.certificates + 1,
+      audit: before.audit + 1,
+    });
     expect(await tokenUsesLeft(fg.running.registry, token)).toBe(0);
     // The certificate handed out is the one recorded.
     const winner = responses.find((r) => r.status === 201)!.json<{ certificate: string }>();
@@ -78,10 +92,18 @@ describe("a single-use token raced by parallel enrollments", () => {
   it("a group token with 3 uses raced by 20 distinct devices issues exactly 3 certificates", async () => {
     const token = await fg.token({ prefix: "race-g-", uses: 3 });
     const csrs = await Promise.all(Array.from({ length: N }, (_, i) => webCryptoCsr([{ CN: [`race-g-${i}`] }])));
-    const responses = await Promise.all(csrs.map(({ csrPem }) => postJson(fg.enrollUrl, "/v1/enroll", { token, csr: csrPem }, fg.rootCaPem)));
+    const responses = await Promise.all(
+      csrs.map(({ csrPem }) => postJson(fg.enrollUrl, "/v1/enroll", { token, csr: csrPem }, fg.rootCaPem)),
+    );
     expect(responses.filter((r) => r.status === 201)).toHaveLength(3);
     expect(responses.filter((r) => r.status === 401 && r.json()["code"] === "token_used")).toHaveLength(N - 3);
-    expect((fg.running.registry.db.prepare("SELECT COUNT(*) AS n FROM certificates WHERE device_id LIKE 'race-g-%'").get() as { n: number }).n).toBe(3);
+    expect(
+      (
+        fg.running.registry.db
+          .prepare("SELECT COUNT(*) AS n FROM certificates WHERE device_id LIKE 'race-g-%'")
+          .get() as { n: number }
+      ).n,
+    ).toBe(3);
     expect(await tokenUsesLeft(fg.running.registry, token)).toBe(0);
   });
 });

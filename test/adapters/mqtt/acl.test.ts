@@ -4,13 +4,28 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enrollDevice, type EnrolledDevice, trackedConnections } from "../../helpers/devices.js";
 import { startTestFleetgate, type TestFleetgate } from "../../helpers/fleetgate.js";
 import { killAllCli, mosquittoArgs, runCli, spawnCli } from "../../helpers/mqtt-cli.js";
-import { closed, connectWithConnack, metricValue, recorder, subackCodes, until, waitForLogs } from "../../helpers/mqtt-kit.js";
+import {
+  closed,
+  connectWithConnack,
+  metricValue,
+  recorder,
+  subackCodes,
+  until,
+  waitForLogs,
+} from "../../helpers/mqtt-kit.js";
 
 type Seen = { topic: string; payload: string }[];
 
 /** One fleetgate plus enrolled dev-1..3 and svc-1, a connected service subscribed to all it may read, and a broker-level tap. */
 function fixture(overrides: Parameters<typeof startTestFleetgate>[0] = {}) {
-  const state = {} as { fg: TestFleetgate; devs: EnrolledDevice[]; svc: EnrolledDevice; service: MqttClient; serviceSeen: Seen; tap: string[] };
+  const state = {} as {
+    fg: TestFleetgate;
+    devs: EnrolledDevice[];
+    svc: EnrolledDevice;
+    service: MqttClient;
+    serviceSeen: Seen;
+    tap: string[];
+  };
   const { clients, connect } = trackedConnections(() => state.fg);
   beforeAll(async () => {
     state.fg = await startTestFleetgate(overrides);
@@ -19,14 +34,20 @@ function fixture(overrides: Parameters<typeof startTestFleetgate>[0] = {}) {
     state.svc = await enrollDevice(state.fg, "svc-1", "service");
     state.service = await connect(state.svc);
     state.serviceSeen = recorder(state.service);
-    expect(await subackCodes(state.service, ["devices/+/telemetry/#", "devices/+/events/#", "devices/+/state"], 1)).toEqual([1, 1, 1]);
+    expect(
+      await subackCodes(state.service, ["devices/+/telemetry/#", "devices/+/events/#", "devices/+/state"], 1),
+    ).toEqual([1, 1, 1]);
     // Everything published under devices/, as the broker itself dispatches it (before any ACL on delivery).
     state.tap = [];
     await new Promise<void>((resolve) =>
-      state.fg.running.gateway.broker.subscribe("devices/#", (packet: AedesPublishPacket, done: () => void) => {
-        state.tap.push(`${packet.topic} ${packet.payload.toString()}`);
-        done();
-      }, resolve),
+      state.fg.running.gateway.broker.subscribe(
+        "devices/#",
+        (packet: AedesPublishPacket, done: () => void) => {
+          state.tap.push(`${packet.topic} ${packet.payload.toString()}`);
+          done();
+        },
+        resolve,
+      ),
     );
   });
   afterAll(async () => {
@@ -52,7 +73,16 @@ describe("topic permissions (default: a forbidden publish disconnects)", () => {
   }
 
   it("publishing on another device's topics (or on topics no rule allows) closes the connection and reaches nobody", async () => {
-    const forbidden = ["devices/dev-2/telemetry", "devices/dev-2/state", "devices/dev-2/events/boot", "devices/dev-1/commands/x", "devices/dev-1/config", "devices/dev-1", "devices/dev-1/telemetryx", "$SYS/fake"];
+    const forbidden = [
+      "devices/dev-2/telemetry",
+      "devices/dev-2/state",
+      "devices/dev-2/events/boot",
+      "devices/dev-1/commands/x",
+      "devices/dev-1/config",
+      "devices/dev-1",
+      "devices/dev-1/telemetryx",
+      "$SYS/fake",
+    ];
     const before = await metricValue(state.fg, "fleetgate_mqtt_denials_total", { reason: "publish_not_permitted" });
     for (const topic of forbidden) {
       const device = await connect(dev(1));
@@ -61,20 +91,47 @@ describe("topic permissions (default: a forbidden publish disconnects)", () => {
       await gone;
       await waitForLogs(state.fg, { msg: "denied", deviceId: "dev-1", reason: "publish_not_permitted", topic });
     }
-    const cli = await runCli("mosquitto_pub", [...mosquittoArgs(state.fg, dev(1)), "-i", "dev-1", "-q", "1", "-t", "devices/dev-2/telemetry", "-m", "forged:cli"]);
+    const cli = await runCli("mosquitto_pub", [
+      ...mosquittoArgs(state.fg, dev(1)),
+      "-i",
+      "dev-1",
+      "-q",
+      "1",
+      "-t",
+      "devices/dev-2/telemetry",
+      "-m",
+      "forged:cli",
+    ]);
     expect(cli.code).not.toBe(0);
     expect(cli.stderr).toContain("Error: The connection was lost.");
     await sentinel("sentinel-after-publishes");
-    expect(await metricValue(state.fg, "fleetgate_mqtt_denials_total", { reason: "publish_not_permitted" })).toBe(before + forbidden.length + 1);
+    expect(await metricValue(state.fg, "fleetgate_mqtt_denials_total", { reason: "publish_not_permitted" })).toBe(
+      before + forbidden.length + 1,
+    );
     expect(state.tap.filter((line) => line.includes("forged"))).toEqual([]);
     expect(state.serviceSeen.filter((m) => m.payload.startsWith("forged"))).toEqual([]);
   });
 
   it("subscribing to another device's topics, or with + and # tricks, gets SUBACK 0x80 and delivers nothing", async () => {
-    const tricks = ["devices/dev-2/commands/#", "devices/+/commands/#", "devices/#", "#", "+/+/commands/#", "$SYS/#", "+/dev-1/commands/#", "devices/dev-1/#", "devices/dev-1/+", "devices/+/config", "+/#"];
+    const tricks = [
+      "devices/dev-2/commands/#",
+      "devices/+/commands/#",
+      "devices/#",
+      "#",
+      "+/+/commands/#",
+      "$SYS/#",
+      "+/dev-1/commands/#",
+      "devices/dev-1/#",
+      "devices/dev-1/+",
+      "devices/+/config",
+      "+/#",
+    ];
     const device = await connect(dev(1));
     const seen = recorder(device);
-    expect(await subackCodes(device, [...tricks, "devices/dev-1/commands/#"], 1)).toEqual([...tricks.map(() => 128), 1]);
+    expect(await subackCodes(device, [...tricks, "devices/dev-1/commands/#"], 1)).toEqual([
+      ...tricks.map(() => 128),
+      1,
+    ]);
     await waitForLogs(state.fg, { msg: "denied", deviceId: "dev-1", reason: "subscribe_not_permitted", topic: "+/#" });
 
     const other = await connect(dev(2));
@@ -87,28 +144,61 @@ describe("topic permissions (default: a forbidden publish disconnects)", () => {
     expect(seen).toEqual([{ topic: "devices/dev-1/commands/last", payload: "mine" }]);
     await Promise.all([device.endAsync(), other.endAsync()]);
 
-    const sub = spawnCli("mosquitto_sub", [...mosquittoArgs(state.fg, dev(1)), "-i", "dev-1", "-d", "-q", "1", "-C", "1", "-F", "MSG %t %p",
-      "-t", "devices/dev-2/commands/#", "-t", "#", "-t", "$SYS/#", "-t", "devices/+/commands/#", "-t", "devices/dev-1/commands/#"]);
+    const sub = spawnCli("mosquitto_sub", [
+      ...mosquittoArgs(state.fg, dev(1)),
+      "-i",
+      "dev-1",
+      "-d",
+      "-q",
+      "1",
+      "-C",
+      "1",
+      "-F",
+      "MSG %t %p",
+      "-t",
+      "devices/dev-2/commands/#",
+      "-t",
+      "#",
+      "-t",
+      "$SYS/#",
+      "-t",
+      "devices/+/commands/#",
+      "-t",
+      "devices/dev-1/commands/#",
+    ]);
     await sub.waitForStdout("received SUBACK");
     await state.service.publishAsync("devices/dev-2/commands/open", "for dev-2 again", { qos: 1 });
     await state.service.publishAsync("devices/dev-1/commands/last", "mine again", { qos: 1 });
     const result = await sub.exited;
     expect(result.stdout).toContain("Subscribed (mid: 1): 128, 128, 128, 128, 1");
-    expect(result.stdout.split("\n").filter((line) => line.startsWith("MSG "))).toEqual(["MSG devices/dev-1/commands/last mine again"]);
+    expect(result.stdout.split("\n").filter((line) => line.startsWith("MSG "))).toEqual([
+      "MSG devices/dev-1/commands/last mine again",
+    ]);
   });
 
   it("a will on a forbidden topic is never published; a will on the device's own topic is", async () => {
     const before = state.serviceSeen.length;
-    const liar = await connect(dev(1), { will: { topic: "devices/dev-2/state", payload: Buffer.from("dev-2 is offline"), qos: 1, retain: false } });
+    const liar = await connect(dev(1), {
+      will: { topic: "devices/dev-2/state", payload: Buffer.from("dev-2 is offline"), qos: 1, retain: false },
+    });
     const gone = closed(liar);
     liar.stream.destroy(); // no DISCONNECT: the will is due
     await gone;
-    await waitForLogs(state.fg, { msg: "denied", deviceId: "dev-1", reason: "publish_not_permitted", topic: "devices/dev-2/state" });
+    await waitForLogs(state.fg, {
+      msg: "denied",
+      deviceId: "dev-1",
+      reason: "publish_not_permitted",
+      topic: "devices/dev-2/state",
+    });
 
-    const honest = await connect(dev(1), { will: { topic: "devices/dev-1/state", payload: Buffer.from("dev-1 is offline"), qos: 1, retain: false } });
+    const honest = await connect(dev(1), {
+      will: { topic: "devices/dev-1/state", payload: Buffer.from("dev-1 is offline"), qos: 1, retain: false },
+    });
     honest.stream.destroy();
     await until(state.service, state.serviceSeen, (seen) => seen.some((m) => m.payload === "dev-1 is offline"));
-    expect(state.serviceSeen.slice(before).filter((m) => m.topic.endsWith("/state"))).toEqual([{ topic: "devices/dev-1/state", payload: "dev-1 is offline" }]);
+    expect(state.serviceSeen.slice(before).filter((m) => m.topic.endsWith("/state"))).toEqual([
+      { topic: "devices/dev-1/state", payload: "dev-1 is offline" },
+    ]);
     expect(state.tap.filter((line) => line.includes("dev-2 is offline"))).toEqual([]);
   });
 
@@ -122,26 +212,43 @@ describe("topic permissions (default: a forbidden publish disconnects)", () => {
     }
     await until(state.service, state.serviceSeen, (seen) => seen.some((m) => m.payload === "v3"));
     expect(state.serviceSeen.slice(before).map((m) => `${m.topic} ${m.payload}`)).toEqual([
-      "devices/dev-1/telemetry t1", "devices/dev-1/telemetry/power/volts v1",
-      "devices/dev-2/telemetry t2", "devices/dev-2/telemetry/power/volts v2",
-      "devices/dev-3/telemetry t3", "devices/dev-3/telemetry/power/volts v3",
+      "devices/dev-1/telemetry t1",
+      "devices/dev-1/telemetry/power/volts v1",
+      "devices/dev-2/telemetry t2",
+      "devices/dev-2/telemetry/power/volts v2",
+      "devices/dev-3/telemetry t3",
+      "devices/dev-3/telemetry/power/volts v3",
     ]);
     const extra = await connect(state.svc, { clientId: "svc-1" });
     state.service = extra; // the reconnect took svc-1's session over from the fixture's client
-    expect(await subackCodes(extra, ["#", "devices/#", "devices/+/commands/#", "$SYS/#", "devices/+/telemetry/#"], 0)).toEqual([128, 128, 128, 128, 0]);
+    expect(
+      await subackCodes(extra, ["#", "devices/#", "devices/+/commands/#", "$SYS/#", "devices/+/telemetry/#"], 0),
+    ).toEqual([128, 128, 128, 128, 0]);
     state.serviceSeen = recorder(extra);
   });
 
   it("a persistent session never gets a denied filter back, even one planted in the session store", async () => {
     const device = await connect(dev(1), { clean: false });
     expect(await subackCodes(device, ["devices/#", "devices/dev-1/commands/#"], 1)).toEqual([128, 1]);
-    const persistence = (state.fg.running.gateway.broker as unknown as { persistence: { subscriptionsByClient(c: { id: string }): Promise<{ topic: string }[]>; addSubscriptions(c: { id: string }, s: object[]): Promise<void> } }).persistence;
-    expect((await persistence.subscriptionsByClient({ id: "dev-1" })).map((s) => s.topic)).toEqual(["devices/dev-1/commands/#"]);
+    const persistence = (
+      state.fg.running.gateway.broker as unknown as {
+        persistence: {
+          subscriptionsByClient(c: { id: string }): Promise<{ topic: string }[]>;
+          addSubscriptions(c: { id: string }, s: object[]): Promise<void>;
+        };
+      }
+    ).persistence;
+    expect((await persistence.subscriptionsByClient({ id: "dev-1" })).map((s) => s.topic)).toEqual([
+      "devices/dev-1/commands/#",
+    ]);
     await device.endAsync();
 
     // As if stored before the ACL was narrowed: write past the filtering wrapper, straight into the store.
     const storeAdd = Object.getPrototypeOf(persistence).addSubscriptions as typeof persistence.addSubscriptions;
-    await storeAdd.call(persistence, { id: "dev-1" }, [{ topic: "devices/dev-2/commands/#", qos: 1 }, { topic: "devices/dev-3/#", qos: 1 }]);
+    await storeAdd.call(persistence, { id: "dev-1" }, [
+      { topic: "devices/dev-2/commands/#", qos: 1 },
+      { topic: "devices/dev-3/#", qos: 1 },
+    ]);
     await state.service.publishAsync("devices/dev-2/commands/while-away", "not for dev-1", { qos: 1 });
     await state.service.publishAsync("devices/dev-1/commands/while-away", "queued for dev-1", { qos: 1 });
 
@@ -172,7 +279,9 @@ describe("topic permissions with mqtt.onDeniedPublish = drop", () => {
     await until(state.service, state.serviceSeen, (seen) => seen.some((m) => m.payload === "genuine"));
     expect(state.serviceSeen).toEqual([{ topic: "devices/dev-1/telemetry", payload: "genuine" }]);
     expect(state.tap).toEqual(["devices/dev-1/telemetry genuine"]);
-    expect(await metricValue(state.fg, "fleetgate_mqtt_denials_total", { reason: "publish_not_permitted" })).toBe(before + 3);
+    expect(await metricValue(state.fg, "fleetgate_mqtt_denials_total", { reason: "publish_not_permitted" })).toBe(
+      before + 3,
+    );
     expect(disconnected).toBe(false);
     expect(device.connected).toBe(true);
   });

@@ -22,9 +22,18 @@ describe("SessionRegistry.kick", () => {
   let serviceSeen: Seen;
   const clients: MqttClient[] = [];
 
-  const broker = () => fg.running.gateway.broker as unknown as { clients: Record<string, Client>; persistence: { subscriptionsByClient(c: { id: string }): Promise<{ topic: string }[]> } };
+  const broker = () =>
+    fg.running.gateway.broker as unknown as {
+      clients: Record<string, Client>;
+      persistence: { subscriptionsByClient(c: { id: string }): Promise<{ topic: string }[]> };
+    };
   const kicks = () => metricValue(fg, "fleetgate_mqtt_kicks_total");
-  const will = (payload: string): IClientOptions["will"] => ({ topic: "devices/dev-1/state", payload: Buffer.from(payload), qos: 1, retain: false });
+  const will = (payload: string): IClientOptions["will"] => ({
+    topic: "devices/dev-1/state",
+    payload: Buffer.from(payload),
+    qos: 1,
+    retain: false,
+  });
 
   async function connect(device: EnrolledDevice, extra: IClientOptions = {}): Promise<MqttClient> {
     const client = await connectDevice(fg, device, extra);
@@ -61,7 +70,11 @@ describe("SessionRegistry.kick", () => {
 
   beforeAll(async () => {
     fg = await startTestFleetgate();
-    [dev1, dev2, svc] = await Promise.all([enrollDevice(fg, "dev-1"), enrollDevice(fg, "dev-2"), enrollDevice(fg, "svc-1", "service")]);
+    [dev1, dev2, svc] = await Promise.all([
+      enrollDevice(fg, "dev-1"),
+      enrollDevice(fg, "dev-2"),
+      enrollDevice(fg, "svc-1", "service"),
+    ]);
     service = await connect(svc);
     serviceSeen = recorder(service);
     await service.subscribeAsync(["devices/+/state", "devices/+/telemetry/#"], { qos: 1 });
@@ -123,8 +136,25 @@ describe("SessionRegistry.kick", () => {
   });
 
   it("closes a mosquitto_sub connection of dev-1 too, without its will", async () => {
-    const sub = spawnCli("mosquitto_sub", [...mosquittoArgs(fg, dev1), "-i", "dev-1", "-c", "-q", "1", "-d", "-F", "MSG %t %p",
-      "--will-topic", "devices/dev-1/state", "--will-payload", "cli will", "--will-qos", "1", "-t", "devices/dev-1/commands/#"]);
+    const sub = spawnCli("mosquitto_sub", [
+      ...mosquittoArgs(fg, dev1),
+      "-i",
+      "dev-1",
+      "-c",
+      "-q",
+      "1",
+      "-d",
+      "-F",
+      "MSG %t %p",
+      "--will-topic",
+      "devices/dev-1/state",
+      "--will-payload",
+      "cli will",
+      "--will-qos",
+      "1",
+      "-t",
+      "devices/dev-1/commands/#",
+    ]);
     await sub.waitForStdout("received SUBACK");
     const serverSide = broker().clients["dev-1"]!;
     const serverSocketClosed = new Promise((resolve) => serverSide.conn.once("close", resolve));

@@ -47,7 +47,17 @@ describe("mqtt.maxPacketSize = 1024", () => {
     await gone;
     await waitForLogs(state.fg, { msg: "denied", reason: "packet_too_large", size: 1025, limit: 1024 });
 
-    const cli = await runCli("mosquitto_pub", [...mosquittoArgs(state.fg, dev(1)), "-i", "dev-1", "-q", "1", "-t", TOPIC, "-m", "c".repeat(5000)]);
+    const cli = await runCli("mosquitto_pub", [
+      ...mosquittoArgs(state.fg, dev(1)),
+      "-i",
+      "dev-1",
+      "-q",
+      "1",
+      "-t",
+      TOPIC,
+      "-m",
+      "c".repeat(5000),
+    ]);
     expect(cli.code).not.toBe(0);
     expect(cli.stderr).toContain("Error: The connection was lost.");
     await waitForLogs(state.fg, { msg: "denied", reason: "packet_too_large", size: 1 + 2 + 2 + 23 + 2 + 5000 });
@@ -77,14 +87,30 @@ describe("mqtt.publishRate = 2 messages burst, (practically) no refill", () => {
     const before = await denials(state.fg, "publish_rate_exceeded");
 
     for (const n of [1, 2, 3, 4, 5]) await device.publishAsync(TOPIC, `m${n}`, { qos: 1 }); // each one acknowledged
-    const cli = await runCli("mosquitto_pub", [...mosquittoArgs(state.fg, dev(3)), "-i", "dev-3", "-q", "1", "--repeat", "4", "-t", "devices/dev-3/telemetry", "-m", "r"]);
+    const cli = await runCli("mosquitto_pub", [
+      ...mosquittoArgs(state.fg, dev(3)),
+      "-i",
+      "dev-3",
+      "-q",
+      "1",
+      "--repeat",
+      "4",
+      "-t",
+      "devices/dev-3/telemetry",
+      "-m",
+      "r",
+    ]);
     expect(cli).toMatchObject({ code: 0, stderr: "" });
     const other = await connect(dev(2));
     await other.publishAsync("devices/dev-2/telemetry", "sentinel", { qos: 1 });
     await until(service, seen, (messages) => messages.some((m) => m.payload === "sentinel"));
 
     expect(seen.map((m) => `${m.topic} ${m.payload}`)).toEqual([
-      `${TOPIC} m1`, `${TOPIC} m2`, "devices/dev-3/telemetry r", "devices/dev-3/telemetry r", "devices/dev-2/telemetry sentinel",
+      `${TOPIC} m1`,
+      `${TOPIC} m2`,
+      "devices/dev-3/telemetry r",
+      "devices/dev-3/telemetry r",
+      "devices/dev-2/telemetry sentinel",
     ]);
     expect(await denials(state.fg, "publish_rate_exceeded")).toBe(before + 3 + 2);
     expect(disconnected).toBe(false);
@@ -104,10 +130,22 @@ describe("mqtt.connectRatePerAddress = burst 3, (practically) no refill", () => 
     await Promise.all(first.map((client) => client.endAsync()));
     // A rate, not a cap: closing connections gives no new tokens.
     await expect(connectDevice(state.fg, dev(1))).rejects.toMatchObject({ code: "ECONNRESET" });
-    const cli = await runCli("mosquitto_pub", [...mosquittoArgs(state.fg, dev(2)), "-i", "dev-2", "-t", "devices/dev-2/telemetry", "-m", "x"]);
+    const cli = await runCli("mosquitto_pub", [
+      ...mosquittoArgs(state.fg, dev(2)),
+      "-i",
+      "dev-2",
+      "-t",
+      "devices/dev-2/telemetry",
+      "-m",
+      "x",
+    ]);
     expect(cli.code).not.toBe(0);
 
-    await waitForLogs(state.fg, { msg: "connection refused before handshake", reason: "connection_rate_exceeded", ip: "127.0.0.1" }, 3);
+    await waitForLogs(
+      state.fg,
+      { msg: "connection refused before handshake", reason: "connection_rate_exceeded", ip: "127.0.0.1" },
+      3,
+    );
     expect(await denials(state.fg, "connection_rate_exceeded")).toBe(3);
     expect(await metricValue(state.fg, "fleetgate_mqtt_handshake_failures_total")).toBe(handshakeFailures);
     expect(countLogs(state.fg, { msg: "TLS handshake failed" })).toBe(0);
@@ -124,7 +162,15 @@ describe("mqtt.maxConnections = 2", () => {
     expect(await openConnections()).toBe(2);
 
     await expect(connectDevice(state.fg, dev(3))).rejects.toMatchObject({ code: "ECONNRESET" });
-    const cli = await runCli("mosquitto_pub", [...mosquittoArgs(state.fg, dev(3)), "-i", "dev-3", "-t", "devices/dev-3/telemetry", "-m", "x"]);
+    const cli = await runCli("mosquitto_pub", [
+      ...mosquittoArgs(state.fg, dev(3)),
+      "-i",
+      "dev-3",
+      "-t",
+      "devices/dev-3/telemetry",
+      "-m",
+      "x",
+    ]);
     expect(cli.code).not.toBe(0);
     await waitForLogs(state.fg, { msg: "connection refused before handshake", reason: "connection_limit_reached" }, 2);
     expect(await denials(state.fg, "connection_limit_reached")).toBe(2);

@@ -10,7 +10,13 @@ function httpGet(port: number, path: string): Promise<{ status: number; contentT
     get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"]), body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers["content-type"]),
+          body: Buffer.concat(chunks).toString("utf8"),
+        }),
+      );
       res.on("error", reject);
     }).on("error", reject);
   });
@@ -35,7 +41,11 @@ describe("GET /metrics and GET /healthz (plain HTTP on the metrics port)", () =>
 
   beforeAll(async () => {
     fg = await startTestFleetgate();
-    devices = await Promise.all([enrollDevice(fg, "dev-1"), enrollDevice(fg, "dev-2"), enrollDevice(fg, "svc-1", "service")]);
+    devices = await Promise.all([
+      enrollDevice(fg, "dev-1"),
+      enrollDevice(fg, "dev-2"),
+      enrollDevice(fg, "svc-1", "service"),
+    ]);
   });
 
   afterAll(async () => {
@@ -73,15 +83,23 @@ describe("GET /metrics and GET /healthz (plain HTTP on the metrics port)", () =>
     await deviceGone;
     // Gauges follow the server's own socket-close events.
     await eventually(() => fg.running.gateway.sessions.size === 1, "only the service session to remain");
-    await eventually(async () => (await fg.running.metrics.mqttConnections.get()).values[0]?.value === 1, "one open connection");
+    await eventually(
+      async () => (await fg.running.metrics.mqttConnections.get()).values[0]?.value === 1,
+      "one open connection",
+    );
 
     const res = await httpGet(fg.running.ports.metrics, "/metrics");
     expect(res.status).toBe(200);
     expect(res.contentType).toBe("text/plain; version=0.0.4; charset=utf-8");
     for (const [name, type] of [
-      ["fleetgate_mqtt_connections", "gauge"], ["fleetgate_mqtt_sessions", "gauge"], ["fleetgate_mqtt_handshake_failures_total", "counter"],
-      ["fleetgate_mqtt_refusals_total", "counter"], ["fleetgate_mqtt_denials_total", "counter"], ["fleetgate_mqtt_messages_in_total", "counter"],
-      ["fleetgate_mqtt_messages_out_total", "counter"], ["fleetgate_mqtt_kicks_total", "counter"],
+      ["fleetgate_mqtt_connections", "gauge"],
+      ["fleetgate_mqtt_sessions", "gauge"],
+      ["fleetgate_mqtt_handshake_failures_total", "counter"],
+      ["fleetgate_mqtt_refusals_total", "counter"],
+      ["fleetgate_mqtt_denials_total", "counter"],
+      ["fleetgate_mqtt_messages_in_total", "counter"],
+      ["fleetgate_mqtt_messages_out_total", "counter"],
+      ["fleetgate_mqtt_kicks_total", "counter"],
     ] as const) {
       expect(res.body).toContain(`# TYPE ${name} ${type}\n`);
       expect(res.body).toMatch(new RegExp(`^# HELP ${name} \\S.*$`, "m"));

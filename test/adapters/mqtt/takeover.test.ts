@@ -4,7 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDevice, enrollDevice, nextMessage, type EnrolledDevice } from "../../helpers/devices.js";
 import { startTestFleetgate, type TestFleetgate } from "../../helpers/fleetgate.js";
 import { killAllCli, mosquittoArgs, runCli, spawnCli } from "../../helpers/mqtt-cli.js";
-import { connectPacket, hasBytes, metricValue, openRaw, publishPacket, pubrelPacket, recorder, until, type RawSession } from "../../helpers/mqtt-kit.js";
+import {
+  connectPacket,
+  hasBytes,
+  metricValue,
+  openRaw,
+  publishPacket,
+  pubrelPacket,
+  recorder,
+  until,
+  type RawSession,
+} from "../../helpers/mqtt-kit.js";
 
 /**
  * [MQTT-3.1.4-2] lets a new connection with an existing client id take the old session over.
@@ -20,7 +30,8 @@ describe("session takeover attempts", () => {
   const clients: MqttClient[] = [];
   const raws: RawSession[] = [];
 
-  const liveClient = (id: string): Client | undefined => (fg.running.gateway.broker as unknown as { clients: Record<string, Client> }).clients[id];
+  const liveClient = (id: string): Client | undefined =>
+    (fg.running.gateway.broker as unknown as { clients: Record<string, Client> }).clients[id];
 
   async function connect(device: EnrolledDevice, extra: Parameters<typeof connectDevice>[2] = {}): Promise<MqttClient> {
     const client = await connectDevice(fg, device, extra);
@@ -30,7 +41,11 @@ describe("session takeover attempts", () => {
 
   beforeAll(async () => {
     fg = await startTestFleetgate();
-    [dev1, dev2, svc] = await Promise.all([enrollDevice(fg, "dev-1"), enrollDevice(fg, "dev-2"), enrollDevice(fg, "svc-1", "service")]);
+    [dev1, dev2, svc] = await Promise.all([
+      enrollDevice(fg, "dev-1"),
+      enrollDevice(fg, "dev-2"),
+      enrollDevice(fg, "svc-1", "service"),
+    ]);
     service = await connect(svc);
     await service.subscribeAsync("devices/+/telemetry/#", { qos: 2 });
   });
@@ -56,8 +71,17 @@ describe("session takeover attempts", () => {
       await expect(connectDevice(fg, { ...dev2, id: "dev-1" }, { clean })).rejects.toMatchObject({ code: 2 });
     }
 
-    expect(await metricValue(fg, "fleetgate_mqtt_refusals_total", { reason: "client_id_mismatch" })).toBe(refusalsBefore + 2);
-    expect(fg.logs.lines).toContainEqual(expect.objectContaining({ msg: "connection refused", reason: "client_id_mismatch", returnCode: 2, detail: 'client id "dev-1" ≠ CN dev-2' }));
+    expect(await metricValue(fg, "fleetgate_mqtt_refusals_total", { reason: "client_id_mismatch" })).toBe(
+      refusalsBefore + 2,
+    );
+    expect(fg.logs.lines).toContainEqual(
+      expect.objectContaining({
+        msg: "connection refused",
+        reason: "client_id_mismatch",
+        returnCode: 2,
+        detail: 'client id "dev-1" ≠ CN dev-2',
+      }),
+    );
     // The victim's broker-side session is the very same object, and it still gets its commands.
     expect(liveClient("dev-1")).toBe(victimSession);
     const command = nextMessage(victim);
@@ -69,10 +93,30 @@ describe("session takeover attempts", () => {
   });
 
   it("refuses mosquitto_pub -i dev-1 with dev-2's certificate while a mosquitto_sub dev-1 stays connected", async () => {
-    const sub = spawnCli("mosquitto_sub", [...mosquittoArgs(fg, dev1), "-i", "dev-1", "-c", "-q", "1", "-d", "-t", "devices/dev-1/commands/#", "-F", "MSG %t %p"]);
+    const sub = spawnCli("mosquitto_sub", [
+      ...mosquittoArgs(fg, dev1),
+      "-i",
+      "dev-1",
+      "-c",
+      "-q",
+      "1",
+      "-d",
+      "-t",
+      "devices/dev-1/commands/#",
+      "-F",
+      "MSG %t %p",
+    ]);
     await sub.waitForStdout("received SUBACK");
 
-    const attempt = await runCli("mosquitto_pub", [...mosquittoArgs(fg, dev2), "-i", "dev-1", "-t", "devices/dev-1/telemetry", "-m", "hijack"]);
+    const attempt = await runCli("mosquitto_pub", [
+      ...mosquittoArgs(fg, dev2),
+      "-i",
+      "dev-1",
+      "-t",
+      "devices/dev-1/telemetry",
+      "-m",
+      "hijack",
+    ]);
     expect(attempt.code).toBe(2);
     expect(attempt.stderr).toContain("Connection error: Connection Refused: identifier rejected.");
 

@@ -36,10 +36,23 @@ function tokenRecord(plain: string, overrides: Partial<TokenRecord> = {}): Token
 
 let serialCounter = 0;
 function certificate(deviceId: string, serial = (++serialCounter).toString(16).padStart(32, "1")): NewCertificate {
-  return { serial, deviceId, role: "device", profile: "device", pem: `PEM-${serial}`, notBefore: NOW - 300_000, notAfter: NOW + 86_400_000 };
+  return {
+    serial,
+    deviceId,
+    role: "device",
+    profile: "device",
+    pem: `PEM-${serial}`,
+    notBefore: NOW - 300_000,
+    notAfter: NOW + 86_400_000,
+  };
 }
 
-const enrolledAudit = (subject: string) => ({ actor: "token:test", action: "device.enrolled", subject, details: { why: "test" } });
+const enrolledAudit = (subject: string) => ({
+  actor: "token:test",
+  action: "device.enrolled",
+  subject,
+  details: { why: "test" },
+});
 const createdAudit = { actor: "test", action: "token.created", subject: "t", details: {} };
 
 async function refusal(run: () => Promise<unknown>): Promise<string> {
@@ -87,7 +100,9 @@ describe("migrations", () => {
     first.close();
     const again = openRegistry(file); // reopening migrates again
     expect(schemaVersion(again.db)).toBe(latest);
-    expect((again.db.prepare("SELECT COUNT(*) AS n FROM schema_migrations").get() as { n: number }).n).toBe(MIGRATIONS.length);
+    expect((again.db.prepare("SELECT COUNT(*) AS n FROM schema_migrations").get() as { n: number }).n).toBe(
+      MIGRATIONS.length,
+    );
     expect(count(again, "tokens")).toBe(1);
   });
 
@@ -100,7 +115,9 @@ describe("migrations", () => {
 
   it("refuse a database from a newer fleetgate", () => {
     const file = join(tmp.dir, "newer.db");
-    openRegistry(file).db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)").run();
+    openRegistry(file)
+      .db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)")
+      .run();
     expect(() => openDatabase(file)).toThrow(/newer than this fleetgate/);
   });
 });
@@ -111,7 +128,8 @@ describe("tokens", () => {
     await registry.createToken(record, createdAudit);
     expect(await registry.findTokenByHash(record.hash)).toEqual(record);
     expect(await registry.findTokenByHash(hashToken("other"))).toBeUndefined();
-    const everything = JSON.stringify(registry.db.prepare("SELECT * FROM tokens").all()) + JSON.stringify(await registry.listAudit());
+    const everything =
+      JSON.stringify(registry.db.prepare("SELECT * FROM tokens").all()) + JSON.stringify(await registry.listAudit());
     expect(everything).not.toContain("fgt_plain-secret");
   });
 
@@ -129,21 +147,45 @@ describe("tokens", () => {
     await registry.createToken(group, createdAudit);
     await registry.recordEnrollment(group.hash, certificate("fab-1", "aa".repeat(16)), NOW, enrolledAudit("fab-1"));
     expect((await registry.findTokenByHash(group.hash))?.usesLeft).toBe(1);
-    expect(await registry.getDevice("fab-1")).toMatchObject({ id: "fab-1", role: "device", status: "active", createdAt: NOW });
-    expect(await registry.getCertificate("aa".repeat(16))).toMatchObject({ deviceId: "fab-1", status: "active", issuedAt: NOW });
+    expect(await registry.getDevice("fab-1")).toMatchObject({
+      id: "fab-1",
+      role: "device",
+      status: "active",
+      createdAt: NOW,
+    });
+    expect(await registry.getCertificate("aa".repeat(16))).toMatchObject({
+      deviceId: "fab-1",
+      status: "active",
+      issuedAt: NOW,
+    });
     expect(await registry.isCertificateActive("aa".repeat(16), "fab-1")).toBe(true);
     expect(await registry.isCertificateActive("aa".repeat(16), "fab-2")).toBe(false);
     await registry.recordEnrollment(group.hash, certificate("fab-2"), NOW, enrolledAudit("fab-2"));
     expect((await registry.findTokenByHash(group.hash))?.usesLeft).toBe(0);
-    expect(await refusal(() => registry.recordEnrollment(group.hash, certificate("fab-3"), NOW, enrolledAudit("fab-3")))).toBe("token_used");
+    expect(
+      await refusal(() => registry.recordEnrollment(group.hash, certificate("fab-3"), NOW, enrolledAudit("fab-3"))),
+    ).toBe("token_used");
   });
 });
 
 describe("recordEnrollment atomicity: a refused spend records nothing", () => {
-  async function expectNothingRecorded(tokenHash: string, run: () => Promise<unknown>, code: string, usesLeft: number): Promise<void> {
-    const before = { devices: count(registry, "devices"), certificates: count(registry, "certificates"), audit: count(registry, "audit_log") };
+  async function expectNothingRecorded(
+    tokenHash: string,
+    run: () => Promise<unknown>,
+    code: string,
+    usesLeft: number,
+  ): Promise<void> {
+    const before = {
+      devices: count(registry, "devices"),
+      certificates: count(registry, "certificates"),
+      audit: count(registry, "audit_log"),
+    };
     expect(await refusal(run)).toBe(code);
-    expect({ devices: count(registry, "devices"), certificates: count(registry, "certificates"), audit: count(registry, "audit_log") }).toEqual(before);
+    expect({
+      devices: count(registry, "devices"),
+      certificates: count(registry, "certificates"),
+      audit: count(registry, "audit_log"),
+    }).toEqual(before);
     expect((await registry.findTokenByHash(tokenHash))?.usesLeft).toBe(usesLeft);
   }
 
@@ -154,13 +196,24 @@ describe("recordEnrollment atomicity: a refused spend records nothing", () => {
   ])("%s token", async (label, overrides, code) => {
     const record = tokenRecord(`tok-${label}`, overrides);
     await registry.createToken(record, createdAudit);
-    await expectNothingRecorded(record.hash, () => registry.recordEnrollment(record.hash, certificate("dev-1"), NOW, enrolledAudit("dev-1")), code, record.usesLeft);
+    await expectNothingRecorded(
+      record.hash,
+      () => registry.recordEnrollment(record.hash, certificate("dev-1"), NOW, enrolledAudit("dev-1")),
+      code,
+      record.usesLeft,
+    );
     expect(await registry.getDevice("dev-1")).toBeUndefined();
   });
 
   it("unknown token", async () => {
-    expect(await refusal(() => registry.recordEnrollment(hashToken("nope"), certificate("dev-1"), NOW, enrolledAudit("dev-1")))).toBe("token_invalid");
-    expect([count(registry, "devices"), count(registry, "certificates"), count(registry, "audit_log")]).toEqual([0, 0, 0]);
+    expect(
+      await refusal(() =>
+        registry.recordEnrollment(hashToken("nope"), certificate("dev-1"), NOW, enrolledAudit("dev-1")),
+      ),
+    ).toBe("token_invalid");
+    expect([count(registry, "devices"), count(registry, "certificates"), count(registry, "audit_log")]).toEqual([
+      0, 0, 0,
+    ]);
   });
 
   it("a failure after the spend (duplicate serial) rolls the spend back too", async () => {
@@ -170,7 +223,9 @@ describe("recordEnrollment atomicity: a refused spend records nothing", () => {
     await registry.createToken(second, createdAudit);
     await registry.recordEnrollment(first.hash, certificate("dev-1", "bb".repeat(16)), NOW, enrolledAudit("dev-1"));
     const audit = count(registry, "audit_log");
-    await expect(registry.recordEnrollment(second.hash, certificate("dev-2", "bb".repeat(16)), NOW, enrolledAudit("dev-2"))).rejects.toThrow(/UNIQUE/);
+    await expect(
+      registry.recordEnrollment(second.hash, certificate("dev-2", "bb".repeat(16)), NOW, enrolledAudit("dev-2")),
+    ).rejects.toThrow(/UNIQUE/);
     expect((await registry.findTokenByHash(second.hash))?.usesLeft).toBe(1);
     expect(await registry.getDevice("dev-2")).toBeUndefined();
     expect(count(registry, "audit_log")).toBe(audit);
@@ -182,7 +237,12 @@ describe("recordEnrollment atomicity: a refused spend records nothing", () => {
     await registry.createToken(single, createdAudit);
     await registry.createToken(group, createdAudit);
     await registry.recordEnrollment(single.hash, certificate("dev-1"), NOW, enrolledAudit("dev-1"));
-    await expectNothingRecorded(group.hash, () => registry.recordEnrollment(group.hash, certificate("dev-1"), NOW, enrolledAudit("dev-1")), "device_exists", 5);
+    await expectNothingRecorded(
+      group.hash,
+      () => registry.recordEnrollment(group.hash, certificate("dev-1"), NOW, enrolledAudit("dev-1")),
+      "device_exists",
+      5,
+    );
     expect(await registry.listCertificates("dev-1")).toHaveLength(1);
   });
 
@@ -193,7 +253,12 @@ describe("recordEnrollment atomicity: a refused spend records nothing", () => {
     await registry.createToken(again, createdAudit);
     await registry.recordEnrollment(first.hash, certificate("dev-1"), NOW, enrolledAudit("dev-1"));
     registry.db.prepare("UPDATE devices SET status = 'revoked', revoked_at = ? WHERE id = 'dev-1'").run(NOW);
-    await expectNothingRecorded(again.hash, () => registry.recordEnrollment(again.hash, certificate("dev-1"), NOW, enrolledAudit("dev-1")), "device_revoked", 1);
+    await expectNothingRecorded(
+      again.hash,
+      () => registry.recordEnrollment(again.hash, certificate("dev-1"), NOW, enrolledAudit("dev-1")),
+      "device_revoked",
+      1,
+    );
   });
 
   it("a device's own new token replaces its credential: the old certificate is superseded", async () => {
@@ -215,11 +280,18 @@ describe("recordRenewal", () => {
     const record = tokenRecord("renew-tok");
     await registry.createToken(record, createdAudit);
     await registry.recordEnrollment(record.hash, certificate("dev-1", "d1".repeat(16)), NOW, enrolledAudit("dev-1"));
-    await registry.recordRenewal("d1".repeat(16), certificate("dev-1", "d2".repeat(16)), NOW + 1, { ...enrolledAudit("dev-1"), action: "device.renewed" });
+    await registry.recordRenewal("d1".repeat(16), certificate("dev-1", "d2".repeat(16)), NOW + 1, {
+      ...enrolledAudit("dev-1"),
+      action: "device.renewed",
+    });
     expect((await registry.getCertificate("d1".repeat(16)))?.status).toBe("superseded");
     expect((await registry.getCertificate("d2".repeat(16)))?.status).toBe("active");
     const audit = count(registry, "audit_log");
-    expect(await refusal(() => registry.recordRenewal("d1".repeat(16), certificate("dev-1", "d3".repeat(16)), NOW + 2, enrolledAudit("dev-1")))).toBe("certificate_not_active");
+    expect(
+      await refusal(() =>
+        registry.recordRenewal("d1".repeat(16), certificate("dev-1", "d3".repeat(16)), NOW + 2, enrolledAudit("dev-1")),
+      ),
+    ).toBe("certificate_not_active");
     expect(await registry.getCertificate("d3".repeat(16))).toBeUndefined();
     expect(count(registry, "audit_log")).toBe(audit);
   });
@@ -230,8 +302,16 @@ describe("audit log", () => {
     const record = tokenRecord("audit-tok", { deviceId: null, prefix: "a-", usesTotal: 3, usesLeft: 3 });
     await registry.createToken(record, createdAudit);
     await registry.recordEnrollment(record.hash, certificate("a-1"), NOW + 1, enrolledAudit("a-1"));
-    await registry.appendAudit({ actor: "cli", action: "note", subject: null, details: { z: 1, a: { y: [1, 2] } } }, NOW + 2);
-    await registry.revokeToken(record.id, NOW + 3, { actor: "cli", action: "token.revoked", subject: record.id, details: {} });
+    await registry.appendAudit(
+      { actor: "cli", action: "note", subject: null, details: { z: 1, a: { y: [1, 2] } } },
+      NOW + 2,
+    );
+    await registry.revokeToken(record.id, NOW + 3, {
+      actor: "cli",
+      action: "token.revoked",
+      subject: record.id,
+      details: {},
+    });
     const entries = await registry.listAudit();
     expect(entries.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
     expect(entries[0]!.prevHash).toBe(GENESIS_HASH);
