@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
 import { issueToken } from "../src/app/issue-token.js";
-import { pkiExists, pkiPaths } from "../src/adapters/ca/key-store.js";
+import { pkiExists, pkiPaths } from "../src/adapters/shared/key-files.js";
 import { loadConfig, type Config } from "../src/config.js";
 import { createLogger, type Logger } from "../src/logger.js";
 import { initDataDir, startFleetgate, type RunningFleetgate } from "../src/main.js";

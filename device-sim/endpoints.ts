@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { pkiPaths } from "../src/adapters/ca/key-store.js";
+import { pkiPaths } from "../src/adapters/shared/key-files.js";
 import { loadConfig } from "../src/config.js";
 import { readRuntimeInfo } from "../src/runtime-file.js";
 import type { FleetEndpoints } from "./types.js";

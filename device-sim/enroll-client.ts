@@ -1,6 +1,6 @@
-import { newKeyAndCsr } from "../src/adapters/ca/local-credential.js";
-import { derToPem } from "../src/adapters/ca/pem.js";
-import { x509 } from "../src/adapters/ca/x509.js";
+import { newKeyAndCsr } from "../src/adapters/shared/local-credential.js";
+import { derToPem } from "../src/adapters/shared/pem.js";
+import { x509 } from "../src/adapters/shared/x509.js";
 import { certificateFacts, type DeviceCredential } from "./credential-store.js";
 import type { HttpsClient, HttpsReply } from "./https-client.js";
 import type { EnrollMethod } from "./types.js";

@@ -2,8 +2,8 @@ import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { addOperator } from "../src/app/add-operator.js";
 import type { EnrollmentDeps } from "../src/app/deps.js";
-import { newKeyAndCsr } from "../src/adapters/ca/local-credential.js";
-import { writeNewFile } from "../src/adapters/ca/key-store.js";
+import { newKeyAndCsr } from "../src/adapters/shared/local-credential.js";
+import { writeNewFile } from "../src/adapters/shared/key-files.js";
 
 /** Where the CLI finds operator credentials: `<data>/operators/<name>.crt|.key` (key 0600). */
 export function operatorPaths(dataDir: string, name: string): { dir: string; cert: string; key: string } {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { DEFAULT_ACL } from "./domain/acl.js";
+import { DEFAULT_ACL, templateProblem } from "./domain/acl.js";
 import { DEFAULT_ALLOWED_KEYS } from "./domain/csr-policy.js";
 import { parseDuration } from "./domain/duration.js";
 import { DEFAULT_PROFILES, ROLE_PATTERN } from "./domain/profile.js";
@@ -24,6 +24,13 @@ const duration = z.union([z.number().int().positive(), z.string()]).transform((v
 const rate = z.strictObject({ perSecond: z.number().positive(), burst: z.number().int().positive() });
 const listener = (defaultHost: string, defaultPort: number) =>
   z.strictObject({ host: host.default(defaultHost), port: port.default(defaultPort) });
+
+/** An ACL template must be a valid filter for every CN, and may never reach '$' (internal) topics. */
+const aclTemplate = z.string().superRefine((template, ctx) => {
+  const problem = templateProblem(template);
+  if (problem !== null)
+    ctx.addIssue({ code: "custom", message: `ACL template ${JSON.stringify(template)}: ${problem}` });
+});
 
 const ConfigSchema = z.strictObject({
   dataDir: z.string().min(1).default("./data"),
@@ -49,10 +56,42 @@ const ConfigSchema = z.strictObject({
       connectRatePerAddress: rate.default({ perSecond: 200, burst: 1000 }),
       maxPacketSize: z.number().int().min(128).max(268435455).default(65536),
       publishRate: rate.default({ perSecond: 100, burst: 200 }),
+      maxPendingConnections: z.number().int().positive().default(2000),
+      maxPendingPerAddress: z.number().int().positive().default(500),
+      // keep-alive 0 would let an idle session live for ever: 5 s is the least a client may ask for.
       keepalive: z
         .strictObject({ min: z.number().int().min(0), max: z.number().int().max(65535) })
-        .default({ min: 0, max: 3600 }),
+        .default({ min: 5, max: 3600 }),
       maxOutgoingQueue: z.number().int().positive().default(1000),
+      maxSubscriptionsPerClient: z.number().int().positive().default(100),
+      maxFiltersPerSubscribe: z.number().int().positive().default(64),
+      maxStoredQos2: z
+        .strictObject({ messages: z.number().int().positive(), bytes: z.number().int().positive() })
+        .default({ messages: 1000, bytes: 4 * 1024 * 1024 }),
+      retained: z
+        .strictObject({
+          maxPerDevice: z.number().int().min(0).default(100),
+          maxBytesPerDevice: z
+            .number()
+            .int()
+            .min(0)
+            .default(1024 * 1024),
+          maxTotalBytes: z
+            .number()
+            .int()
+            .min(0)
+            .default(256 * 1024 * 1024),
+          roles: z
+            .record(
+              z.string().regex(ROLE_PATTERN),
+              z.strictObject({
+                maxPerDevice: z.number().int().min(0).optional(),
+                maxBytesPerDevice: z.number().int().min(0).optional(),
+              }),
+            )
+            .default({}),
+        })
+        .prefault({}),
       onDeniedPublish: z.enum(["disconnect", "drop"]).default("disconnect"),
     })
     .prefault({}),
@@ -84,7 +123,7 @@ const ConfigSchema = z.strictObject({
   acl: z
     .record(
       z.string().regex(ROLE_PATTERN),
-      z.strictObject({ publish: z.array(z.string()), subscribe: z.array(z.string()) }),
+      z.strictObject({ publish: z.array(aclTemplate), subscribe: z.array(aclTemplate) }),
     )
     .default(() => structuredClone(DEFAULT_ACL)),
 });
@@ -193,9 +232,9 @@ export function formatIssues(error: z.ZodError): string {
 function withBuiltInEntries(input: Tree): Tree {
   const merged: Tree = { ...input };
   if (input["profiles"] === undefined || isPlainObject(input["profiles"]))
-    merged["profiles"] = { ...DEFAULT_PROFILES, ...(input["profiles"]) };
+    merged["profiles"] = { ...DEFAULT_PROFILES, ...input["profiles"] };
   if (input["acl"] === undefined || isPlainObject(input["acl"]))
-    merged["acl"] = { ...structuredClone(DEFAULT_ACL), ...(input["acl"]) };
+    merged["acl"] = { ...structuredClone(DEFAULT_ACL), ...input["acl"] };
   return merged;
 }
 

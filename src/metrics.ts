@@ -48,6 +48,18 @@ export class Metrics {
     "fleetgate_mqtt_messages_out_total",
     "PUBLISH packets forwarded to subscribers.",
   );
+  readonly mqttStoredQos2Messages = this.gauge(
+    "fleetgate_mqtt_stored_qos2_messages",
+    "Inbound QoS 2 messages stored awaiting PUBREL, all client ids (bounded per id by mqtt.maxStoredQos2).",
+  );
+  readonly mqttStoredQos2Bytes = this.gauge(
+    "fleetgate_mqtt_stored_qos2_bytes",
+    "Bytes (topic + payload) of the inbound QoS 2 messages stored awaiting PUBREL.",
+  );
+  readonly mqttPendingConnections = this.gauge(
+    "fleetgate_mqtt_pending_connections",
+    "MQTT connections accepted but not yet admitted (TLS handshake, CONNECT).",
+  );
   readonly mqttKicks = this.counter(
     "fleetgate_mqtt_kicks_total",
     "Live sessions closed by the session kicker (revocation).",

@@ -1,7 +1,13 @@
 import type { ChainedEntry } from "./domain/audit-chain.js";
 import type { TokenRecord } from "./domain/bootstrap-token.js";
+import type { CertificateStatus, DeviceStatus, OperatorStatus } from "./domain/registry-facts.js";
 
-/** The interfaces the use cases talk to. Adapters implement them; nothing in src/app imports an adapter. */
+export type { CertificateStatus, DeviceStatus, OperatorStatus };
+
+/**
+ * The interfaces the use cases talk to. Adapters implement them; nothing in src/app imports an adapter.
+ * A port with more than one adapter has one contract test suite that every adapter runs.
+ */
 
 export interface Clock {
   now(): number;
@@ -9,8 +15,7 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-export type DeviceStatus = "active" | "revoked";
-export type CertificateStatus = "active" | "superseded" | "revoked";
+// ── Registry facts ────────────────────────────────────────────────────────────────────────────
 
 export interface DeviceRecord {
   readonly id: string;
@@ -20,7 +25,13 @@ export interface DeviceRecord {
   readonly createdAt: number;
   readonly revokedAt: number | null;
   readonly revocationReason: string | null;
+  /** When a session of the device last opened or closed (flushed in batches, so minutes stale at most). */
   readonly lastSeenAt: number | null;
+}
+
+/** A device as listings show it: with the latest notAfter of its active certificates. */
+export interface DeviceSummary extends DeviceRecord {
+  readonly certificateNotAfter: number | null;
 }
 
 export interface CertificateRecord {
@@ -31,90 +42,170 @@ export interface CertificateRecord {
   readonly notAfter: number;
   readonly status: CertificateStatus;
   readonly issuedAt: number;
+  /** When it stopped being active: revoked, or superseded by a renewal. */
   readonly revokedAt: number | null;
+  /** RFC 5280 reason name; "superseded" for a renewed certificate. */
   readonly revocationReason: string | null;
+}
+
+/** What admission and re-enrollment judge about a presented certificate (src/domain/certificate-standing.ts). */
+export interface CertificateState {
+  readonly serial: string;
+  readonly deviceId: string;
+  readonly status: CertificateStatus;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly deviceStatus: DeviceStatus;
 }
 
 export interface OperatorRecord {
   readonly serial: string;
   readonly name: string;
   readonly pem: string;
-  readonly status: "active" | "revoked";
+  readonly status: OperatorStatus;
   readonly createdAt: number;
   readonly notAfter: number;
   readonly revokedAt: number | null;
 }
 
+/** A certificate that stopped being active (revoked, or superseded by a renewal), as a CRL needs it. */
 export interface RevokedCertificate {
   readonly serial: string;
+  readonly status: Exclude<CertificateStatus, "active">;
   readonly revokedAt: number;
   readonly reason: string;
+  readonly notAfter: number;
 }
 
 /** One audit log entry as stored: hash-chained (src/domain/audit-chain.ts). */
 export type AuditEntry = ChainedEntry;
-
 export type AuditInput = Pick<AuditEntry, "actor" | "action" | "subject" | "details">;
-
-export interface NewCertificate {
-  readonly serial: string;
-  readonly deviceId: string;
-  readonly role: string;
-  readonly profile: string;
-  readonly pem: string;
-  readonly notBefore: number;
-  readonly notAfter: number;
+/** The last entry's sequence number and hash (seq 0 and the genesis hash for an empty log). */
+export interface AuditHead {
+  readonly seq: number;
+  readonly hash: string;
 }
 
+/** The current signed CRL of one issuer (RFC 5280 §5.2.3: one number sequence per issuer). */
+export interface CrlRecord {
+  readonly issuer: string;
+  readonly number: number;
+  readonly thisUpdate: number;
+  readonly der: Uint8Array<ArrayBuffer>;
+}
+
+/** Cursor pagination: `next` is the cursor of the following page, null on the last one. */
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly next: string | null;
+}
+
+export interface DeviceQuery {
+  /** Devices whose id sorts after this cursor (ids are the cursor). */
+  readonly after?: string;
+  readonly limit: number;
+  readonly status?: DeviceStatus;
+  /** Ids starting with this (the console's search box). */
+  readonly prefix?: string;
+  /** Only devices with an active certificate whose notAfter is before this instant. */
+  readonly expiringBefore?: number;
+  /** Only these ids (e.g. the devices online now). */
+  readonly ids?: readonly string[];
+}
+
+// ── Registry port ─────────────────────────────────────────────────────────────────────────────
+
 /**
- * The registry: devices, certificates, bootstrap tokens and the audit log. Every method that
- * changes more than one row is one transaction. Async so a PostgreSQL adapter fits the same port.
+ * The registry stores facts and offers atomic units of work; it decides nothing. Every business rule
+ * (may this token enroll this device, is this the last operator…) is written once, in src/domain or
+ * src/app, and runs inside `transact` against the rows it read there.
  */
 export interface Registry {
-  createToken(token: TokenRecord, audit: AuditInput): Promise<void>;
+  /**
+   * Runs `work` as one atomic, durable unit: everything it wrote commits together (and is on disk when
+   * the promise resolves) or nothing does. Rows read through `tx` stay locked against other units of
+   * work until it ends. An adapter may run `work` again after a conflict, so `work` must only call `tx`
+   * and pure code. A throw rolls back and is rethrown.
+   */
+  transact<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T>;
+
   findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
   listTokens(): Promise<TokenRecord[]>;
-  revokeToken(id: string, at: number, audit: AuditInput): Promise<boolean>;
-
-  /**
-   * One transaction: spend one use of the token (only if still usable at `at`), refuse if the
-   * device is revoked, record device + certificate + audit entry. Throws a FleetgateError and
-   * records nothing when the token or device no longer qualifies.
-   */
-  recordEnrollment(tokenHash: string, certificate: NewCertificate, at: number, audit: AuditInput): Promise<void>;
-  /** One transaction: the old certificate becomes superseded, the new one active. */
-  recordRenewal(oldSerial: string, certificate: NewCertificate, at: number, audit: AuditInput): Promise<void>;
-
   getDevice(id: string): Promise<DeviceRecord | undefined>;
-  listDevices(): Promise<DeviceRecord[]>;
+  listDevices(query: DeviceQuery): Promise<Page<DeviceSummary>>;
+  countDevices(): Promise<{ readonly total: number; readonly revoked: number }>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
   listCertificates(deviceId: string): Promise<CertificateRecord[]>;
-  /** Active certificates whose notAfter is before `before` (expiry metrics, `device list --expiring`). */
+  /** The admission question, asked on every connection: one read of certificate and device. */
+  certificateState(serial: string): Promise<CertificateState | undefined>;
+  /** Active certificates whose notAfter is before `before` (expiry metrics). */
   countActiveCertificatesExpiringBefore(before: number): Promise<number>;
-  /** The admission question asked on every connection: active certificate of an active device. */
-  isCertificateActive(serial: string, deviceId: string): Promise<boolean>;
-
-  /**
-   * One transaction: the device and every certificate of it not yet revoked become revoked
-   * (RFC 5280 reason name). Returns the serials revoked now; empty if the device was already revoked.
-   */
-  revokeDevice(id: string, reason: string, at: number, audit: AuditInput): Promise<string[]>;
-  /** A revoked device becomes active again (its certificates stay revoked) so it may enroll anew. */
-  resetDevice(id: string, at: number, audit: AuditInput): Promise<boolean>;
-  /** Every revoked certificate, for the CRL. */
+  /** Every certificate that is revoked or superseded with a recorded time (the CRL decides which it lists). */
   listRevokedCertificates(): Promise<RevokedCertificate[]>;
-  /** Next CRL number for an issuer (RFC 5280 §5.2.3: monotonically increasing). */
-  nextCrlNumber(issuer: string, at: number): Promise<number>;
-
-  addOperator(operator: OperatorRecord, audit: AuditInput): Promise<void>;
+  currentCrl(issuer: string): Promise<CrlRecord | undefined>;
   listOperators(): Promise<OperatorRecord[]>;
-  isOperatorActive(serial: string): Promise<boolean>;
-  /** Revokes every active certificate of the named operator; returns how many. */
-  revokeOperator(name: string, at: number, audit: AuditInput): Promise<number>;
+  getOperator(serial: string): Promise<OperatorRecord | undefined>;
+  /** Entries with seq > afterSeq in order, at most `limit`; only those about `subject` when given. */
+  listAudit(options: {
+    readonly afterSeq: number;
+    readonly limit: number;
+    readonly subject?: string;
+  }): Promise<AuditEntry[]>;
+  auditHead(): Promise<AuditHead>;
+  /** Commits a tiny write (health row) so /healthz can tell a registry that no longer takes writes. */
+  probeWrite(at: number): Promise<void>;
+  close(): Promise<void>;
+}
 
-  appendAudit(entry: AuditInput, at: number): Promise<void>;
-  listAudit(options?: { limit?: number; afterSeq?: number }): Promise<AuditEntry[]>;
-  close(): void;
+/** What a unit of work may read (rows it reads are locked until it ends) and write. */
+export interface RegistryTx {
+  tokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  tokenById(id: string): Promise<TokenRecord | undefined>;
+  device(id: string): Promise<DeviceRecord | undefined>;
+  certificate(serial: string): Promise<CertificateRecord | undefined>;
+  certificatesOf(deviceId: string): Promise<CertificateRecord[]>;
+  activeOperators(): Promise<OperatorRecord[]>;
+  /** Locks the audit head: appends from concurrent units of work are serialized by it. */
+  auditHead(): Promise<AuditHead>;
+  /** Locks the issuer's CRL state: one CRL number at a time, cluster-wide. */
+  crlState(issuer: string): Promise<{ readonly number: number; readonly thisUpdate: number } | undefined>;
+  revokedCertificates(): Promise<RevokedCertificate[]>;
+
+  insertToken(token: TokenRecord): Promise<void>;
+  updateToken(id: string, changes: Partial<Pick<TokenRecord, "usesLeft" | "revokedAt">>): Promise<void>;
+  insertDevice(device: DeviceRecord): Promise<void>;
+  updateDevice(
+    id: string,
+    changes: Partial<Pick<DeviceRecord, "role" | "profile" | "status" | "revokedAt" | "revocationReason">>,
+  ): Promise<void>;
+  insertCertificate(certificate: CertificateRecord): Promise<void>;
+  updateCertificate(
+    serial: string,
+    changes: Partial<Pick<CertificateRecord, "status" | "revokedAt" | "revocationReason">>,
+  ): Promise<void>;
+  insertOperator(operator: OperatorRecord): Promise<void>;
+  updateOperator(serial: string, changes: Pick<OperatorRecord, "status" | "revokedAt">): Promise<void>;
+  /** Appends the next entry (its seq must be head.seq + 1, its prevHash head.hash) and moves the head. */
+  appendAudit(entry: AuditEntry): Promise<void>;
+  saveCrl(crl: CrlRecord): Promise<void>;
+  /** Records that sessions of these devices opened or closed at `at`. */
+  touchDevices(ids: readonly string[], at: number): Promise<void>;
+}
+
+// ── Signing ───────────────────────────────────────────────────────────────────────────────────
+
+export type SignatureHash = "SHA-256" | "SHA-384" | "SHA-512";
+
+/**
+ * A CA's private key, wherever it lives (a 0600 file, a PKCS#11 token). Everything a CA signs — device
+ * certificates, CRLs, OCSP responses, the CA certificates `init` makes — is signed through this.
+ */
+export interface IssuerKey {
+  readonly algorithm: { readonly name: "ECDSA"; readonly namedCurve: string; readonly hash: SignatureHash };
+  /** DER SubjectPublicKeyInfo of the key pair. */
+  readonly spki: Uint8Array<ArrayBuffer>;
+  /** Signs the DER of a to-be-signed structure; returns the DER ECDSA-Sig-Value that goes in its BIT STRING. */
+  sign(data: Uint8Array): Promise<Uint8Array<ArrayBuffer>>;
 }
 
 export interface SignRequest {
@@ -141,7 +232,26 @@ export interface CertificateSigner {
   readonly rootCaPem: string;
 }
 
-/** Closes every live session of a device and discards its persistent session state. */
+// ── Live sessions and events ──────────────────────────────────────────────────────────────────
+
+export interface LiveSession {
+  readonly deviceId: string;
+  readonly serial: string;
+  readonly address: string | null;
+  readonly connectedAt: number;
+  /** The node holding the connection (cluster mode), or this node's id. */
+  readonly node: string;
+}
+
+/** Who is online, where and since when (cluster-wide in cluster mode). */
+export interface SessionDirectory {
+  sessionsOf(deviceId: string): Promise<LiveSession[]>;
+  /** Ids of devices online now, sorted, after `after`, at most `limit`. */
+  onlineDeviceIds(options: { readonly after?: string; readonly limit: number }): Promise<string[]>;
+  countOnline(): Promise<number>;
+}
+
+/** Closes this node's live sessions of a device and discards its persistent state; returns how many closed. */
 export interface SessionKicker {
   kick(deviceId: string, reason: string): Promise<number>;
 }
@@ -154,11 +264,33 @@ export interface RevocationEvent {
   readonly at: number;
 }
 
+/** What the nodes did about one revocation: sessions actually closed, per node. */
+export interface RevocationOutcome {
+  readonly sessionsClosed: number;
+  readonly byNode: Readonly<Record<string, number>>;
+}
+
+/** A handler's share of a revocation: the sessions it closed (a kicker), or nothing (the CRL publisher). */
+export type RevocationHandler = (event: RevocationEvent) => Promise<number | void> | number | void;
+
+/** What an operator's live view shows; lossy by nature (a missed one is only a stale screen). */
+export type FleetEvent =
+  | { readonly type: "session.opened"; readonly deviceId: string; readonly node: string; readonly at: number }
+  | { readonly type: "session.closed"; readonly deviceId: string; readonly node: string; readonly at: number }
+  | { readonly type: "device.enrolled"; readonly deviceId: string; readonly serial: string; readonly at: number }
+  | { readonly type: "device.renewed"; readonly deviceId: string; readonly serial: string; readonly at: number }
+  | { readonly type: "device.revoked"; readonly deviceId: string; readonly reason: string; readonly at: number }
+  | { readonly type: "device.reset"; readonly deviceId: string; readonly at: number };
+
 /**
- * Fans revocations out to everything that must act on them: the session kicker, the CRL
- * publisher. In-process by default; a multi-node mode would carry the same events over Redis.
+ * Fans revocations out to every node's handlers and brings their results back to the caller; carries
+ * fleet events for live views. In-process by default; cluster mode carries both over Redis, and each
+ * node also catches up on revocations from the registry (a revocation must never be lost).
  */
 export interface EventBus {
-  publishRevocation(event: RevocationEvent): Promise<void>;
-  onRevocation(handler: (event: RevocationEvent) => Promise<unknown> | unknown): void;
+  publishRevocation(event: RevocationEvent): Promise<RevocationOutcome>;
+  onRevocation(handler: RevocationHandler): void;
+  publish(event: FleetEvent): void;
+  /** Returns the function that unsubscribes. */
+  subscribe(handler: (event: FleetEvent) => void): () => void;
 }

@@ -169,7 +169,7 @@ describe("architecture rules can fail", () => {
 
   it("flags I/O, adapter and app imports in domain, and allows pure ones", () => {
     const bad =
-      'import { readFileSync } from "node:fs";\nimport { x } from "fs";\nimport type { L } from "pino";\nimport { y } from "../adapters/ca/pem.js";\nimport { z } from "../app/deps.js";\nimport { t } from "../config.js";';
+      'import { readFileSync } from "node:fs";\nimport { x } from "fs";\nimport type { L } from "pino";\nimport { y } from "../adapters/shared/pem.js";\nimport { z } from "../app/deps.js";\nimport { t } from "../config.js";';
     expect(domainViolations("src/domain/x.ts", bad)).toHaveLength(6);
     const good = 'import { createHash } from "node:crypto";\nimport { a } from "./topic.js";';
     expect(domainViolations("src/domain/x.ts", good)).toEqual([]);

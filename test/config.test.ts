@@ -135,7 +135,7 @@ describe("frozen result", () => {
     expect(() => {
       (config.enroll as { port: number }).port = 1;
     }).toThrow(TypeError);
-    expect(() => (config.allowedKeys).push("rsa:1024")).toThrow(TypeError);
+    expect(() => config.allowedKeys.push("rsa:1024")).toThrow(TypeError);
     expect(config.enroll.port).toBe(8443);
   });
 

@@ -5,7 +5,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pkiPaths } from "../src/adapters/ca/key-store.js";
+import { pkiPaths } from "../src/adapters/shared/key-files.js";
 import { createLogger } from "../src/logger.js";
 import { initDataDir, registryFile, startFleetgate } from "../src/main.js";
 import { readRuntimeInfo, writeRuntimeInfo } from "../src/runtime-file.js";

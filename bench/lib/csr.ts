@@ -1,4 +1,4 @@
-import { x509 } from "../../src/adapters/ca/x509.js";
+import { x509 } from "../../src/adapters/shared/x509.js";
 import { runPool } from "./pool.js";
 
 export interface DeviceCsr {
@@ -14,9 +14,7 @@ const ECDSA_P256 = { name: "ECDSA", namedCurve: "P-256" } as const;
 
 /** One ECDSA P-256 key pair and a CSR with subject CN=deviceId, signed with SHA-256. */
 export async function deviceCsr(deviceId: string): Promise<DeviceCsr> {
-  const keys = (await x509.cryptoProvider
-    .get()
-    .subtle.generateKey(ECDSA_P256, true, ["sign", "verify"]));
+  const keys = await x509.cryptoProvider.get().subtle.generateKey(ECDSA_P256, true, ["sign", "verify"]);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: [{ CN: [deviceId] }],
     keys,

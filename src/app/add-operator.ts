@@ -1,9 +1,10 @@
 import { applyCsrPolicy } from "../domain/csr-policy.js";
 import type { DecodedCsr } from "../domain/csr-policy.js";
+import { OPERATOR_ROLE } from "../domain/operators.js";
 import type { OperatorRecord } from "../ports.js";
+import { appendAudit } from "./audit-log.js";
 import type { EnrollmentDeps } from "./deps.js";
 
-export const OPERATOR_ROLE = "operator";
 export const OPERATOR_LIFETIME_MS = 365 * 86_400_000;
 
 /**
@@ -35,11 +36,9 @@ export async function addOperator(
     notAfter: signed.notAfter,
     revokedAt: null,
   };
-  await deps.registry.addOperator(record, {
-    actor,
-    action: "operator.added",
-    subject: name,
-    details: { serial: signed.serial },
+  await deps.registry.transact(async (tx) => {
+    await tx.insertOperator(record);
+    await appendAudit(tx, { actor, action: "operator.added", subject: name, details: { serial: signed.serial } }, now);
   });
   return record;
 }

@@ -1,7 +1,8 @@
 import { deriveAcl, type Acl, type AclConfig } from "../domain/acl.js";
 import { identityFromCertificate, type CertificateFacts, type DeviceIdentity } from "../domain/identity.js";
 import type { MqttRefusal } from "../domain/mqtt-refusals.js";
-import type { Clock } from "../ports.js";
+import { activeOnRecord, certificateStanding } from "../domain/certificate-standing.js";
+import type { CertificateState, Clock } from "../ports.js";
 
 export interface PeerCertificate {
   readonly facts: CertificateFacts;
@@ -18,7 +19,8 @@ export interface ConnectAttempt {
 }
 
 export interface AdmissionDeps {
-  readonly isCertificateActive: (serial: string, deviceId: string) => Promise<boolean>;
+  /** The registry's facts about a serial (Registry.certificateState). */
+  readonly certificateState: (serial: string) => Promise<CertificateState | undefined>;
   readonly acl: AclConfig;
   readonly keepalive: { readonly min: number; readonly max: number };
   readonly clock: Clock;
@@ -49,12 +51,13 @@ export async function authorizeClient(deps: AdmissionDeps, attempt: ConnectAttem
   const parsed = identityFromCertificate(attempt.peer.facts);
   if (!parsed.ok) return refuse("certificate_identity_invalid", parsed.reason);
   const { identity } = parsed;
-  const now = deps.clock.now();
-  if (now < attempt.peer.notBefore || now > attempt.peer.notAfter)
-    return refuse("certificate_expired", `serial ${identity.serial}`);
-  if (!(await deps.isCertificateActive(identity.serial, identity.deviceId))) {
-    return refuse("certificate_not_active", `serial ${identity.serial} of ${identity.deviceId}`);
-  }
+  const standing = certificateStanding(
+    { deviceId: identity.deviceId, notBefore: attempt.peer.notBefore, notAfter: attempt.peer.notAfter },
+    await deps.certificateState(identity.serial),
+    deps.clock.now(),
+  );
+  if (standing === "expired") return refuse("certificate_expired", `serial ${identity.serial}`);
+  if (standing !== "good") return refuse("certificate_not_active", `serial ${identity.serial} of ${identity.deviceId}`);
   const clientId = admittedClientId(attempt, identity.deviceId);
   if (typeof clientId !== "string") return clientId;
   const { min, max } = deps.keepalive;
@@ -63,4 +66,12 @@ export async function authorizeClient(deps: AdmissionDeps, attempt: ConnectAttem
   }
   if (!Object.hasOwn(deps.acl, identity.role)) return refuse("role_unknown", `role ${identity.role}`);
   return { ok: true, identity, acl: deriveAcl(deps.acl, identity.role, identity.deviceId), clientId };
+}
+
+/**
+ * Asked again right after a session is registered: a revocation that committed between the first read
+ * and the registration is seen here (one that commits later finds the session and kicks it).
+ */
+export async function stillAdmitted(deps: AdmissionDeps, identity: DeviceIdentity): Promise<boolean> {
+  return activeOnRecord(await deps.certificateState(identity.serial), identity.deviceId);
 }

@@ -1,7 +1,7 @@
 import type { DecodedCsr, KeySpec } from "../domain/csr-policy.js";
 import { FleetgateError } from "../domain/errors.js";
 import type { CertificateProfile } from "../domain/profile.js";
-import type { CertificateSigner, Clock, NewCertificate, Registry } from "../ports.js";
+import type { CertificateRecord, CertificateSigner, Clock, EventBus, Registry, RegistryTx } from "../ports.js";
 
 /** What the enrollment use cases need; built once in main.ts. */
 export interface EnrollmentDeps {
@@ -12,6 +12,8 @@ export interface EnrollmentDeps {
   readonly allowedKeys: readonly KeySpec[];
   /** PKCS#10 DER → facts; throws FleetgateError("malformed_csr") on anything undecodable. */
   readonly decodeCsr: (der: Uint8Array<ArrayBuffer>) => Promise<DecodedCsr>;
+  /** Live views hear about enrollments and renewals (optional: `init` has no bus). */
+  readonly bus?: Pick<EventBus, "publish">;
 }
 
 export interface IssuedCertificate {
@@ -23,6 +25,15 @@ export interface IssuedCertificate {
   readonly notAfter: number;
 }
 
+/** A certificate just signed, before it is recorded. */
+export interface NewCertificate {
+  readonly serial: string;
+  readonly deviceId: string;
+  readonly pem: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
 export function profileFor(deps: EnrollmentDeps, name: string): CertificateProfile {
   const profile = deps.profiles.get(name);
   if (!profile) throw new FleetgateError("internal_error", `profile ${name} is no longer configured`);
@@ -30,8 +41,8 @@ export function profileFor(deps: EnrollmentDeps, name: string): CertificateProfi
 }
 
 /**
- * Signs, then hands the certificate to `record` (one registry transaction). Nothing is returned
- * to the caller unless the record commits, so a refused transaction issues nothing.
+ * Signs, then hands the certificate to `record` (one unit of work). Nothing is returned to the caller
+ * unless the record commits, so a refused unit of work issues nothing.
  */
 export async function signAndRecord(
   deps: EnrollmentDeps,
@@ -41,21 +52,30 @@ export async function signAndRecord(
   record: (certificate: NewCertificate, now: number) => Promise<void>,
 ): Promise<IssuedCertificate> {
   const now = deps.clock.now();
-  const signed = await deps.signer.sign({
-    deviceId,
-    role: profile.role,
-    lifetimeMs: profile.lifetimeMs,
-    publicKeySpki,
-    now,
-  });
+  const { lifetimeMs, role } = profile;
+  const signed = await deps.signer.sign({ deviceId, role, lifetimeMs, publicKeySpki, now });
   const { serial, pem, notBefore, notAfter } = signed;
-  await record({ serial, deviceId, role: profile.role, profile: profile.name, pem, notBefore, notAfter }, now);
-  return {
-    deviceId,
-    serial,
-    certificatePem: pem,
-    certificateDer: signed.der,
-    chainPem: [deps.signer.issuingCaPem],
-    notAfter,
-  };
+  await record({ serial, deviceId, pem, notBefore, notAfter }, now);
+  const chainPem = [deps.signer.issuingCaPem];
+  return { deviceId, serial, certificatePem: pem, certificateDer: signed.der, chainPem, notAfter };
+}
+
+/** The new certificate becomes the device's active one. */
+export function insertActiveCertificate(tx: RegistryTx, certificate: NewCertificate, now: number): Promise<void> {
+  return tx.insertCertificate({
+    ...certificate,
+    status: "active",
+    issuedAt: now,
+    revokedAt: null,
+    revocationReason: null,
+  });
+}
+
+/** RFC 5280 §5.3.1 "superseded": replaced by a renewal or a re-enrollment, from `now` on. */
+export function supersede(tx: RegistryTx, certificate: CertificateRecord, now: number): Promise<void> {
+  return tx.updateCertificate(certificate.serial, {
+    status: "superseded",
+    revokedAt: now,
+    revocationReason: "superseded",
+  });
 }

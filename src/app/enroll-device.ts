@@ -1,7 +1,18 @@
 import { assertTokenUsable, hashToken, looksLikeToken, tokenCovers } from "../domain/bootstrap-token.js";
 import { applyCsrPolicy } from "../domain/csr-policy.js";
+import { assertDeviceMayEnroll } from "../domain/enrollment.js";
 import { FleetgateError } from "../domain/errors.js";
-import { profileFor, signAndRecord, type EnrollmentDeps, type IssuedCertificate } from "./deps.js";
+import type { CertificateProfile } from "../domain/profile.js";
+import { appendAudit } from "./audit-log.js";
+import {
+  insertActiveCertificate,
+  profileFor,
+  signAndRecord,
+  supersede,
+  type EnrollmentDeps,
+  type IssuedCertificate,
+  type NewCertificate,
+} from "./deps.js";
 
 export interface EnrollRequest {
   readonly token: string | undefined;
@@ -11,9 +22,9 @@ export interface EnrollRequest {
 }
 
 /**
- * First boot: a bootstrap token plus a CSR buys a certificate. The token is checked before the
- * CSR is even decoded; it is spent in the same transaction that records the certificate, so
- * racing requests with a single-use token yield exactly one certificate.
+ * First boot: a bootstrap token plus a CSR buys a certificate. The token is judged before the CSR is
+ * even decoded, and judged again inside the unit of work that spends it and records the certificate,
+ * against the locked token row: racing requests with a single-use token yield exactly one certificate.
  */
 export async function enrollDevice(deps: EnrollmentDeps, request: EnrollRequest): Promise<IssuedCertificate> {
   if (!request.token) throw new FleetgateError("token_missing");
@@ -28,18 +39,42 @@ export async function enrollDevice(deps: EnrollmentDeps, request: EnrollRequest)
     mayEnroll: (cn) =>
       tokenCovers(token, cn) && (request.claimedDeviceId === undefined || request.claimedDeviceId === cn),
   });
-  const existing = await deps.registry.getDevice(deviceId);
-  if (existing?.status === "revoked") throw new FleetgateError("device_revoked", `device ${deviceId} is revoked`);
-  if (existing && token.deviceId === null)
-    throw new FleetgateError("device_exists", `group token ${token.id} for existing ${deviceId}`);
+  assertDeviceMayEnroll(token, await deps.registry.getDevice(deviceId));
 
   const profile = profileFor(deps, token.profile);
-  return signAndRecord(deps, deviceId, profile, csr.publicKeySpki, (certificate, now) =>
-    deps.registry.recordEnrollment(tokenHash, certificate, now, {
-      actor: `token:${token.id}`,
-      action: "device.enrolled",
-      subject: deviceId,
-      details: { serial: certificate.serial, profile: profile.name, notAfter: certificate.notAfter },
-    }),
+  const issued = await signAndRecord(deps, deviceId, profile, csr.publicKeySpki, (certificate, now) =>
+    recordEnrollment(deps, tokenHash, profile, certificate, now),
   );
+  deps.bus?.publish({ type: "device.enrolled", deviceId, serial: issued.serial, at: deps.clock.now() });
+  return issued;
+}
+
+/** One unit of work: spend one use of the token, create or re-key the device, record the certificate. */
+function recordEnrollment(
+  deps: EnrollmentDeps,
+  tokenHash: string,
+  profile: CertificateProfile,
+  certificate: NewCertificate,
+  now: number,
+): Promise<void> {
+  const { deviceId } = certificate;
+  return deps.registry.transact(async (tx) => {
+    const token = await tx.tokenByHash(tokenHash);
+    assertTokenUsable(token, now);
+    const device = await tx.device(deviceId);
+    assertDeviceMayEnroll(token, device);
+    await tx.updateToken(token.id, { usesLeft: token.usesLeft - 1 });
+    const facts = { role: profile.role, profile: profile.name };
+    if (device === undefined) {
+      const fresh = { id: deviceId, ...facts, status: "active", createdAt: now } as const;
+      await tx.insertDevice({ ...fresh, revokedAt: null, revocationReason: null, lastSeenAt: null });
+    } else {
+      // A device token re-enrolls a device that lost its key: its old certificates stop being active.
+      await tx.updateDevice(deviceId, facts);
+      for (const old of await tx.certificatesOf(deviceId)) if (old.status === "active") await supersede(tx, old, now);
+    }
+    await insertActiveCertificate(tx, certificate, now);
+    const details = { serial: certificate.serial, profile: profile.name, notAfter: certificate.notAfter };
+    await appendAudit(tx, { actor: `token:${token.id}`, action: "device.enrolled", subject: deviceId, details }, now);
+  });
 }

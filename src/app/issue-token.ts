@@ -1,6 +1,7 @@
 import { generateToken, hashToken, type TokenRecord } from "../domain/bootstrap-token.js";
 import { isValidDeviceId, isValidDevicePrefix } from "../domain/device-id.js";
 import type { Clock, Registry } from "../ports.js";
+import { appendAudit } from "./audit-log.js";
 
 export interface IssueTokenRequest {
   readonly deviceId?: string;
@@ -64,11 +65,10 @@ export async function issueToken(
     revokedAt: null,
   };
   const scope = record.deviceId ? { deviceId: record.deviceId } : { prefix: record.prefix, uses };
-  await deps.registry.createToken(record, {
-    actor: request.actor,
-    action: "token.created",
-    subject: record.id,
-    details: { ...scope, profile: record.profile, expiresAt: record.expiresAt },
+  const details = { ...scope, profile: record.profile, expiresAt: record.expiresAt };
+  await deps.registry.transact(async (tx) => {
+    await tx.insertToken(record);
+    await appendAudit(tx, { actor: request.actor, action: "token.created", subject: record.id, details }, now);
   });
   return { token, record };
 }

@@ -1,38 +1,83 @@
+import { certificateStanding, type Standing } from "../domain/certificate-standing.js";
 import { applyCsrPolicy } from "../domain/csr-policy.js";
 import { FleetgateError } from "../domain/errors.js";
 import type { DeviceIdentity } from "../domain/identity.js";
-import { profileFor, signAndRecord, type EnrollmentDeps, type IssuedCertificate } from "./deps.js";
+import type { CertificateRecord, DeviceRecord } from "../ports.js";
+import { appendAudit } from "./audit-log.js";
+import {
+  insertActiveCertificate,
+  profileFor,
+  signAndRecord,
+  supersede,
+  type EnrollmentDeps,
+  type IssuedCertificate,
+} from "./deps.js";
+
+/** The client certificate a re-enrollment request presented (verified by TLS against the issuing CA). */
+export interface PresentedCertificate {
+  readonly identity: DeviceIdentity;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+/** The refusal for each standing but "good", as the enrollment listener answers it. */
+function assertRenewable(
+  presented: PresentedCertificate,
+  record: CertificateRecord | undefined,
+  device: DeviceRecord | undefined,
+  now: number,
+): void {
+  const { deviceId, serial } = presented.identity;
+  const onRecord = record &&
+    device && { deviceId: record.deviceId, status: record.status, deviceStatus: device.status };
+  const standing: Standing = certificateStanding(
+    { deviceId, notBefore: presented.notBefore, notAfter: presented.notAfter },
+    onRecord,
+    now,
+  );
+  // A resumed TLS session carries a certificate that may have expired since the first handshake,
+  // where it would have been refused: the same 401 here.
+  if (standing === "expired") throw new FleetgateError("client_certificate_required", `serial ${serial} is expired`);
+  if (device?.status === "revoked") throw new FleetgateError("device_revoked", `device ${deviceId} is revoked`);
+  if (standing !== "good")
+    throw new FleetgateError("certificate_not_active", `serial ${serial} is ${record?.status ?? "unknown"}`);
+}
 
 /**
- * RFC 7030 §4.2.2 re-enrollment: the device authenticates with its current certificate (already
- * verified by TLS) and asks for a new one with the same CN; a new key is allowed. The old
- * certificate becomes superseded in the same transaction that records the new one.
+ * RFC 7030 §4.2.2 re-enrollment: the device authenticates with its current certificate and asks for a
+ * new one with the same CN; a new key is allowed. The presented certificate is judged on every request
+ * (validity dates and registry status), before signing and again inside the unit of work in which the
+ * old certificate becomes superseded and the new one active.
  */
 export async function renewDevice(
   deps: EnrollmentDeps,
-  current: DeviceIdentity,
+  presented: PresentedCertificate,
   csrDer: Uint8Array<ArrayBuffer>,
 ): Promise<IssuedCertificate> {
-  const device = await deps.registry.getDevice(current.deviceId);
-  if (device?.status === "revoked") throw new FleetgateError("device_revoked", `device ${current.deviceId} is revoked`);
-  const certificate = await deps.registry.getCertificate(current.serial);
-  if (!device || certificate?.status !== "active" || certificate.deviceId !== current.deviceId) {
-    throw new FleetgateError(
-      "certificate_not_active",
-      `serial ${current.serial} is ${certificate?.status ?? "unknown"}`,
-    );
-  }
+  const { deviceId, serial } = presented.identity;
+  const device = await deps.registry.getDevice(deviceId);
+  assertRenewable(presented, await deps.registry.getCertificate(serial), device, deps.clock.now());
   const csr = await deps.decodeCsr(csrDer);
-  const deviceId = applyCsrPolicy(csr.facts, {
-    allowedKeys: deps.allowedKeys,
-    mayEnroll: (cn) => cn === current.deviceId,
-  });
-  return signAndRecord(deps, deviceId, profileFor(deps, device.profile), csr.publicKeySpki, (certificate, now) =>
-    deps.registry.recordRenewal(current.serial, certificate, now, {
-      actor: `device:${deviceId}`,
-      action: "device.renewed",
-      subject: deviceId,
-      details: { serial: certificate.serial, previousSerial: current.serial, notAfter: certificate.notAfter },
-    }),
+  applyCsrPolicy(csr.facts, { allowedKeys: deps.allowedKeys, mayEnroll: (cn) => cn === deviceId });
+  const issued = await signAndRecord(
+    deps,
+    deviceId,
+    profileFor(deps, device!.profile),
+    csr.publicKeySpki,
+    (certificate, now) =>
+      deps.registry.transact(async (tx) => {
+        const current = await tx.certificate(serial);
+        assertRenewable(presented, current, await tx.device(deviceId), now);
+        await supersede(tx, current!, now);
+        await insertActiveCertificate(tx, certificate, now);
+        const details = { serial: certificate.serial, previousSerial: serial, notAfter: certificate.notAfter };
+        await appendAudit(
+          tx,
+          { actor: `device:${deviceId}`, action: "device.renewed", subject: deviceId, details },
+          now,
+        );
+      }),
   );
+  deps.bus?.publish({ type: "device.renewed", deviceId, serial: issued.serial, at: deps.clock.now() });
+  return issued;
 }

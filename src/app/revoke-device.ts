@@ -1,6 +1,7 @@
 import { FleetgateError } from "../domain/errors.js";
 import { DEVICE_REVOCATION_REASONS, isDeviceRevocationReason } from "../domain/revocation-reason.js";
-import type { Clock, EventBus, Registry } from "../ports.js";
+import type { Clock, DeviceRecord, EventBus, Registry } from "../ports.js";
+import { appendAudit } from "./audit-log.js";
 
 export interface RevocationDeps {
   readonly registry: Registry;
@@ -14,12 +15,16 @@ export interface RevokeResult {
   readonly reason: string;
   readonly serials: readonly string[];
   readonly alreadyRevoked: boolean;
+  /** Live sessions the kick actually closed, in total and per node. */
+  readonly sessionsClosed: number;
+  readonly sessionsClosedByNode: Readonly<Record<string, number>>;
 }
 
 /**
- * Durable first, then side effects: the registry commits the device and its certificates as
- * revoked (from then on admission, enrollment and OCSP refuse it), and only then is the event
- * published that kicks live sessions and re-signs the CRL.
+ * Durable first, then side effects: one unit of work marks the device and every certificate of it not
+ * yet revoked as revoked (from then on admission, enrollment and OCSP refuse it) and audits it; only
+ * then is the revocation published, which kicks live sessions on every node (their count comes back)
+ * and re-signs the CRL.
  */
 export async function revokeDevice(
   deps: RevocationDeps,
@@ -27,34 +32,54 @@ export async function revokeDevice(
   reason: string,
   actor: string,
 ): Promise<RevokeResult> {
-  if (!isDeviceRevocationReason(reason))
+  if (!isDeviceRevocationReason(reason)) {
+    const known = DEVICE_REVOCATION_REASONS.join(", ");
     throw new FleetgateError(
       "malformed_request",
-      `unknown revocation reason ${JSON.stringify(reason)}; one of ${DEVICE_REVOCATION_REASONS.join(", ")}`,
+      `unknown revocation reason ${JSON.stringify(reason)}; one of ${known}`,
     );
-  const device = await deps.registry.getDevice(deviceId);
-  if (!device) throw new FleetgateError("not_found", `no device ${deviceId}`);
+  }
   const at = deps.clock.now();
-  const serials = await deps.registry.revokeDevice(deviceId, reason, at, {
-    actor,
-    action: "device.revoked",
-    subject: deviceId,
-    details: {},
+  const { device, serials } = await deps.registry.transact(async (tx) => {
+    const device = await tx.device(deviceId);
+    if (!device) throw new FleetgateError("not_found", `no device ${deviceId}`);
+    if (device.status === "revoked") return { device, serials: [] as string[] };
+    const serials = (await tx.certificatesOf(deviceId)).filter((c) => c.status !== "revoked").map((c) => c.serial);
+    await tx.updateDevice(deviceId, { status: "revoked", revokedAt: at, revocationReason: reason });
+    for (const serial of serials)
+      await tx.updateCertificate(serial, { status: "revoked", revokedAt: at, revocationReason: reason });
+    await appendAudit(tx, { actor, action: "device.revoked", subject: deviceId, details: { reason, serials } }, at);
+    return { device, serials };
   });
   // Kick even when it was already revoked: a session that slipped in must still go.
-  await deps.bus.publishRevocation({ deviceId, reason, serials, at });
+  const outcome = await deps.bus.publishRevocation({ deviceId, reason, serials, at });
   const alreadyRevoked = device.status === "revoked";
-  return { deviceId, reason: alreadyRevoked ? (device.revocationReason ?? reason) : reason, serials, alreadyRevoked };
+  if (!alreadyRevoked) deps.bus.publish({ type: "device.revoked", deviceId, reason, at });
+  return {
+    deviceId,
+    reason: reasonOnRecord(device, reason),
+    serials,
+    alreadyRevoked,
+    sessionsClosed: outcome.sessionsClosed,
+    sessionsClosedByNode: outcome.byNode,
+  };
+}
+
+function reasonOnRecord(device: DeviceRecord, given: string): string {
+  return device.status === "revoked" ? (device.revocationReason ?? given) : given;
 }
 
 /** A found or replaced device may enroll again (with a new token); old certificates stay revoked. */
 export async function resetDevice(deps: RevocationDeps, deviceId: string, actor: string): Promise<boolean> {
-  const device = await deps.registry.getDevice(deviceId);
-  if (!device) throw new FleetgateError("not_found", `no device ${deviceId}`);
-  return deps.registry.resetDevice(deviceId, deps.clock.now(), {
-    actor,
-    action: "device.reset",
-    subject: deviceId,
-    details: {},
+  const at = deps.clock.now();
+  const reset = await deps.registry.transact(async (tx) => {
+    const device = await tx.device(deviceId);
+    if (!device) throw new FleetgateError("not_found", `no device ${deviceId}`);
+    if (device.status !== "revoked") return false;
+    await tx.updateDevice(deviceId, { status: "active", revokedAt: null, revocationReason: null });
+    await appendAudit(tx, { actor, action: "device.reset", subject: deviceId, details: {} }, at);
+    return true;
   });
+  if (reset) deps.bus.publish({ type: "device.reset", deviceId, at });
+  return reset;
 }

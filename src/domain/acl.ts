@@ -71,6 +71,22 @@ function instantiate(template: string, cn: string): string {
   return rule;
 }
 
+/** A CN no real device id can collide with, to try a template out before any client connects. */
+const PROBE_CN = "probe-device";
+
+/**
+ * Why a rule template is unusable, or null: judged at start-up (configuration schema) instead of per
+ * connection, where it used to surface as CONNACK 3 for every client of the role. A template reaching
+ * '$' topics is refused: those are the broker's own ($SYS, internal), never a role's.
+ */
+export function templateProblem(template: string): string | null {
+  const rule = template.split(CN_PLACEHOLDER).join(PROBE_CN);
+  const problem = validateTopicFilter(rule);
+  if (problem !== null) return `not a valid topic filter (${problem})`;
+  if (rule.startsWith("$")) return "'$' topics are reserved for the broker";
+  return null;
+}
+
 /** The concrete permissions of one connected client. Immutable; deny unless a rule says otherwise. */
 export class Acl {
   readonly publishRules: readonly string[];
@@ -152,6 +168,17 @@ export function deriveAcl(config: AclConfig, role: string, cn: string): Acl {
   const publish = templates.publish.map((template) => instantiate(template, cn));
   const subscribe = templates.subscribe.map((template) => instantiate(template, cn));
   return new Acl(role, cn, publish, subscribe);
+}
+
+/**
+ * The filters a device alone may publish under: every publish template of any role that names the
+ * CN, instantiated with this id (a CN is one device across all roles). A revoked device's retained
+ * messages are cleared from these.
+ */
+export function deviceNamespaces(config: AclConfig, cn: string): string[] {
+  assertSafeCn(cn);
+  const templates = Object.values(config).flatMap((role) => role.publish.filter((t) => t.includes(CN_PLACEHOLDER)));
+  return [...new Set(templates.map((template) => instantiate(template, cn)))];
 }
 
 /**

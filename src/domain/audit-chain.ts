@@ -40,6 +40,15 @@ export function chainHash(prevHash: string, content: ChainedContent): string {
   return createHash("sha256").update(prevHash).update("\n").update(canonical).digest("hex");
 }
 
+/** The entry that follows `head` (seq 0 and GENESIS_HASH for an empty log). */
+export function nextEntry(
+  head: { readonly seq: number; readonly hash: string },
+  content: Omit<ChainedContent, "seq">,
+): ChainedEntry {
+  const chained: ChainedContent = { ...content, seq: head.seq + 1 };
+  return { ...chained, prevHash: head.hash, hash: chainHash(head.hash, chained) };
+}
+
 export interface ChainBreak {
   readonly seq: number;
   readonly problem: string;

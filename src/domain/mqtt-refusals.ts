@@ -57,12 +57,23 @@ export type MqttRefusal = keyof typeof MQTT_REFUSALS;
 export const MQTT_DENIALS = {
   publish_not_permitted: "A PUBLISH (or will) to a topic outside the client's publish permissions.",
   subscribe_not_permitted: "A SUBSCRIBE filter not covered by the client's subscribe permissions (SUBACK 0x80).",
+  subscription_limit_reached:
+    "A SUBSCRIBE filter beyond mqtt.maxSubscriptionsPerClient filters held by the connection (SUBACK 0x80).",
+  too_many_filters: "A SUBSCRIBE with more than mqtt.maxFiltersPerSubscribe filters; the connection is closed.",
+  malformed_utf8:
+    "A topic, filter, client id, will topic or user name that is not well-formed UTF-8 [MQTT-1.5.3-1]; the connection is closed.",
   publish_rate_exceeded: "The device exceeded its publish token bucket; the message is dropped.",
+  retained_limit_reached:
+    "A retained PUBLISH over the device's mqtt.retained quota (or its role may not retain): delivered, not retained.",
   outgoing_queue_full:
     "A persistent session's queue of unacknowledged QoS 1/2 messages is at mqtt.maxOutgoingQueue; the message is not queued for it.",
+  qos2_store_full:
+    "A QoS 2 PUBLISH beyond the client id's stored QoS 2 messages awaiting PUBREL (mqtt.maxStoredQos2); the connection is closed.",
   packet_too_large: "A packet larger than mqtt.maxPacketSize; the connection is closed.",
   connection_rate_exceeded: "Too many new connections from one source address; closed before the TLS handshake.",
   connection_limit_reached: "mqtt.maxConnections connections are open; closed before the TLS handshake.",
+  pending_limit_reached:
+    "Too many connections not yet admitted, in total (mqtt.maxPendingConnections) or from one address (mqtt.maxPendingPerAddress); closed before the TLS handshake.",
 } as const;
 
 export type MqttDenial = keyof typeof MQTT_DENIALS;

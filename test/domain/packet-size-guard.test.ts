@@ -109,17 +109,15 @@ describe("PacketSizeGuard", () => {
   it("property: over random packet streams cut into random chunks, it reports exactly the first oversized packet, in the chunk that completes its header, and nothing else", () => {
     fc.assert(
       fc.property(
-        fc
-          .integer({ min: 2, max: 40_000 })
-          .chain((limit) =>
-            fc.tuple(
-              fc.constant(limit),
-              fc.array(fc.record({ type: fc.integer({ min: 0, max: 255 }), length: packetLength(limit) }), {
-                minLength: 1,
-                maxLength: 12,
-              }),
-            ),
+        fc.integer({ min: 2, max: 40_000 }).chain((limit) =>
+          fc.tuple(
+            fc.constant(limit),
+            fc.array(fc.record({ type: fc.integer({ min: 0, max: 255 }), length: packetLength(limit) }), {
+              minLength: 1,
+              maxLength: 12,
+            }),
           ),
+        ),
         fc.array(fc.nat(), { maxLength: 40 }),
         fc.integer({ min: 0, max: 64 }),
         ([limit, packets], cuts, tail) => {

@@ -2,8 +2,8 @@ import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { derToPem, pemToDer } from "../../src/adapters/ca/pem.js";
-import { subtle, x509 } from "../../src/adapters/ca/x509.js";
+import { derToPem, pemToDer } from "../../src/adapters/shared/pem.js";
+import { subtle, x509 } from "../../src/adapters/shared/x509.js";
 import { normalizeSerial } from "../../src/domain/identity.js";
 
 /**
@@ -87,7 +87,7 @@ export async function webCryptoCsr(
           publicExponent: new Uint8Array([1, 0, 1]),
           hash: "SHA-256",
         };
-  const keys = (await subtle.generateKey(algorithm, true, ["sign", "verify"]));
+  const keys = await subtle.generateKey(algorithm, true, ["sign", "verify"]);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name,
     keys,

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { issueToken, type IssueTokenRequest } from "../../src/app/issue-token.js";
-import { pkiPaths, type PkiPaths } from "../../src/adapters/ca/key-store.js";
+import { pkiPaths, type PkiPaths } from "../../src/adapters/shared/key-files.js";
 import { parseConfig, type Config, type ConfigInput } from "../../src/config.js";
 import { createLogger, type Logger } from "../../src/logger.js";
 import { initDataDir, startFleetgate, type RunningFleetgate } from "../../src/main.js";
@@ -74,12 +74,15 @@ export async function startTestFleetgate(overrides: ConfigInput = {}): Promise<T
     enrollUrl: `https://localhost:${running.ports.enroll}`,
     rootCaPem: readFileSync(pki.rootCert, "utf8"),
     async token(request) {
-      const issued = await issueToken({ registry: running.registry, clock: systemClock, profiles }, {
-        ttlMs: 3_600_000,
-        profile: "device",
-        actor: "test",
-        ...request,
-      });
+      const issued = await issueToken(
+        { registry: running.registry, clock: systemClock, profiles },
+        {
+          ttlMs: 3_600_000,
+          profile: "device",
+          actor: "test",
+          ...request,
+        },
+      );
       return issued.token;
     },
     async close() {

@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hashToken } from "../../src/domain/bootstrap-token.js";
-import { derToPem } from "../../src/adapters/ca/pem.js";
-import { subtle, x509 } from "../../src/adapters/ca/x509.js";
+import { derToPem } from "../../src/adapters/shared/pem.js";
+import { subtle, x509 } from "../../src/adapters/shared/x509.js";
 import { normalizeSerial } from "../../src/domain/identity.js";
 import type { TestFleetgate } from "./fleetgate.js";
 
@@ -163,7 +163,7 @@ export async function signerIssuedCertificate(
   options: { now?: number; lifetimeMs?: number; record?: boolean; role?: string } = {},
 ): Promise<CertFiles> {
   const algorithm = { name: "ECDSA", namedCurve: "P-256" };
-  const keys = (await subtle.generateKey(algorithm, true, ["sign", "verify"]));
+  const keys = await subtle.generateKey(algorithm, true, ["sign", "verify"]);
   const spki = new Uint8Array(await subtle.exportKey("spki", keys.publicKey));
   const keyPem = derToPem(new Uint8Array(await subtle.exportKey("pkcs8", keys.privateKey)), "PRIVATE KEY");
   const role = options.role ?? "device";

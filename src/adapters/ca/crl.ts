@@ -1,17 +1,17 @@
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { reasonCode, REVOCATION_REASONS } from "../../domain/revocation-reason.js";
-import type { Clock, Registry, RevokedCertificate } from "../../ports.js";
+import { listedAsRevoked } from "../../domain/certificate-standing.js";
+import type { Clock, CrlRecord, Registry, RevokedCertificate } from "../../ports.js";
+import type { IssuingCa } from "./issuing-ca.js";
 import {
-  loadIssuerKey,
-  pkijsEngine,
+  pkijsSignatureAlgorithm,
   pkixTime,
   serialInteger,
+  signatureBits,
   signingSchedule,
-  type IssuerKey,
   type SigningSchedule,
-} from "./issuer-key.js";
-import type { PkiPaths } from "./key-store.js";
+} from "./pkix-values.js";
 
 const DEFAULT_VALIDITY_MS = 24 * 3_600_000;
 const OID = {
@@ -20,9 +20,9 @@ const OID = {
   reasonCode: "2.5.29.21", // §5.3.1
 } as const;
 /** The issuer key in the registry's crl_state table (§5.2.3: one number sequence per CRL issuer). */
-const ISSUER = "issuing";
+export const CRL_ISSUER = "issuing";
 
-export type CrlRegistry = Pick<Registry, "nextCrlNumber" | "listRevokedCertificates">;
+export type CrlRegistry = Pick<Registry, "transact" | "currentCrl">;
 
 export interface CrlRefreshInfo {
   readonly reason: string;
@@ -60,7 +60,7 @@ function entryFor(revoked: RevokedCertificate): pkijs.RevokedCertificate {
   return entry;
 }
 
-function crlExtensions(issuer: IssuerKey, crlNumber: number): pkijs.Extensions {
+function crlExtensions(issuer: IssuingCa, crlNumber: number): pkijs.Extensions {
   // §5.2.1: AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING }
   const aki = new pkijs.AuthorityKeyIdentifier({ keyIdentifier: new asn1js.OctetString({ valueHex: issuer.keyId }) });
   return new pkijs.Extensions({
@@ -72,67 +72,61 @@ function crlExtensions(issuer: IssuerKey, crlNumber: number): pkijs.Extensions {
 }
 
 /** Builds and signs one v2 CRL (RFC 5280 §5.1) for the issuing CA; returns its DER. */
+/** Builds and signs one v2 CRL (RFC 5280 §5.1) for the issuing CA, through its IssuerKey; returns its DER. */
 export async function signCrl(
-  issuer: IssuerKey,
+  issuer: IssuingCa,
   crlNumber: number,
   now: number,
   validityMs: number,
   revoked: readonly RevokedCertificate[],
 ): Promise<Uint8Array<ArrayBuffer>> {
+  const algorithm = pkijsSignatureAlgorithm(issuer.key);
   const crl = new pkijs.CertificateRevocationList({
     version: 1, // §5.1.2.1: v2, required because extensions are present
-    issuer: issuer.certificate.subject, // §5.1.2.3: exactly the issuing CA's subject
+    issuer: issuer.pkijsCertificate.subject, // §5.1.2.3: exactly the issuing CA's subject
     thisUpdate: pkixTime(now), // §5.1.2.4
     nextUpdate: pkixTime(now + validityMs), // §5.1.2.5: conforming CRL issuers MUST include it
     crlExtensions: crlExtensions(issuer, crlNumber),
+    signature: algorithm, // §5.1.2.2: the same algorithm as signatureAlgorithm
+    signatureAlgorithm: algorithm,
   });
   // §5.1.2.6: when there are no revoked certificates, the list MUST be absent.
   if (revoked.length > 0) crl.revokedCertificates = revoked.map(entryFor);
-  await crl.sign(issuer.key, issuer.hash, pkijsEngine);
-  return new Uint8Array(crl.toSchema(true).toBER());
+  // encodeTBS is what pkijs sign() itself uses (protected in its typings only).
+  crl.tbsView = new Uint8Array((crl as unknown as { encodeTBS(): asn1js.Sequence }).encodeTBS().toBER());
+  crl.signatureValue = await signatureBits(issuer.key, crl.tbsView);
+  return new Uint8Array(crl.toSchema().toBER());
 }
 
 /**
- * Holds the issuing CA's current CRL (DER) and re-signs it: on every revocation (call `refresh`
- * from the event bus) and on a timer at half the validity, so that while fleetgate runs a relying
- * party never holds a CRL past its nextUpdate (RFC 5280 §5.1.2.5).
+ * Holds the issuing CA's current CRL (DER) and re-signs it: on every revocation (call `refresh` from the
+ * event bus) and on a timer at half the validity, so that while fleetgate runs a relying party never
+ * holds a CRL past its nextUpdate (RFC 5280 §5.1.2.5). Each CRL is numbered, signed and stored in one
+ * unit of work that locks the CRL state: one number at a time, and the stored CRL is the served one.
  */
 export class CrlPublisher {
-  private current: Uint8Array<ArrayBuffer> | null = null;
-  private currentNumber = 0;
+  private current: CrlRecord | null = null;
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly schedule: SigningSchedule;
 
   constructor(
     private readonly registry: CrlRegistry,
-    private readonly issuer: IssuerKey,
+    private readonly issuer: IssuingCa,
     private readonly options: CrlPublisherOptions = {},
   ) {
     this.schedule = signingSchedule(options, DEFAULT_VALIDITY_MS);
   }
 
-  /** Loads the issuing CA key from the data dir, signs the first CRL and starts the re-sign timer. */
-  static async create(
-    registry: CrlRegistry,
-    paths: PkiPaths,
-    options: CrlPublisherOptions = {},
-  ): Promise<CrlPublisher> {
-    const publisher = new CrlPublisher(registry, await loadIssuerKey(paths), options);
-    await publisher.refresh("startup");
-    publisher.start();
-    return publisher;
-  }
-
   /** The current CRL, DER (application/pkix-crl). Throws before the first refresh. */
   get der(): Uint8Array<ArrayBuffer> {
     if (this.current === null) throw new Error("no CRL signed yet");
-    return this.current;
+    return this.current.der;
   }
 
   /** The CRL number (RFC 5280 §5.2.3) of the current CRL; 0 before the first refresh. */
   get crlNumber(): number {
-    return this.currentNumber;
+    return this.current?.number ?? 0;
   }
 
   /**
@@ -149,10 +143,8 @@ export class CrlPublisher {
   start(): void {
     if (this.timer !== null) return;
     const period = Math.max(1000, Math.floor(this.schedule.validityMs / 2));
-    this.timer = setInterval(
-      () => void this.refresh("timer").catch((error: unknown) => this.options.onError?.(error)),
-      period,
-    );
+    const tick = () => void this.refresh("timer").catch((error: unknown) => this.options.onError?.(error));
+    this.timer = setInterval(tick, period);
     this.timer.unref();
   }
 
@@ -163,11 +155,16 @@ export class CrlPublisher {
 
   private async sign(reason: string): Promise<Uint8Array<ArrayBuffer>> {
     const now = this.schedule.clock.now();
-    const crlNumber = await this.registry.nextCrlNumber(ISSUER, now);
-    const revoked = await this.registry.listRevokedCertificates();
-    this.current = await signCrl(this.issuer, crlNumber, now, this.schedule.validityMs, revoked);
-    this.currentNumber = crlNumber;
-    this.options.onRefresh?.({ reason, crlNumber, entries: revoked.length });
-    return this.current;
+    const { record, entries } = await this.registry.transact(async (tx) => {
+      const number = ((await tx.crlState(CRL_ISSUER))?.number ?? 0) + 1;
+      const listed = (await tx.revokedCertificates()).filter(listedAsRevoked);
+      const der = await signCrl(this.issuer, number, now, this.schedule.validityMs, listed);
+      const record: CrlRecord = { issuer: CRL_ISSUER, number, thisUpdate: now, der };
+      await tx.saveCrl(record);
+      return { record, entries: listed.length };
+    });
+    this.current = record;
+    this.options.onRefresh?.({ reason, crlNumber: record.number, entries });
+    return record.der;
   }
 }

@@ -1,8 +1,8 @@
 import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import type { CsrKey, DecodedCsr } from "../../domain/csr-policy.js";
 import { FleetgateError } from "../../domain/errors.js";
-import { elementsInside } from "./der.js";
-import { x509 } from "./x509.js";
+import { elementsInside } from "../shared/der.js";
+import { x509 } from "../shared/x509.js";
 
 const BASIC_CONSTRAINTS_OID = "2.5.29.19";
 /** OpenSSL's curve names → the names the key policy uses (FIPS 186-4 / WebCrypto). */

@@ -1,19 +1,19 @@
 import { createHash } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
+import { listedAsRevoked } from "../../domain/certificate-standing.js";
 import { normalizeSerial } from "../../domain/identity.js";
 import { reasonCode, REVOCATION_REASONS } from "../../domain/revocation-reason.js";
 import type { Clock, Registry } from "../../ports.js";
 import {
   integerHex,
-  loadIssuerKey,
-  pkijsEngine,
+  pkijsSignatureAlgorithm,
+  signatureBits,
   signingSchedule,
   wholeSeconds,
-  type IssuerKey,
   type SigningSchedule,
-} from "./issuer-key.js";
-import type { PkiPaths } from "./key-store.js";
+} from "./pkix-values.js";
+import type { IssuingCa } from "./issuing-ca.js";
 
 /** RFC 6960 §4.2.1 OCSPResponseStatus (4 is not used). */
 export const OCSP_RESPONSE_STATUS = {
@@ -114,27 +114,19 @@ export class OcspResponder {
 
   constructor(
     private readonly registry: OcspRegistry,
-    private readonly issuer: IssuerKey,
+    private readonly issuer: IssuingCa,
     private readonly options: OcspResponderOptions = {},
   ) {
     this.schedule = signingSchedule(options, DEFAULT_VALIDITY_MS);
     // §4.1.1: issuerNameHash over the DER of the issuer's Name; issuerKeyHash over the value of
     // the issuer's subjectPublicKey BIT STRING (without tag, length and unused-bits octets).
-    const name = new Uint8Array(issuer.certificate.subject.toSchema().toBER());
-    const key = issuer.certificate.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView;
+    const name = new Uint8Array(issuer.pkijsCertificate.subject.toSchema().toBER());
+    const key = issuer.pkijsCertificate.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView;
     this.issuerIds = new Map(
       Object.entries(CERT_ID_HASHES).map(([oid, alg]) => [oid, `${digest(alg, name)}:${digest(alg, key)}`]),
     );
     // §4.2.2.3: KeyHash ::= OCTET STRING -- SHA-1 hash of the responder's public key.
     this.responderKeyHash = new Uint8Array(createHash("sha1").update(key).digest());
-  }
-
-  static async create(
-    registry: OcspRegistry,
-    paths: PkiPaths,
-    options: OcspResponderOptions = {},
-  ): Promise<OcspResponder> {
-    return new OcspResponder(registry, await loadIssuerKey(paths), options);
   }
 
   /** Answers one DER OCSPRequest with a DER OCSPResponse. Never throws: errors become a status. */
@@ -165,7 +157,7 @@ export class OcspResponder {
     if (!this.isOurs(certId)) return { status: "unknown" };
     const record = await this.registry.getCertificate(normalizeSerial(integerHex(certId.serialNumber)));
     if (!record) return { status: "unknown" };
-    if (record.status !== "revoked") return { status: "good" }; // active or superseded: not revoked
+    if (record.status === "active" || !listedAsRevoked({ status: record.status })) return { status: "good" };
     return {
       status: "revoked",
       at: record.revokedAt ?? record.issuedAt,
@@ -202,8 +194,10 @@ export class OcspResponder {
       ...(nonce ? { responseExtensions: [nonce] } : {}),
     });
     const basic = new pkijs.BasicOCSPResponse({ tbsResponseData });
-    if (this.options.includeCertificate ?? true) basic.certs = [this.issuer.certificate];
-    await basic.sign(this.issuer.key, this.issuer.hash, pkijsEngine);
+    if (this.options.includeCertificate ?? true) basic.certs = [this.issuer.pkijsCertificate];
+    basic.signatureAlgorithm = pkijsSignatureAlgorithm(this.issuer.key);
+    tbsResponseData.tbsView = new Uint8Array(tbsResponseData.toSchema(true).toBER());
+    basic.signature = await signatureBits(this.issuer.key, tbsResponseData.tbsView);
     const response = new pkijs.OCSPResponse({
       responseStatus: new asn1js.Enumerated({ value: OCSP_RESPONSE_STATUS.successful }),
       responseBytes: new pkijs.ResponseBytes({

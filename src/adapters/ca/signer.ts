@@ -1,16 +1,15 @@
-import { createPrivateKey, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { normalizeSerial } from "../../domain/identity.js";
 import type { CertificateSigner, SignRequest, SignedCertificate } from "../../ports.js";
-import { DeviceCertificateTemplate, type SignatureHash } from "./device-certificate.js";
-import { curveOf, hashForCurve, readCertificate, readPrivateKeyPem, type PkiPaths } from "./key-store.js";
-import { derToPem } from "./pem.js";
-import { x509 } from "./x509.js";
+import type { PkiPaths } from "../shared/key-files.js";
+import { derToPem } from "../shared/pem.js";
+import { SUBJECT_OID } from "../shared/subject.js";
+import { x509 } from "../shared/x509.js";
+import { DeviceCertificateTemplate } from "./device-certificate.js";
+import type { IssuingCa } from "./issuing-ca.js";
 
 const BACKDATE_MS = 5 * 60_000;
-/** The subject attribute that carries the role the CA chose (never the CSR), and its X.520 type. */
-export const ROLE_ATTRIBUTE = "OU";
-const OID = { commonName: "2.5.4.3", role: "2.5.4.11" } as const;
 
 export interface RevocationUrls {
   readonly crl: string;
@@ -27,67 +26,45 @@ export function randomSerial(): string {
   }
 }
 
-/** Signs device certificates with the issuing CA. Every extension is the CA's choice. */
+/** Signs device (and operator) certificates with the issuing CA. Every extension is the CA's choice. */
 export class X509Signer implements CertificateSigner {
   private constructor(
-    private readonly issuer: x509.X509Certificate,
     private readonly template: DeviceCertificateTemplate,
     readonly issuingCaPem: string,
     readonly rootCaPem: string,
   ) {}
 
-  static async load(paths: PkiPaths, urls: RevocationUrls): Promise<X509Signer> {
-    const issuer = readCertificate(paths.issuingCert);
-    const ski = issuer.getExtension(x509.SubjectKeyIdentifierExtension);
-    if (!ski) throw new Error("issuing CA certificate has no subjectKeyIdentifier");
+  static create(ca: IssuingCa, paths: Pick<PkiPaths, "rootCert">, urls: RevocationUrls): X509Signer {
     const fixedExtensions = [
       new x509.BasicConstraintsExtension(false, undefined, true), // RFC 5280 §4.2.1.9
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true), // §4.2.1.3
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false), // §4.2.1.12
-      new x509.AuthorityKeyIdentifierExtension(ski.keyId), // §4.2.1.1
+      new x509.AuthorityKeyIdentifierExtension(Buffer.from(ca.keyId).toString("hex")), // §4.2.1.1
       new x509.CRLDistributionPointsExtension([urls.crl]), // §4.2.1.13
       new x509.AuthorityInfoAccessExtension({ ocsp: [urls.ocsp] }), // §4.2.2.1
     ];
-    const key = createPrivateKey(readPrivateKeyPem(paths.issuingKey));
-    const template = new DeviceCertificateTemplate(
-      issuer,
-      fixedExtensions,
-      key,
-      hashForCurve(curveOf(issuer)) as SignatureHash,
-    );
-    return new X509Signer(issuer, template, issuer.toString("pem"), readFileSync(paths.rootCert, "utf8"));
-  }
-
-  get issuerCertificate(): x509.X509Certificate {
-    return this.issuer;
+    const template = new DeviceCertificateTemplate(ca.certificate, fixedExtensions, ca.key);
+    return new X509Signer(template, ca.pem, readFileSync(paths.rootCert, "utf8"));
   }
 
   async sign(request: SignRequest): Promise<SignedCertificate> {
     const notBefore = new Date(request.now - BACKDATE_MS);
     const notAfter = new Date(request.now + request.lifetimeMs);
     const serial = randomSerial();
+    const subject = [
+      [SUBJECT_OID.commonName, request.deviceId],
+      [SUBJECT_OID.role, request.role],
+    ] as const;
     const der = new Uint8Array(
-      this.template.build({
+      await this.template.build({
         serialHex: serial,
-        subject: [
-          [OID.commonName, request.deviceId],
-          [OID.role, request.role],
-        ],
+        subject,
         notBefore,
         notAfter,
         publicKeySpki: request.publicKeySpki,
       }),
     );
-    return {
-      serial: normalizeSerial(serial),
-      pem: derToPem(der, "CERTIFICATE"),
-      der,
-      notBefore: notBefore.getTime(),
-      notAfter: notAfter.getTime(),
-    };
+    const pem = derToPem(der, "CERTIFICATE");
+    return { serial: normalizeSerial(serial), pem, der, notBefore: notBefore.getTime(), notAfter: notAfter.getTime() };
   }
-}
-
-export function certificateRoles(certificate: x509.X509Certificate): string[] {
-  return certificate.subjectName.getField(ROLE_ATTRIBUTE);
 }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { request } from "node:https";
 import type { Config } from "../../config.js";
 import { readRuntimeInfo } from "../../runtime-file.js";
-import { pkiPaths, readPrivateKeyPem } from "../ca/key-store.js";
+import { pkiPaths, readPrivateKeyPem } from "../shared/key-files.js";
 import { operatorPaths } from "../../../provisioning/operator-credential.js";
 import { CliError, EXIT } from "./output.js";
 

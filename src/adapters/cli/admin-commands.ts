@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config.js";
-import { newKeyAndCsr } from "../ca/local-credential.js";
+import { newKeyAndCsr } from "../shared/local-credential.js";
 import {
   assertNoOperatorCredential,
   operatorPaths,

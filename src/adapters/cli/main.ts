@@ -3,7 +3,7 @@ import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig } from "../../config.js";
 import { createLogger } from "../../logger.js";
 import { initDataDir, startFleetgate } from "../../main.js";
-import { pkiExists, pkiPaths } from "../ca/key-store.js";
+import { pkiExists, pkiPaths } from "../shared/key-files.js";
 import { PkiExistsError } from "../../../provisioning/init-pki.js";
 import { CliError, EXIT } from "./output.js";
 import { registerAdminCommands } from "./admin-commands.js";

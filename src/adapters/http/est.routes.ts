@@ -1,14 +1,14 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { enrollDevice } from "../../app/enroll-device.js";
 import { renewDevice } from "../../app/renew-device.js";
 import type { IssuedCertificate } from "../../app/deps.js";
 import { FleetgateError } from "../../domain/errors.js";
-import { identityFromCertificate, type DeviceIdentity } from "../../domain/identity.js";
-import { certificateFacts } from "../ca/certificate-facts.js";
-import { certsOnlyBase64 } from "../ca/certs-only.js";
-import { pemToDer, strictBase64 } from "../ca/pem.js";
-import { peerSocket, requireMediaType, type EnrollContext } from "./enroll-server.js";
-import { limitToken, observeEnrollment } from "./enroll.routes.js";
+import { identityFromCertificate } from "../../domain/identity.js";
+import type { PresentedCertificate } from "../../app/renew-device.js";
+import { certificateFacts } from "../shared/certificate-facts.js";
+import { certsOnlyBase64 } from "../shared/certs-only.js";
+import { pemToDer, strictBase64 } from "../shared/pem.js";
+import { limitToken, observeEnrollment, peerSocket, requireMediaType, type EnrollContext } from "./enroll-context.js";
 
 /** RFC 7030 §3.2.2: the EST operation paths under /.well-known/est. */
 const EST = "/.well-known/est";
@@ -37,16 +37,21 @@ function sendCertsOnly(reply: FastifyReply, issued: IssuedCertificate): FastifyR
   return reply.code(200).header("content-transfer-encoding", "base64").type(CERTS_ONLY).send(body);
 }
 
-/** RFC 7030 §3.3.2: the current certificate, verified by TLS against the issuing CA. */
-function currentIdentity(request: FastifyRequest): DeviceIdentity {
+/**
+ * RFC 7030 §3.3.2: the current certificate, verified by TLS against the issuing CA. Its validity and
+ * registry status are judged by the use case on every request: a resumed TLS session does not repeat
+ * the handshake's date check.
+ */
+function presentedCertificate(request: FastifyRequest): PresentedCertificate {
   const socket = peerSocket(request);
   const peer = socket.getPeerX509Certificate?.();
   if (!peer) throw new FleetgateError("client_certificate_required", "no client certificate");
-  if (!socket.authorized)
-    throw new FleetgateError("client_certificate_required", `not verified: ${socket.authorizationError}`);
+  if (!socket.authorized) {
+    throw new FleetgateError("client_certificate_required", `not verified: ${String(socket.authorizationError)}`);
+  }
   const identity = identityFromCertificate(certificateFacts(new Uint8Array(peer.raw)));
   if (!identity.ok) throw new FleetgateError("certificate_not_active", identity.reason);
-  return identity.identity;
+  return { identity: identity.identity, notBefore: Date.parse(peer.validFrom), notAfter: Date.parse(peer.validTo) };
 }
 
 /**
@@ -57,7 +62,8 @@ const pkcs10Only = {
   onRequest: async (request: FastifyRequest) => requireMediaType(request, "application/pkcs10"),
 };
 
-export function registerEstRoutes(app: FastifyInstance, context: EnrollContext): void {
+/** RFC 7030 EST under /.well-known/est: cacerts, simpleenroll, simplereenroll. */
+export const estRoutes: FastifyPluginAsync<EnrollContext> = async (app, context) => {
   // RFC 7030 §4.1.3: the CA certificates as a certs-only message.
   const caCerts = certsOnlyBase64(
     [context.deps.signer.issuingCaPem, context.deps.signer.rootCaPem].map((pem) => pemToDer(pem, ["CERTIFICATE"])!),
@@ -85,9 +91,9 @@ export function registerEstRoutes(app: FastifyInstance, context: EnrollContext):
   });
 
   app.post(`${EST}/simplereenroll`, pkcs10Only, async (request, reply) => {
-    const identity = currentIdentity(request);
+    const presented = presentedCertificate(request);
     const csrDer = csrFromBody(request);
-    const issued = await observeEnrollment(context, "est-reenroll", () => renewDevice(context.deps, identity, csrDer));
+    const issued = await observeEnrollment(context, "est-reenroll", () => renewDevice(context.deps, presented, csrDer));
     return sendCertsOnly(reply, issued);
   });
-}
+};

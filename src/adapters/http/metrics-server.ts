@@ -4,8 +4,7 @@ import type { Metrics } from "../../metrics.js";
 import { installErrorHandling } from "./errors.js";
 
 export interface HealthSource {
-  /** Throws when a dependency (the registry) cannot answer. */
-  check(): Record<string, unknown>;
+  check(): Promise<{ readonly healthy: boolean; readonly checks: Readonly<Record<string, unknown>> }>;
 }
 
 /** Plain HTTP for Prometheus (`GET /metrics`) and liveness probes (`GET /healthz`); bind it to loopback. */
@@ -17,7 +16,11 @@ export function createMetricsServer(metrics: Metrics, health: HealthSource, logg
   );
   app.get("/healthz", async (_request, reply) => {
     try {
-      return reply.send({ status: "ok", ...health.check() });
+      const report = await health.check();
+      if (!report.healthy) logger.error({ service: "metrics", checks: report.checks }, "health check failed");
+      return reply
+        .code(report.healthy ? 200 : 503)
+        .send({ status: report.healthy ? "ok" : "unavailable", ...report.checks });
     } catch (error) {
       logger.error({ service: "metrics", err: error }, "health check failed");
       return reply.code(503).send({ status: "unavailable" });

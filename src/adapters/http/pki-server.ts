@@ -1,14 +1,8 @@
-import { readFileSync } from "node:fs";
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { FleetgateError } from "../../domain/errors.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
-import type { EventBus, Registry } from "../../ports.js";
-import { CrlPublisher, type CrlPublisherOptions } from "../ca/crl.js";
-import { loadIssuerKey } from "../ca/issuer-key.js";
-import type { PkiPaths } from "../ca/key-store.js";
-import { ocspErrorResponse, OcspResponder, type OcspAnswer, type OcspResponderOptions } from "../ca/ocsp.js";
-import { pemToDer } from "../ca/pem.js";
+import { pemToDer } from "../shared/pem.js";
 import { installErrorHandling, sendError } from "./errors.js";
 
 /** RFC 6960 Appendix A.1 media types; RFC 5280 §4.2.1.13 / RFC 2585 §4 for certificates and CRLs. */
@@ -26,9 +20,10 @@ const SERVICE = "pki";
 export interface PkiServerOptions {
   /** Anything with the current CRL DER (a CrlPublisher). */
   readonly crl: { readonly der: Uint8Array };
-  readonly ocsp: Pick<OcspResponder, "respond">;
-  /** The CA certificates are read once, at creation. */
-  readonly pki: Pick<PkiPaths, "rootCert" | "issuingCert">;
+  /** Answers a DER OCSPRequest (an empty one with malformedRequest); never throws. */
+  readonly ocsp: { respond(requestDer: Uint8Array): Promise<OcspAnswer> };
+  /** The CA certificates it serves, PEM. */
+  readonly ca: { readonly rootPem: string; readonly issuingPem: string };
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -49,7 +44,9 @@ export function createPkiServer(options: PkiServerOptions): FastifyInstance {
     // A GET whose path is not even valid URL-encoding never reaches a route; it is still an OCSP request.
     frameworkErrors: (error, request, reply) => {
       options.metrics.httpRefusals.inc({ service: SERVICE, code: "malformed_request" });
-      if (request.url.startsWith("/ocsp/")) return void sendOcsp(reply, ocspErrorResponse("malformedRequest"));
+      if (request.url.startsWith("/ocsp/")) {
+        return void options.ocsp.respond(new Uint8Array()).then((answer) => sendOcsp(reply, answer.der));
+      }
       return void sendError(reply, new FleetgateError("malformed_request", error.message));
     },
   });
@@ -60,7 +57,7 @@ export function createPkiServer(options: PkiServerOptions): FastifyInstance {
     { parseAs: "buffer", bodyLimit: OCSP_BODY_LIMIT },
     (_request, body, done) => done(null, body),
   );
-  registerCaRoutes(app, options.pki);
+  registerCaRoutes(app, options.ca);
   app.get("/crl/issuing-ca.crl", async (_request, reply) =>
     reply.type(MEDIA.pkixCrl).send(Buffer.from(options.crl.der)),
   );
@@ -68,11 +65,9 @@ export function createPkiServer(options: PkiServerOptions): FastifyInstance {
   return app;
 }
 
-function registerCaRoutes(app: FastifyInstance, pki: PkiServerOptions["pki"]): void {
-  const rootPem = readFileSync(pki.rootCert, "utf8");
-  const issuingPem = readFileSync(pki.issuingCert, "utf8");
+function registerCaRoutes(app: FastifyInstance, { rootPem, issuingPem }: PkiServerOptions["ca"]): void {
   const issuingDer = pemToDer(issuingPem, ["CERTIFICATE"]);
-  if (issuingDer === null) throw new Error(`${pki.issuingCert} holds no certificate`);
+  if (issuingDer === null) throw new Error("the issuing CA PEM holds no certificate");
   app.get("/ca/root-ca.crt", async (_request, reply) => reply.type(MEDIA.pem).send(rootPem));
   app.get("/ca/issuing-ca.crt", async (_request, reply) => reply.type(MEDIA.pem).send(issuingPem));
   app.get("/ca/issuing-ca.der", async (_request, reply) => reply.type(MEDIA.pkixCert).send(Buffer.from(issuingDer)));
@@ -114,6 +109,13 @@ function sendOcsp(reply: FastifyReply, der: Uint8Array): FastifyReply {
   return reply.code(200).type(MEDIA.ocspResponse).header("cache-control", "no-cache").send(Buffer.from(der));
 }
 
+/** What the OCSP responder answered, for the log line. */
+export interface OcspAnswer {
+  readonly der: Uint8Array;
+  readonly status: string;
+  readonly certStatuses: readonly string[];
+}
+
 function logAnswer(logger: Logger, request: FastifyRequest, result: OcspAnswer): void {
   const fields = {
     service: SERVICE,
@@ -124,53 +126,4 @@ function logAnswer(logger: Logger, request: FastifyRequest, result: OcspAnswer):
   };
   if (result.status === "successful") logger.debug(fields, "ocsp answered");
   else logger.warn(fields, "ocsp request refused");
-}
-
-export interface PkiServiceOptions {
-  readonly registry: Pick<Registry, "nextCrlNumber" | "listRevokedCertificates" | "getCertificate">;
-  readonly bus: Pick<EventBus, "onRevocation">;
-  readonly pki: PkiPaths;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly crl?: Omit<CrlPublisherOptions, "onRefresh" | "onError">;
-  readonly ocsp?: Omit<OcspResponderOptions, "onError">;
-}
-
-export interface PkiService {
-  readonly app: FastifyInstance;
-  readonly crl: CrlPublisher;
-  readonly ocsp: OcspResponder;
-  /** Stops the CRL timer and closes the listener (if it was started). */
-  close(): Promise<void>;
-}
-
-/**
- * Everything main.ts needs: the issuing key loaded once, the first CRL signed, the CRL re-signed
- * on every revocation (through the bus) and on its timer, and the (not yet listening) server.
- */
-export async function createPkiService(options: PkiServiceOptions): Promise<PkiService> {
-  const { logger } = options;
-  const issuer = await loadIssuerKey(options.pki);
-  const crl = new CrlPublisher(options.registry, issuer, {
-    ...options.crl,
-    onRefresh: (info) => logger.info({ service: SERVICE, ...info }, "CRL signed"),
-    onError: (err: unknown) => logger.error({ service: SERVICE, err }, "CRL re-sign failed; previous CRL still served"),
-  });
-  const ocsp = new OcspResponder(options.registry, issuer, {
-    ...options.ocsp,
-    onError: (err: unknown) => logger.error({ service: SERVICE, err }, "OCSP internal error"),
-  });
-  await crl.refresh("startup");
-  crl.start();
-  options.bus.onRevocation(() => crl.refresh("revocation"));
-  const app = createPkiServer({ crl, ocsp, pki: options.pki, logger, metrics: options.metrics });
-  return {
-    app,
-    crl,
-    ocsp,
-    async close() {
-      crl.stop();
-      await app.close();
-    },
-  };
 }

@@ -1,115 +1,160 @@
-import { Aedes, type Client, type Subscription } from "aedes";
-import { readFileSync } from "node:fs";
+import { Aedes, type Client } from "aedes";
 import type { AddressInfo, Socket } from "node:net";
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import type { AdmissionDeps } from "../../app/authorize-client.js";
-import type { MqttDenial } from "../../domain/mqtt-refusals.js";
+import type { AclConfig } from "../../domain/acl.js";
+import { MqttInspector } from "../../domain/mqtt-inspector.js";
 import { PacketSizeGuard } from "../../domain/packet-size-guard.js";
-import { KeyedTokenBucket, type RateSpec } from "../../domain/token-bucket.js";
+import { RetainedQuota, type RetainedLimits } from "../../domain/retained-quota.js";
+import type { RateSpec } from "../../domain/token-bucket.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
-import { readPrivateKeyPem, type PkiPaths } from "../ca/key-store.js";
-import { BrokerHooks } from "./hooks.js";
-import { boundOutgoingQueues } from "./outgoing-queue-bound.js";
-import { SessionRegistry } from "./session-kicker.js";
+import type { FleetEvent } from "../../ports.js";
+import { ConnectionGate, connectionKey } from "./connection-gate.js";
+import { DenialLog } from "./denial-log.js";
+import { GuardedPersistence } from "./guarded-persistence.js";
+import { handshakeFailureReason } from "./handshake-failure.js";
+import { BrokerHooks, isDroppedPublish } from "./hooks.js";
+import { InspectedConnection, tlsSocketOf } from "./inspected-connection.js";
+import type { AedesPersistence } from "./persistence.js";
+import { clearRetainedNamespace } from "./retained-cleanup.js";
+import { LocalSessions, type Session } from "./sessions.js";
 
 export interface BrokerOptions {
+  readonly nodeId: string;
   readonly host: string;
   readonly port: number;
-  readonly pki: PkiPaths;
-  readonly issuingCaPem: string;
-  readonly rootCaPem: string;
+  readonly tls: { readonly key: string; readonly cert: string | Buffer; readonly ca: readonly string[] };
   readonly handshakeTimeoutMs: number;
-  readonly maxConnections: number;
-  readonly connectRatePerAddress: RateSpec;
-  readonly maxPacketSize: number;
+  readonly limits: {
+    readonly maxConnections: number;
+    readonly maxPending: number;
+    readonly maxPendingPerAddress: number;
+    readonly connectRatePerAddress: RateSpec;
+    readonly maxPacketSize: number;
+    readonly maxFiltersPerSubscribe: number;
+    readonly maxSubscriptionsPerClient: number;
+    readonly maxOutgoingQueue: number;
+    readonly maxStoredQos2: { readonly messages: number; readonly bytes: number };
+    readonly retained: { readonly maxTotalBytes: number; readonly limitsFor: (role: string) => RetainedLimits };
+  };
   readonly publishRate: RateSpec;
-  readonly maxOutgoingQueue: number;
   readonly onDeniedPublish: "disconnect" | "drop";
   readonly admission: AdmissionDeps;
+  readonly acl: AclConfig;
+  /** The store under the guards (memory by default; Redis in a cluster). */
+  readonly persistence: AedesPersistence;
+  /** The message fan-out (mqemitter by default; mqemitter-redis in a cluster). */
+  readonly mq?: unknown;
+  readonly onFleetEvent?: (event: FleetEvent) => void;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
 
-/** Node's handshake errors → the reason label of fleetgate_mqtt_handshake_failures_total. */
-export function handshakeFailureReason(error: NodeJS.ErrnoException): string {
-  const text = `${error.code ?? ""} ${error.message}`.toUpperCase();
-  if (text.includes("TIMEOUT")) return "timeout";
-  if (text.includes("PEER_DID_NOT_RETURN_A_CERTIFICATE")) return "no_certificate";
-  if (text.includes("EXPIRED")) return "certificate_expired";
-  if (text.includes("NOT_YET_VALID")) return "certificate_not_yet_valid";
-  if (
-    text.includes("UNKNOWN_CA") ||
-    text.includes("UNABLE_TO_GET_ISSUER") ||
-    text.includes("CERTIFICATE_VERIFY_FAILED") ||
-    text.includes("VERIFY") ||
-    text.includes("SELF_SIGNED")
-  )
-    return "certificate_untrusted";
-  if (text.includes("VERSION") || text.includes("PROTOCOL")) return "protocol_version";
-  if (text.includes("ECONNRESET") || text.includes("SOCKET HANG UP")) return "reset";
-  return "other";
-}
-
 /**
- * The MQTT gateway: Aedes behind a TLS server that verifies client certificates against the
- * issuing CA (TLS >= 1.2). Connection caps and per-address rates act on the raw TCP socket,
- * before any handshake work; the packet-size limit acts on the byte stream, before parsing.
+ * The MQTT gateway: Aedes behind a TLS server that verifies client certificates against the issuing CA
+ * (TLS >= 1.2). Connection caps and per-address rates act on the raw TCP socket, before any handshake
+ * work; the packet guard acts on the byte stream, before parsing. Aedes is extended only through its
+ * documented seams: the handlers, `persistence` (wrapped by GuardedPersistence), `mq` and `handle(stream)`.
  */
 export class MqttGateway {
+  private readonly gate: ConnectionGate;
   private readonly openSockets = new Set<Socket>();
-  private readonly refusedSockets = new WeakSet<Socket>();
-  private readonly connectBuckets: KeyedTokenBucket;
 
   private constructor(
     private readonly options: BrokerOptions,
     readonly broker: Aedes,
-    readonly sessions: SessionRegistry,
+    readonly sessions: LocalSessions,
+    private readonly persistence: GuardedPersistence,
+    private readonly denials: DenialLog,
     private readonly server: Server,
   ) {
-    this.connectBuckets = new KeyedTokenBucket(options.connectRatePerAddress);
+    this.gate = new ConnectionGate({ ...options.limits, connectRatePerAddress: options.limits.connectRatePerAddress });
   }
 
   static async start(options: BrokerOptions): Promise<MqttGateway> {
+    const { limits, metrics, logger } = options;
+    const denials = new DenialLog(logger);
+    const retained = new RetainedQuota(limits.retained.maxTotalBytes);
+    let hooks: BrokerHooks | undefined;
+    const persistence = new GuardedPersistence(options.persistence, {
+      granted: (client, subs) => hooks?.grantedOnly(client, subs) ?? [],
+      ownsSession: (client) => hooks?.ownsSession(client) ?? false,
+      isDropped: isDroppedPublish,
+      limits: {
+        outgoingQueue: limits.maxOutgoingQueue,
+        incomingQos2: limits.maxStoredQos2.messages,
+        incomingQos2Bytes: limits.maxStoredQos2.bytes,
+      },
+      onLimit: (reason, clientId) => {
+        metrics.mqttDenials.inc({ reason });
+        denials.denied(clientId, reason, {});
+      },
+      onStoredQos2: ({ messages, bytes }) => {
+        metrics.mqttStoredQos2Messages.inc(messages);
+        metrics.mqttStoredQos2Bytes.inc(bytes);
+      },
+    });
+    let gateway: MqttGateway | undefined;
+    const onKick = (deviceId: string, reason: string, closed: number) => {
+      metrics.mqttKicks.inc(closed);
+      logger.warn({ service: "mqtt", deviceId, reason, sessions: closed }, "device sessions kicked");
+    };
+    const sessions = new LocalSessions(options.nodeId, { discard: (id) => gateway!.discard(id, retained) }, onKick);
+    hooks = new BrokerHooks({
+      ...options,
+      sessions,
+      maxSubscriptionsPerClient: limits.maxSubscriptionsPerClient,
+      retained,
+      retainedLimits: limits.retained.limitsFor,
+      denials,
+      onSession: (event, session, client) => gateway?.onSession(event, session, client),
+    });
     const broker = await Aedes.createBroker({
+      id: options.nodeId,
+      persistence,
+      ...(options.mq === undefined ? {} : { mq: options.mq }),
       drainTimeout: 10_000,
       queueLimit: 42,
       heartbeatInterval: 60_000,
       connectTimeout: options.handshakeTimeoutMs,
+      preConnect: hooks.preConnect,
+      authenticate: hooks.authenticate as never,
+      authorizePublish: hooks.authorizePublish as never,
+      authorizeSubscribe: hooks.authorizeSubscribe,
+      authorizeForward: hooks.authorizeForward,
     });
-    const sessions = new SessionRegistry(broker, options.logger, options.metrics);
-    const hooks = new BrokerHooks({ ...options, sessions });
-    installHooks(broker, hooks);
-    boundOutgoingQueues(
-      (broker as unknown as { persistence: Parameters<typeof boundOutgoingQueues>[0] }).persistence,
-      options.maxOutgoingQueue,
-      (clientId) => {
-        options.metrics.mqttDenials.inc({ reason: "outgoing_queue_full" });
-        options.logger.warn({ service: "mqtt", deviceId: clientId, reason: "outgoing_queue_full" }, "denied");
-      },
-    );
+    broker.on("clientDisconnect", hooks.disconnected);
+    broker.on("clientError", hooks.clientError);
+    broker.on("connectionError", hooks.clientError);
+    broker.on("unsubscribe", hooks.unsubscribed);
     const server = createServer({
-      key: readPrivateKeyPem(options.pki.serverKey), // refuses a key file others can read
-      cert: readFileSync(options.pki.serverCert),
+      key: options.tls.key,
+      cert: options.tls.cert,
       // OpenSSL needs the chain up to a self-signed root; the registry check pins our issuing CA.
-      ca: [options.issuingCaPem, options.rootCaPem],
+      ca: [...options.tls.ca],
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: "TLSv1.2",
       handshakeTimeout: options.handshakeTimeoutMs,
     });
-    const gateway = new MqttGateway(options, broker, sessions, server);
-    server.on("connection", (socket: Socket) => gateway.onTcpConnection(socket));
-    server.on("secureConnection", (socket: TLSSocket) => gateway.onSecureConnection(socket));
+    gateway = new MqttGateway(options, broker, sessions, persistence, denials, server);
+    await gateway.listen();
+    return gateway;
+  }
+
+  private async listen(): Promise<void> {
+    const { server } = this;
+    server.on("connection", (socket: Socket) => this.onTcpConnection(socket));
+    server.on("secureConnection", (socket: TLSSocket) => this.onSecureConnection(socket));
     server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: TLSSocket) =>
-      gateway.onHandshakeFailure(error, socket),
+      this.onHandshakeFailure(error, socket),
     );
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(options.port, options.host, () => resolve());
+      server.listen(this.options.port, this.options.host, () => resolve());
     });
-    options.logger.info({ service: "mqtt", host: options.host, port: gateway.port }, "mqtt listening");
-    return gateway;
+    this.options.logger.info({ service: "mqtt", host: this.options.host, port: this.port }, "mqtt listening");
   }
 
   get port(): number {
@@ -117,34 +162,29 @@ export class MqttGateway {
   }
 
   private onTcpConnection(socket: Socket): void {
-    const address = socket.remoteAddress ?? "unknown";
-    const refusal: MqttDenial | null =
-      this.openSockets.size >= this.options.maxConnections
-        ? "connection_limit_reached"
-        : this.connectBuckets.take(address, Date.now())
-          ? null
-          : "connection_rate_exceeded";
+    const refusal = this.gate.accept(socket, Date.now());
     if (refusal !== null) {
-      this.refusedSockets.add(socket);
       this.options.metrics.mqttDenials.inc({ reason: refusal });
-      this.options.logger.warn(
-        { service: "mqtt", reason: refusal, ip: address },
-        "connection refused before handshake",
-      );
+      this.denials.denied(undefined, refusal, { ip: socket.remoteAddress });
       socket.destroy();
       return;
     }
+    const key = connectionKey(socket);
     this.openSockets.add(socket);
     this.options.metrics.mqttConnections.inc();
     socket.once("close", () => {
       this.openSockets.delete(socket);
+      this.gate.closed(key);
       this.options.metrics.mqttConnections.dec();
     });
   }
 
+  /**
+   * Node emits a handshake timeout (and every other TLS failure) here and leaves closing the socket to
+   * the listener: without the destroy, a socket that never finishes its handshake stays open for good.
+   */
   private onHandshakeFailure(error: NodeJS.ErrnoException, socket: TLSSocket): void {
-    const raw = (socket as unknown as { _parent?: Socket })._parent;
-    if (raw && this.refusedSockets.has(raw)) return;
+    socket.destroy();
     // A client certificate that fails verification (unknown CA, expired) does not fail the OpenSSL
     // handshake: Node records it in authorizationError and destroys the socket, so the only error
     // emitted is the ECONNRESET "socket hang up" of that close. The verification error is the reason.
@@ -154,67 +194,56 @@ export class MqttGateway {
       : error;
     const reason = handshakeFailureReason(cause);
     this.options.metrics.mqttHandshakeFailures.inc({ reason });
-    this.options.logger.warn(
-      { service: "mqtt", reason, error: cause.code ?? cause.message, ip: raw?.remoteAddress },
-      "TLS handshake failed",
-    );
+    this.denials.denied(undefined, `handshake:${reason}`, {
+      error: cause.code ?? cause.message,
+      ip: socket.remoteAddress,
+    });
   }
 
   private onSecureConnection(socket: TLSSocket): void {
-    guardPacketSize(socket, this.options.maxPacketSize, (size) => {
-      this.options.metrics.mqttDenials.inc({ reason: "packet_too_large" });
-      this.options.logger.warn(
-        {
-          service: "mqtt",
-          reason: "packet_too_large",
-          size,
-          limit: this.options.maxPacketSize,
-          ip: socket.remoteAddress,
-        },
-        "denied",
-      );
+    const { maxPacketSize, maxFiltersPerSubscribe } = this.options.limits;
+    const guard = new PacketSizeGuard(maxPacketSize, new MqttInspector(maxFiltersPerSubscribe));
+    const connection = new InspectedConnection(socket, guard, (refusal) => {
+      const reason =
+        "size" in refusal
+          ? "packet_too_large"
+          : refusal.problem === "too_many_filters"
+            ? "too_many_filters"
+            : "malformed_utf8";
+      this.options.metrics.mqttDenials.inc({ reason });
+      const fields = "size" in refusal ? { size: refusal.size, limit: maxPacketSize } : {};
+      this.denials.denied(undefined, reason, { ...fields, ip: socket.remoteAddress });
     });
-    this.broker.handle(socket);
+    this.broker.handle(connection as never);
+  }
+
+  private onSession(event: "opened" | "closed", session: Session, client: Client): void {
+    const socket = tlsSocketOf(client.conn);
+    if (event === "opened" && socket) this.gate.admitted(connectionKey(socket));
+    const type = event === "opened" ? "session.opened" : "session.closed";
+    this.options.onFleetEvent?.({
+      type,
+      deviceId: session.identity.deviceId,
+      node: this.options.nodeId,
+      at: Date.now(),
+    });
+  }
+
+  /** A kicked device's persistent session and retained messages, gone on every node's store. */
+  private async discard(deviceId: string, retained: RetainedQuota): Promise<void> {
+    await this.persistence.discardSession({ id: deviceId, brokerId: this.broker.id });
+    retained.release(deviceId);
+    await clearRetainedNamespace(this.persistence, this.options.acl, deviceId);
+  }
+
+  get pendingConnections(): number {
+    return this.gate.pendingCount;
   }
 
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.broker.close(() => resolve()));
+    this.denials.close();
     for (const socket of this.openSockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
-}
-
-function installHooks(broker: Aedes, hooks: BrokerHooks): void {
-  broker.preConnect = hooks.preConnect;
-  broker.authenticate = hooks.authenticate;
-  broker.authorizePublish = hooks.authorizePublish;
-  broker.authorizeSubscribe = hooks.authorizeSubscribe;
-  broker.authorizeForward = hooks.authorizeForward;
-  broker.on("clientDisconnect", hooks.disconnected);
-  broker.on("clientError", hooks.clientError);
-  broker.on("connectionError", hooks.clientError);
-  const persistence = (
-    broker as unknown as { persistence: { addSubscriptions(client: Client, subs: Subscription[]): Promise<void> } }
-  ).persistence;
-  const addSubscriptions = persistence.addSubscriptions.bind(persistence);
-  // Denied filters must never be persisted (see BrokerHooks.grantedOnly).
-  persistence.addSubscriptions = (client, subs) => addSubscriptions(client, hooks.grantedOnly(client, subs));
-}
-
-/**
- * Aedes reads the socket with `read()` on 'readable'; every chunk it takes passes the size
- * guard first, so a packet over the limit closes the connection before Aedes parses it.
- */
-function guardPacketSize(socket: TLSSocket, maxPacketSize: number, onTooLarge: (size: number) => void): void {
-  const guard = new PacketSizeGuard(maxPacketSize);
-  const read = socket.read.bind(socket);
-  socket.read = (size?: number) => {
-    const chunk = read(size) as Buffer | null;
-    if (chunk === null) return null;
-    const verdict = guard.feed(chunk);
-    if (verdict.ok) return chunk;
-    onTooLarge(verdict.size);
-    socket.destroy();
-    return null;
-  };
 }

@@ -1,21 +1,28 @@
 import type { AedesPublishPacket, Client, ConnectPacket, PublishPacket, Subscription } from "aedes";
-import { randomUUID } from "node:crypto";
-import type { TLSSocket } from "node:tls";
-import { authorizeClient, type AdmissionDeps } from "../../app/authorize-client.js";
+import { authorizeClient, stillAdmitted, type AdmissionDeps } from "../../app/authorize-client.js";
 import { MQTT_REFUSALS, type MqttDenial, type MqttRefusal } from "../../domain/mqtt-refusals.js";
+import type { RetainedLimits, RetainedQuota } from "../../domain/retained-quota.js";
 import { KeyedTokenBucket, type RateSpec } from "../../domain/token-bucket.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
+import type { DenialLog } from "./denial-log.js";
+import { tlsSocketOf } from "./inspected-connection.js";
 import { peerCertificate } from "./peer-certificate.js";
-import type { SessionRegistry } from "./session-kicker.js";
+import type { LocalSessions, Session } from "./sessions.js";
 
 export interface HookOptions {
   readonly admission: AdmissionDeps;
-  readonly sessions: SessionRegistry;
+  readonly sessions: LocalSessions;
   readonly publishRate: RateSpec;
   readonly onDeniedPublish: "disconnect" | "drop";
+  readonly maxSubscriptionsPerClient: number;
+  readonly retained: RetainedQuota;
+  readonly retainedLimits: (role: string) => RetainedLimits;
+  readonly denials: DenialLog;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Fleet events for live views: a session opened or closed. */
+  readonly onSession: (event: "opened" | "closed", session: Session, client: Client) => void;
 }
 
 interface ConnectFacts {
@@ -24,17 +31,23 @@ interface ConnectFacts {
   readonly keepalive: number;
 }
 
-/** A dropped publish is re-addressed here: no ACL covers `$` topics, so nobody receives it. */
-const DROP_TOPIC_PREFIX = "$fleetgate/dropped/";
+/**
+ * A dropped publish is re-addressed here: U+0000 is in no valid topic filter [MQTT-4.7.3-2], so no
+ * subscription of any role can match it, and the persistence never stores it (isDroppedPublish).
+ */
+const DROPPED_TOPIC = "\u0000fleetgate/dropped";
 
-/** The id a refused client is renamed to: not a valid device id, so it names nobody's session. */
-const REFUSED_CLIENT_PREFIX = "$refused/";
+export function isDroppedPublish(packet: { readonly topic: string }): boolean {
+  return packet.topic === DROPPED_TOPIC;
+}
 
 type AuthError = Error & { returnCode: number };
 
 /** The Aedes handlers, as the MQTT 3.1.1 spec orders a connection's life. */
 export class BrokerHooks {
   private readonly connectFacts = new WeakMap<Client, ConnectFacts>();
+  /** Every client ever admitted (kept after it disconnects: Aedes cleans its state after that). */
+  private readonly admitted = new WeakSet<Client>();
   private readonly publishBuckets: KeyedTokenBucket;
 
   constructor(private readonly options: HookOptions) {
@@ -43,17 +56,19 @@ export class BrokerHooks {
 
   /** §3.1: remember what authenticate() will need; Aedes itself answers non-3.1.1 versions with CONNACK 1. */
   preConnect = (client: Client, packet: ConnectPacket, callback: (error: Error | null, ok: boolean) => void): void => {
-    if (packet.protocolVersion !== 4 && packet.protocolVersion !== 3)
+    if (packet.protocolVersion !== 4 && packet.protocolVersion !== 3) {
       this.refused(client, "protocol_not_supported", `protocol version ${packet.protocolVersion}`);
-    this.connectFacts.set(client, {
-      clientId: packet.clientId ?? "",
-      clean: packet.clean !== false,
-      keepalive: packet.keepalive ?? 0,
-    });
+    }
+    const facts = { clientId: packet.clientId ?? "", clean: packet.clean !== false, keepalive: packet.keepalive ?? 0 };
+    this.connectFacts.set(client, facts);
     callback(null, true);
   };
 
-  /** Username and password are ignored: identity comes only from the verified certificate. */
+  /**
+   * Username and password are ignored: identity comes only from the verified certificate. A refused
+   * client keeps the id it asked for in Aedes's eyes, but owns no session state: the persistence
+   * wrapper lets only admitted clients clean stored state (ownsSession).
+   */
   authenticate = (
     client: Client,
     _username: unknown,
@@ -61,59 +76,51 @@ export class BrokerHooks {
     done: (error: AuthError | null, ok: boolean | null) => void,
   ): void => {
     this.admit(client).then(
-      (refusal) => {
-        if (refusal === null) return done(null, true);
-        this.disown(client);
-        done(this.authError(refusal), null);
-      },
+      (refusal) => (refusal === null ? done(null, true) : done(this.authError(refusal), null)),
       (error: unknown) => {
         this.options.logger.error({ service: "mqtt", err: error }, "admission failed");
-        this.disown(client);
         done(Object.assign(new Error("server unavailable"), { returnCode: 3 }), null);
       },
     );
   };
 
-  /**
-   * Aedes names the client after the CONNECT's client id before authenticate() runs, and on close
-   * it clears that id's stored QoS 2 state when CleanSession=1. A refused client must not own the
-   * id it asked for: that may be another device's live or persistent session (a takeover attempt).
-   */
-  private disown(client: Client): void {
-    (client as { id: string }).id = `${REFUSED_CLIENT_PREFIX}${randomUUID()}`;
+  /** Our own calls pass `{ id }`; Aedes passes its Client, which must have been admitted. */
+  ownsSession(client: { id: string } | Client): boolean {
+    return !("conn" in client) || this.admitted.has(client);
   }
 
   private async admit(client: Client): Promise<MqttRefusal | null> {
     const facts = this.connectFacts.get(client) ?? { clientId: client.id, clean: client.clean, keepalive: 0 };
-    const admission = await authorizeClient(this.options.admission, { peer: peerCertificate(client), ...facts });
+    const admission = await authorizeClient(this.options.admission, {
+      peer: peerCertificate(tlsSocketOf(client.conn)),
+      ...facts,
+    });
     if (!admission.ok) return this.refused(client, admission.refusal, admission.detail);
     const { identity } = admission;
     (client as { id: string }).id = admission.clientId;
-    const address = (client.conn as TLSSocket | undefined)?.remoteAddress;
-    const session = { identity, acl: admission.acl, connectedAt: Date.now(), address, kicked: false };
+    const address = tlsSocketOf(client.conn)?.remoteAddress;
+    const filters = new Set<string>();
+    const session: Session = { identity, acl: admission.acl, connectedAt: Date.now(), address, filters, kicked: false };
     this.options.sessions.add(client, session);
     // Registered first, checked again: a revocation that committed before this read is seen here,
     // one that commits after it finds the session registered and kicks it. No gap either way.
-    const stillActive = await this.options.admission.isCertificateActive(identity.serial, identity.deviceId);
-    if (!stillActive || session.kicked || client.closed) {
+    if (!(await stillAdmitted(this.options.admission, identity)) || session.kicked || client.closed) {
       this.options.sessions.remove(client);
       return this.refused(client, "certificate_not_active", `revoked during admission: ${identity.deviceId}`);
     }
+    this.admitted.add(client);
     this.options.metrics.mqttSessions.inc();
-    this.options.logger.info(
-      { service: "mqtt", deviceId: identity.deviceId, role: identity.role, serial: identity.serial, ip: address },
-      "client connected",
-    );
+    this.options.onSession("opened", session, client);
+    const { deviceId, role, serial } = identity;
+    this.options.logger.info({ service: "mqtt", deviceId, role, serial, ip: address }, "client connected");
     return null;
   }
 
   private refused(client: Client, refusal: MqttRefusal, detail: string): MqttRefusal {
     this.options.metrics.mqttRefusals.inc({ reason: refusal });
-    const ip = (client.conn as TLSSocket | undefined)?.remoteAddress;
-    this.options.logger.warn(
-      { service: "mqtt", reason: refusal, returnCode: MQTT_REFUSALS[refusal].returnCode, detail, ip },
-      "connection refused",
-    );
+    const ip = tlsSocketOf(client.conn)?.remoteAddress;
+    const returnCode = MQTT_REFUSALS[refusal].returnCode;
+    this.options.logger.warn({ service: "mqtt", reason: refusal, returnCode, detail, ip }, "connection refused");
     return refusal;
   }
 
@@ -122,31 +129,33 @@ export class BrokerHooks {
   }
 
   disconnected = (client: Client): void => {
-    if (this.options.sessions.session(client)) {
-      this.options.sessions.remove(client);
+    const session = this.options.sessions.session(client);
+    if (session && this.options.sessions.remove(client)) {
       this.options.metrics.mqttSessions.dec();
+      this.options.onSession("closed", session, client);
     }
   };
 
   /** Protocol errors, denied publishes in disconnect mode, socket errors: one line, then Aedes closes. */
   clientError = (client: Client, error: Error): void => {
     const deviceId = this.options.sessions.session(client)?.identity.deviceId;
-    this.options.logger.info(
-      { service: "mqtt", deviceId, clientId: client?.id, error: error.message },
-      "client connection closed on error",
-    );
+    const fields = { service: "mqtt", deviceId, clientId: client?.id, error: error.message };
+    this.options.logger.info(fields, "client connection closed on error");
   };
 
   /** §3.3: client publishes and wills. A kicked (revoked) client's will is never published. */
   authorizePublish = (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void => {
     const session = this.options.sessions.session(client);
     if (!session || session.kicked) return callback(new Error("no admitted session"));
+    const { deviceId } = session.identity;
     const verdict = session.acl.check("publish", packet.topic);
-    if (!verdict.allowed)
-      return this.denyPublish(session.identity.deviceId, packet, "publish_not_permitted", verdict.reason, callback);
-    if (!this.publishBuckets.take(session.identity.deviceId, Date.now())) {
-      return this.drop(session.identity.deviceId, packet, "publish_rate_exceeded", callback);
+    if (!verdict.allowed) return this.denyPublish(deviceId, packet, verdict.reason, callback);
+    if (!this.publishBuckets.take(deviceId, Date.now())) {
+      this.denied(deviceId, "publish_rate_exceeded", { topic: packet.topic });
+      this.dropPublish(packet);
+      return callback(null);
     }
+    if (packet.retain) this.retain(session, packet);
     this.options.metrics.mqttMessagesIn.inc();
     callback(null);
   };
@@ -154,39 +163,42 @@ export class BrokerHooks {
   private denyPublish(
     deviceId: string,
     packet: PublishPacket,
-    reason: MqttDenial,
     detail: string,
     callback: (error?: Error | null) => void,
   ): void {
-    this.denied(deviceId, reason, packet.topic, detail);
-    if (this.options.onDeniedPublish === "disconnect") return callback(new Error(`${reason}: ${packet.topic}`));
-    this.redirectToNowhere(deviceId, packet);
-    callback(null);
-  }
-
-  private drop(
-    deviceId: string,
-    packet: PublishPacket,
-    reason: MqttDenial,
-    callback: (error?: Error | null) => void,
-  ): void {
-    this.denied(deviceId, reason, packet.topic, "dropped");
-    this.redirectToNowhere(deviceId, packet);
+    this.denied(deviceId, "publish_not_permitted", { topic: packet.topic, detail });
+    if (this.options.onDeniedPublish === "disconnect")
+      return callback(new Error(`publish_not_permitted: ${packet.topic}`));
+    this.dropPublish(packet);
     callback(null);
   }
 
   /** MQTT 3.1.1 cannot refuse a PUBLISH without closing; to drop one we acknowledge it and send it nowhere. */
-  private redirectToNowhere(deviceId: string, packet: PublishPacket): void {
-    packet.topic = DROP_TOPIC_PREFIX + deviceId;
+  private dropPublish(packet: PublishPacket): void {
+    packet.topic = DROPPED_TOPIC;
     packet.retain = false;
   }
 
-  private denied(deviceId: string, reason: MqttDenial, topic: string, detail: string): void {
-    this.options.metrics.mqttDenials.inc({ reason });
-    this.options.logger.warn({ service: "mqtt", deviceId, reason, topic, detail }, "denied");
+  /** Retained within the device's quota, or delivered without being retained. */
+  private retain(session: Session, packet: PublishPacket): void {
+    const { deviceId, role } = session.identity;
+    const bytes = typeof packet.payload === "string" ? Buffer.byteLength(packet.payload) : packet.payload.length;
+    const verdict = this.options.retained.check(deviceId, packet.topic, bytes, this.options.retainedLimits(role));
+    if (verdict === "ok") return this.options.retained.record(deviceId, packet.topic, bytes);
+    this.denied(deviceId, "retained_limit_reached", { topic: packet.topic, detail: verdict });
+    packet.retain = false;
   }
 
-  /** §3.8: a filter is granted only when every topic it can match is permitted; else SUBACK 0x80. */
+  private denied(deviceId: string, reason: MqttDenial, fields: Record<string, unknown>): void {
+    this.options.metrics.mqttDenials.inc({ reason });
+    this.options.denials.denied(deviceId, reason, fields);
+  }
+
+  /**
+   * §3.8: a filter is granted only when every topic it can match is permitted, and while the connection
+   * holds fewer than mqtt.maxSubscriptionsPerClient filters; else SUBACK 0x80. The count is checked
+   * first: past the limit a filter costs no ACL work.
+   */
   authorizeSubscribe = (
     client: Client,
     subscription: Subscription,
@@ -194,10 +206,25 @@ export class BrokerHooks {
   ): void => {
     const session = this.options.sessions.session(client);
     if (!session || session.kicked) return callback(null, null);
-    const verdict = session.acl.check("subscribe", subscription.topic);
-    if (verdict.allowed) return callback(null, subscription);
-    this.denied(session.identity.deviceId, "subscribe_not_permitted", subscription.topic, verdict.reason);
-    callback(null, null);
+    const { deviceId } = session.identity;
+    const { topic } = subscription;
+    if (!session.filters.has(topic) && session.filters.size >= this.options.maxSubscriptionsPerClient) {
+      this.denied(deviceId, "subscription_limit_reached", { topic, limit: this.options.maxSubscriptionsPerClient });
+      return callback(null, null);
+    }
+    const verdict = session.acl.check("subscribe", topic);
+    if (!verdict.allowed) {
+      this.denied(deviceId, "subscribe_not_permitted", { topic, detail: verdict.reason });
+      return callback(null, null);
+    }
+    session.filters.add(topic);
+    callback(null, subscription);
+  };
+
+  /** Aedes's 'unsubscribe' event: the filters no longer count against the connection's limit. */
+  unsubscribed = (topics: string[], client: Client): void => {
+    const session = this.options.sessions.session(client);
+    for (const topic of topics) session?.filters.delete(topic);
   };
 
   /** Re-checked on every delivery: Aedes restores a persistent session's stored subscriptions as they were. */
@@ -209,9 +236,9 @@ export class BrokerHooks {
   };
 
   /** Aedes persists a SUBSCRIBE's original list; keep only the filters this client was granted. */
-  grantedOnly(client: { id: string } & Partial<Client>, subscriptions: Subscription[]): Subscription[] {
+  grantedOnly(client: { id: string } | Client, subscriptions: readonly Subscription[]): Subscription[] {
     const session = this.options.sessions.session(client as Client);
     if (!session) return [];
-    return subscriptions.filter((sub) => session.acl.check("subscribe", sub.topic).allowed);
+    return subscriptions.filter((sub) => session.filters.has(sub.topic));
   }
 }

@@ -1,8 +1,7 @@
-import type { Client } from "aedes";
 import type { PeerCertificate as TlsPeerCertificate, TLSSocket } from "node:tls";
 import type { PeerCertificate } from "../../app/authorize-client.js";
 import { normalizeSerial } from "../../domain/identity.js";
-import { ROLE_ATTRIBUTE } from "../ca/signer.js";
+import { ROLE_ATTRIBUTE } from "../shared/subject.js";
 
 /** Node reports a repeated subject attribute as an array, a single one as a string. */
 function values(field: string | string[] | undefined): string[] {
@@ -17,9 +16,10 @@ function values(field: string | string[] | undefined): string[] {
  * cost ~0.4–1 ms of broker CPU per connection, most of a handshake's budget. The facts are the
  * same ones: every CN, every OU, the serial; the chain was already verified by TLS.
  */
-export function peerCertificate(client: Client): PeerCertificate | null {
-  const socket = client.conn as TLSSocket;
-  if (!socket.authorized || typeof socket.getPeerCertificate !== "function") return null;
+export function peerCertificate(
+  socket: Pick<TLSSocket, "authorized" | "getPeerCertificate"> | undefined,
+): PeerCertificate | null {
+  if (socket === undefined || !socket.authorized || typeof socket.getPeerCertificate !== "function") return null;
   const peer = socket.getPeerCertificate(false) as TlsPeerCertificate | Record<string, never> | null;
   if (!peer || !("serialNumber" in peer) || !peer.subject) return null;
   const subject = peer.subject as unknown as Record<string, string | string[] | undefined>;

@@ -3,7 +3,7 @@ import { closeSync, existsSync, openSync } from "node:fs";
 import { MIGRATIONS } from "./migrations.js";
 
 export type Db = Database.Database;
-export type Statement<P extends unknown[] | {} = unknown[]> = Database.Statement<P>;
+export type Statement<P extends unknown[] | Record<string, unknown> = unknown[]> = Database.Statement<P>;
 
 /**
  * Opens the registry file: WAL so readers never block the writer, `synchronous=FULL` so an
@@ -19,6 +19,16 @@ export function openDatabase(file: string): Db {
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
   migrate(db);
+  return db;
+}
+
+/**
+ * A second connection for reads: in WAL mode it sees only committed data, so nothing a pending unit of
+ * work wrote (and may still roll back) is ever visible to admission, OCSP or the admin API.
+ */
+export function openReader(file: string): Db {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  db.pragma("busy_timeout = 5000");
   return db;
 }
 

@@ -90,4 +90,25 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX operators_by_name ON operators (name);
     `,
   },
+  {
+    version: 4,
+    name: "audit head row, stored CRL, health probe, device listing by status",
+    sql: `
+      -- Appends are serialized by this one row, updated in the same transaction as each insert:
+      -- explicit, so a multi-writer database honours it too (not only SQLite's single writer).
+      CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL
+      ) STRICT;
+      INSERT INTO audit_head (id, seq, hash)
+        SELECT 1, COALESCE((SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1), 0),
+               COALESCE((SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1), '${"0".repeat(64)}');
+      ALTER TABLE crl_state ADD COLUMN der BLOB;
+      CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL) STRICT;
+      CREATE INDEX devices_by_status ON devices (status, id);
+      CREATE INDEX certificates_inactive ON certificates (status) WHERE status != 'active';
+      CREATE INDEX audit_by_subject ON audit_log (subject, seq);
+    `,
+  },
 ];

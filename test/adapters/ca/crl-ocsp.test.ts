@@ -5,7 +5,7 @@ import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pkijsEngine } from "../../../src/adapters/ca/issuer-key.js";
-import { pemToDer } from "../../../src/adapters/ca/pem.js";
+import { pemToDer } from "../../../src/adapters/shared/pem.js";
 import { listen } from "../../../src/adapters/http/enroll-server.js";
 import { createPkiService, type PkiService } from "../../../src/adapters/http/pki-server.js";
 import { revokeDevice } from "../../../src/app/revoke-device.js";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeCsr } from "../../../src/adapters/ca/csr-decoder.js";
-import { newKeyAndCsr } from "../../../src/adapters/ca/local-credential.js";
+import { newKeyAndCsr } from "../../../src/adapters/shared/local-credential.js";
 import { isFleetgateError } from "../../../src/domain/errors.js";
 
 /** Whatever the bytes, decodeCsr either decodes them or refuses with malformed_csr: nothing else escapes. */

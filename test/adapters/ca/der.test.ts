@@ -2,8 +2,8 @@ import * as asn1js from "asn1js";
 import fc from "fast-check";
 import * as pkijs from "pkijs";
 import { describe, expect, it } from "vitest";
-import { certsOnlyDer } from "../../../src/adapters/ca/certs-only.js";
-import { DER_TAG, derLength, elementsInside, tlv } from "../../../src/adapters/ca/der.js";
+import { certsOnlyDer } from "../../../src/adapters/shared/certs-only.js";
+import { DER_TAG, derLength, elementsInside, tlv } from "../../../src/adapters/shared/der.js";
 
 describe("DER primitives", () => {
   it("encode lengths as asn1js decodes them, short and long form", () => {

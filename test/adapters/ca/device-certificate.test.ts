@@ -4,7 +4,7 @@ import { join } from "node:path";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { newKeyAndCsr } from "../../../src/adapters/ca/local-credential.js";
+import { newKeyAndCsr } from "../../../src/adapters/shared/local-credential.js";
 import { decodeCsr } from "../../../src/adapters/ca/csr-decoder.js";
 import { startTestFleetgate, type TestFleetgate } from "../../helpers/fleetgate.js";
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { x509 } from "../../../src/adapters/ca/x509.js";
+import { x509 } from "../../../src/adapters/shared/x509.js";
 import { findChainBreak } from "../../../src/domain/audit-chain.js";
 import { hashToken } from "../../../src/domain/bootstrap-token.js";
 import {

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { x509 } from "../../../src/adapters/ca/x509.js";
+import { x509 } from "../../../src/adapters/shared/x509.js";
 import { hashToken } from "../../../src/domain/bootstrap-token.js";
 import {
   csrPemToDer,

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { derToPem } from "../../../src/adapters/ca/pem.js";
-import { x509 } from "../../../src/adapters/ca/x509.js";
+import { derToPem } from "../../../src/adapters/shared/pem.js";
+import { x509 } from "../../../src/adapters/shared/x509.js";
 import { formatToken, hashToken } from "../../../src/domain/bootstrap-token.js";
 import { ERROR_CATALOGUE, type ErrorCode } from "../../../src/domain/errors.js";
 import { csrPemToDer, estBody, flipLastByte, webCryptoCsr } from "../../helpers/certs.js";

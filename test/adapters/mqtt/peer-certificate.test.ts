@@ -3,7 +3,7 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { connect, createServer, type TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { certificateFacts } from "../../../src/adapters/ca/certificate-facts.js";
+import { certificateFacts } from "../../../src/adapters/shared/certificate-facts.js";
 import { peerCertificate } from "../../../src/adapters/mqtt/peer-certificate.js";
 import { makeTempDir, openssl, type TempDir } from "../../helpers/certs.js";
 
@@ -116,7 +116,7 @@ describe("peerCertificate", () => {
     ["no CN", "/OU=device", "0x1237", [], ["device"]],
   ])("%s: the same facts as certificateFacts", async (_name, subject, serial, commonNames, roles) => {
     const socket = await serverSocket(issue(`c${serial}`, subject, serial));
-    const peer = peerCertificate({ conn: socket } as unknown as Client);
+    const peer = peerCertificate(socket);
     const x509 = socket.getPeerX509Certificate()!;
     expect(peer?.facts).toEqual(certificateFacts(new Uint8Array(x509.raw)));
     expect(peer?.facts).toMatchObject({ serial: serial.slice(2), commonNames, roles });
@@ -125,6 +125,6 @@ describe("peerCertificate", () => {
   });
 
   it("an unauthorized socket has no peer certificate", () => {
-    expect(peerCertificate({ conn: { authorized: false } } as unknown as Client)).toBeNull();
+    expect(peerCertificate({ authorized: false } as TLSSocket)).toBeNull();
   });
 });

@@ -1,7 +1,5 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { pemToDer } from "./pem.js";
-import { subtle, x509 } from "./x509.js";
 
 /** Where the PKI lives inside the data dir. Private keys are PKCS#8 PEM, mode 0600. */
 export interface PkiPaths {
@@ -51,27 +49,8 @@ export function ensurePrivateDir(path: string): void {
 /** A key file readable by others is a leaked key: refuse to use it rather than warn. */
 export function readPrivateKeyPem(path: string): string {
   const mode = statSync(path).mode & 0o777;
-  if ((mode & 0o077) !== 0)
+  if ((mode & 0o077) !== 0) {
     throw new Error(`${path} has mode ${mode.toString(8)}; private keys must be 0600 (chmod 600 ${path})`);
+  }
   return readFileSync(path, "utf8");
-}
-
-export async function importSigningKey(pem: string, namedCurve: string): Promise<CryptoKey> {
-  const der = pemToDer(pem, ["PRIVATE KEY"]);
-  if (der === null) throw new Error("expected a PKCS#8 PEM private key");
-  return subtle.importKey("pkcs8", der, { name: "ECDSA", namedCurve }, false, ["sign"]);
-}
-
-export function readCertificate(path: string): x509.X509Certificate {
-  return new x509.X509Certificate(readFileSync(path, "utf8"));
-}
-
-export function curveOf(certificate: x509.X509Certificate): string {
-  const algorithm = certificate.publicKey.algorithm as { namedCurve?: string };
-  if (!algorithm.namedCurve) throw new Error("the CA key must be ECDSA");
-  return algorithm.namedCurve;
-}
-
-export function hashForCurve(curve: string): string {
-  return curve === "P-256" ? "SHA-256" : curve === "P-384" ? "SHA-384" : "SHA-512";
 }

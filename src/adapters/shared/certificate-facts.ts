@@ -1,6 +1,6 @@
 import type { CertificateFacts } from "../../domain/identity.js";
 import { normalizeSerial } from "../../domain/identity.js";
-import { certificateRoles } from "./signer.js";
+import { certificateRoles } from "./subject.js";
 import { x509 } from "./x509.js";
 
 /** A verified peer certificate (DER, as TLS hands it over) → what identity rules need. */
