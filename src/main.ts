@@ -99,6 +99,8 @@ export interface RunningFleetgate {
   readonly deps: EnrollmentDeps;
   readonly gateway: MqttGateway;
   readonly revocation: RevocationDeps;
+  /** The issuing CA's current CRL (what the PKI listener serves). */
+  readonly crl: Pick<CrlPublisher, "crlNumber" | "der" | "refresh">;
   close(): Promise<void>;
 }
 
@@ -199,7 +201,8 @@ async function startPki(
   const app = createPkiServer({
     crl,
     ocsp,
-    ca: { rootPem: deps.signer.rootCaPem, issuingPem: ca.pem },
+    // The files as written by init, byte for byte.
+    ca: { rootPem: deps.signer.rootCaPem, issuingPem: readFileSync(pkiPaths(config.dataDir).issuingCert, "utf8") },
     logger,
     metrics,
   });
@@ -251,7 +254,7 @@ async function startListeners(
   const metricsServer = closers.add(createMetricsServer(metrics, health, logger), (s) => s.close());
   const metricsPort = await listen(metricsServer, "metrics", config.metrics.host, config.metrics.port, logger);
   const ports = { enroll: enrollPort, mqtt: gateway.port, metrics: metricsPort, admin: adminPort, pki: pkiPort };
-  return { nodeId, ports, registry, metrics, deps, gateway, revocation, close: () => closers.closeAll() };
+  return { nodeId, ports, registry, metrics, deps, gateway, revocation, crl: pki.crl, close: () => closers.closeAll() };
 }
 
 /**

@@ -25,8 +25,11 @@ describe("Metrics", () => {
       "fleetgate_mqtt_kicks_total",
       "fleetgate_mqtt_messages_in_total",
       "fleetgate_mqtt_messages_out_total",
+      "fleetgate_mqtt_pending_connections",
       "fleetgate_mqtt_refusals_total",
       "fleetgate_mqtt_sessions",
+      "fleetgate_mqtt_stored_qos2_bytes",
+      "fleetgate_mqtt_stored_qos2_messages",
     ]);
     for (const metric of json) expect(metric.help.length, metric.name).toBeGreaterThan(10);
     const types = Object.fromEntries(json.map((m) => [m.name, String(m.type)]));

@@ -30,24 +30,22 @@ const VERIFY_PAGE = 1000;
 export async function verifyAudit(registry: Registry, pageSize = VERIFY_PAGE): Promise<AuditVerification> {
   let hash = GENESIS_HASH;
   let seq = 0;
-  for (;;) {
-    const page = await registry.listAudit({ afterSeq: seq, limit: pageSize });
+  let entries = 0;
+  let broken: ChainBreak | null = null;
+  for (let after = 0; ; ) {
+    const page = await registry.listAudit({ afterSeq: after, limit: pageSize });
     if (page.length === 0) break;
-    const broken = findChainBreak(page, hash, seq + 1);
-    if (broken !== null) return { ok: false, entries: seq, break: broken, headHash: hash };
-    const last = page[page.length - 1]!;
-    hash = last.hash;
-    seq = last.seq;
+    entries += page.length;
+    after = page[page.length - 1]!.seq;
+    if (broken !== null) continue; // only counting from here on
+    broken = findChainBreak(page, hash, seq + 1);
+    if (broken === null) ({ hash, seq } = page[page.length - 1]!);
   }
-  // Entries after the head (or a head beyond the last entry) mean the log and its head disagree.
+  // The head row moves with every append: a log that ends before it (a deleted tail) or goes past it
+  // (an inserted entry) disagrees with it.
   const head = await registry.auditHead();
-  if (head.seq !== seq || head.hash !== hash) {
-    return {
-      ok: false,
-      entries: seq,
-      break: { seq: seq + 1, problem: `audit head says ${head.seq} entries` },
-      headHash: hash,
-    };
+  if (broken === null && (head.seq !== seq || head.hash !== hash)) {
+    broken = { seq: Math.min(seq, head.seq) + 1, problem: `the log ends at entry ${seq}, its head says ${head.seq}` };
   }
-  return { ok: true, entries: seq, break: null, headHash: hash };
+  return { ok: broken === null, entries, break: broken, headHash: hash };
 }

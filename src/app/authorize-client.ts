@@ -1,7 +1,7 @@
 import { deriveAcl, type Acl, type AclConfig } from "../domain/acl.js";
 import { identityFromCertificate, type CertificateFacts, type DeviceIdentity } from "../domain/identity.js";
 import type { MqttRefusal } from "../domain/mqtt-refusals.js";
-import { activeOnRecord, certificateStanding } from "../domain/certificate-standing.js";
+import { activeOnRecord, withinValidity } from "../domain/certificate-standing.js";
 import type { CertificateState, Clock } from "../ports.js";
 
 export interface PeerCertificate {
@@ -51,13 +51,11 @@ export async function authorizeClient(deps: AdmissionDeps, attempt: ConnectAttem
   const parsed = identityFromCertificate(attempt.peer.facts);
   if (!parsed.ok) return refuse("certificate_identity_invalid", parsed.reason);
   const { identity } = parsed;
-  const standing = certificateStanding(
-    { deviceId: identity.deviceId, notBefore: attempt.peer.notBefore, notAfter: attempt.peer.notAfter },
-    await deps.certificateState(identity.serial),
-    deps.clock.now(),
-  );
-  if (standing === "expired") return refuse("certificate_expired", `serial ${identity.serial}`);
-  if (standing !== "good") return refuse("certificate_not_active", `serial ${identity.serial} of ${identity.deviceId}`);
+  // Dates first: an expired certificate costs no registry read.
+  if (!withinValidity(attempt.peer, deps.clock.now())) return refuse("certificate_expired", `serial ${identity.serial}`);
+  if (!activeOnRecord(await deps.certificateState(identity.serial), identity.deviceId)) {
+    return refuse("certificate_not_active", `serial ${identity.serial} of ${identity.deviceId}`);
+  }
   const clientId = admittedClientId(attempt, identity.deviceId);
   if (typeof clientId !== "string") return clientId;
   const { min, max } = deps.keepalive;

@@ -20,8 +20,13 @@ export function certificateStanding(
   onRecord: CertificateFactsOnRecord | undefined,
   now: number,
 ): Standing {
-  if (now < presented.notBefore || now > presented.notAfter) return "expired";
+  if (!withinValidity(presented, now)) return "expired";
   return activeOnRecord(onRecord, presented.deviceId) ? "good" : "not_active";
+}
+
+/** RFC 5280 §4.1.2.5: notBefore and notAfter are both inclusive. */
+export function withinValidity(presented: { readonly notBefore: number; readonly notAfter: number }, now: number): boolean {
+  return now >= presented.notBefore && now <= presented.notAfter;
 }
 
 /** The registry half of the standing: known, active, issued to this device, and the device active. */

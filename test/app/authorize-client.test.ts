@@ -7,22 +7,29 @@ import {
 } from "../../src/app/authorize-client.js";
 import { DEFAULT_ACL } from "../../src/domain/acl.js";
 import { MQTT_REFUSALS, type MqttRefusal } from "../../src/domain/mqtt-refusals.js";
+import type { CertificateState } from "../../src/ports.js";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const DAY = 86_400_000;
 
+/** What the registry says of an active certificate of dev-1 (the serial of every test peer). */
+function activeState(serial: string): CertificateState {
+  return { serial, deviceId: "dev-1", status: "active", notBefore: NOW - 1000, notAfter: NOW + 1000, deviceStatus: "active" };
+}
+const revokedState = async (serial: string): Promise<CertificateState> => ({ ...activeState(serial), status: "revoked" });
+
 function deps(
   overrides: Partial<AdmissionDeps> = {},
-): AdmissionDeps & { isCertificateActive: ReturnType<typeof vi.fn> } {
-  const isCertificateActive = vi.fn(async (_serial: string, _deviceId: string) => true);
+): AdmissionDeps & { certificateState: ReturnType<typeof vi.fn> } {
+  const certificateState = vi.fn(async (serial: string): Promise<CertificateState | undefined> => activeState(serial));
   return {
-    isCertificateActive,
+    certificateState,
     acl: DEFAULT_ACL,
     keepalive: { min: 0, max: 3600 },
     clock: { now: () => NOW },
     ...overrides,
   } as AdmissionDeps & {
-    isCertificateActive: ReturnType<typeof vi.fn>;
+    certificateState: ReturnType<typeof vi.fn>;
   };
 }
 
@@ -59,7 +66,7 @@ describe("authorizeClient", () => {
     if (!result.ok) throw new Error("expected admission");
     expect(result.acl.check("publish", "devices/dev-1/telemetry").allowed).toBe(true);
     expect(result.acl.check("publish", "devices/dev-2/telemetry").allowed).toBe(false);
-    expect(d.isCertificateActive).toHaveBeenCalledExactlyOnceWith("abcd01", "dev-1");
+    expect(d.certificateState).toHaveBeenCalledExactlyOnceWith("abcd01");
   });
 
   it("gives an empty client id with CleanSession=1 the CN [MQTT-3.1.3-6]", async () => {
@@ -69,7 +76,7 @@ describe("authorizeClient", () => {
 
   it("admits the service role with its fleet-wide ACL", async () => {
     const result = await authorizeClient(
-      deps(),
+      deps({ certificateState: async (serial) => ({ ...activeState(serial), deviceId: "svc-1" }) }),
       attempt({ peer: peer({ commonNames: ["svc-1"], roles: ["service"] }), clientId: "svc-1" }),
     );
     if (!result.ok) throw new Error(`refused: ${result.refusal}`);
@@ -118,7 +125,7 @@ describe("authorizeClient", () => {
         "unknown, superseded or revoked serial",
         "certificate_not_active",
         5,
-        () => [deps({ isCertificateActive: async () => false }), attempt()],
+        () => [deps({ certificateState: revokedState }), attempt()],
       ],
       ["client id of another device", "client_id_mismatch", 2, () => [deps(), attempt({ clientId: "dev-2" })]],
       ["client id differing in case", "client_id_mismatch", 2, () => [deps(), attempt({ clientId: "DEV-1" })]],
@@ -172,7 +179,7 @@ describe("authorizeClient", () => {
         clean: false,
         keepalive: 99_999,
       });
-    const inactive = { isCertificateActive: vi.fn(async () => false) };
+    const inactive = { certificateState: vi.fn(revokedState) };
     // Fix one problem at a time, from the first check on; the reported refusal moves down the list.
     const steps: [MqttRefusal, ConnectAttempt, Partial<AdmissionDeps>][] = [
       ["client_certificate_missing", { ...allWrong(), peer: null }, inactive],
@@ -194,20 +201,20 @@ describe("authorizeClient", () => {
     ]) {
       const d = deps();
       await authorizeClient(d, a);
-      expect(d.isCertificateActive).not.toHaveBeenCalled();
+      expect(d.certificateState).not.toHaveBeenCalled();
     }
   });
 
   it("reports a takeover attempt with an inactive certificate as certificate_not_active (CONNACK 5): the registry is asked before the client id", async () => {
     const result = await authorizeClient(
-      deps({ isCertificateActive: async () => false }),
+      deps({ certificateState: revokedState }),
       attempt({ clientId: "dev-2" }),
     );
     expect(result).toMatchObject({ ok: false, refusal: "certificate_not_active", detail: "serial abcd01 of dev-1" });
   });
 
   it("lets a registry failure propagate (the broker answers CONNACK 3) instead of admitting", async () => {
-    const d = deps({ isCertificateActive: async () => Promise.reject(new Error("database is locked")) });
+    const d = deps({ certificateState: async () => Promise.reject(new Error("database is locked")) });
     await expect(authorizeClient(d, attempt())).rejects.toThrow("database is locked");
   });
 });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killChildren, runCli, runCliJson } from "../helpers/cli.js";
 import { opensslCsr, startTestFleetgate, type TestFleetgate } from "../helpers/fleetgate.js";
 import { postJson } from "../helpers/https.js";
+import { allAudit } from "../helpers/registry.js";
 
 /**
  * The hash-chained audit log end to end: actions through the CLI and the enrollment API show up
@@ -127,7 +128,7 @@ describe("e2e: audit log rows deleted from SQLite", { timeout: 90_000 }, () => {
   });
 });
 
-describe("e2e: audit log truncated at the tail (known limitation)", { timeout: 90_000 }, () => {
+describe("e2e: audit log truncated at the tail", { timeout: 90_000 }, () => {
   let fg: TestFleetgate;
   beforeAll(async () => {
     fg = await startTestFleetgate();
@@ -138,25 +139,44 @@ describe("e2e: audit log truncated at the tail (known limitation)", { timeout: 9
   });
 
   /**
-   * LIMITATION, asserted as it stands: a hash chain alone cannot reveal a truncated tail. Every
-   * remaining link still verifies, and nothing outside the database (an anchored head hash, an
-   * entry count kept elsewhere, a signed checkpoint) records how long the log was. Worse, the next
-   * action is appended with the deleted entry's seq, linked to the new last hash, so the gap
-   * disappears for good. If head anchoring is added, this test must change to expect exit 1.
+   * The audit head row moves in the same transaction as every append, so a log that ends before its
+   * head has lost its tail — and an entry appended afterwards follows the head, leaving the gap.
    */
-  it("does NOT detect the deletion of the last entry, even after later appends", async () => {
-    const before = await fg.running.registry.listAudit();
-    expect(before).toHaveLength(6);
+  it("detects the deletion of the last entry, and still does after later appends", async () => {
+    expect(await allAudit(fg.running.registry)).toHaveLength(6);
     tamper(fg, "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 6;");
     const verify = await runCli(fg, ["audit", "verify"]);
-    expect(verify, verify.stderr).toMatchObject({ code: 0 });
-    expect(verify.stdout).toContain("audit log intact: 5 entries");
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toContain("audit log TAMPERED at entry 6: the log ends at entry 5, its head says 6");
 
     await fg.token({ deviceId: "after-truncation" });
-    const after = await fg.running.registry.listAudit();
-    expect(after.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(after[5]!.hash).not.toBe(before[5]!.hash); // a different entry 6 now, chained seamlessly
+    expect((await allAudit(fg.running.registry)).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 7]);
     const again = await runCli(fg, ["audit", "verify"]);
-    expect(again.code).toBe(0);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("audit log TAMPERED at entry 6: entry 6 is missing");
+  });
+
+  /**
+   * LIMITATION, asserted as it stands: whoever can also rewrite the head row (same file) leaves a
+   * shorter log that verifies. Only something kept outside the database reveals it: a signed
+   * checkpoint (`fleetgate audit checkpoint`, see its own test).
+   */
+  it("does NOT detect a tail deleted together with a rewound head, without a checkpoint", async () => {
+    const fresh = await startTestFleetgate();
+    try {
+      await someEntries(fresh, 5);
+      const entries = await allAudit(fresh.running.registry);
+      const fifth = entries[4]!;
+      tamper(
+        fresh,
+        `DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 6;
+         UPDATE audit_head SET seq = 5, hash = '${fifth.hash}' WHERE id = 1;`,
+      );
+      const verify = await runCli(fresh, ["audit", "verify"]);
+      expect(verify, verify.stderr).toMatchObject({ code: 0 });
+      expect(verify.stdout).toContain("audit log intact: 5 entries");
+    } finally {
+      await fresh.close();
+    }
   });
 });

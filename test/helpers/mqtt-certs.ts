@@ -7,6 +7,7 @@ import { derToPem } from "../../src/adapters/shared/pem.js";
 import { subtle, x509 } from "../../src/adapters/shared/x509.js";
 import { normalizeSerial } from "../../src/domain/identity.js";
 import type { TestFleetgate } from "./fleetgate.js";
+import { recordCertificate } from "./registry.js";
 
 /**
  * Client certificates the MQTT gateway must refuse, made with the openssl CLI or with the real
@@ -176,22 +177,8 @@ export async function signerIssuedCertificate(
     now,
   });
   if (options.record) {
-    const token = await fg.token({ deviceId: id, profile: role });
-    const certificate = {
-      serial: signed.serial,
-      deviceId: id,
-      role,
-      profile: role,
-      pem: signed.pem,
-      notBefore: signed.notBefore,
-      notAfter: signed.notAfter,
-    };
-    await fg.running.registry.recordEnrollment(hashToken(token), certificate, Date.now(), {
-      actor: "test",
-      action: "device.enrolled",
-      subject: id,
-      details: {},
-    });
+    const { serial, pem, notBefore, notAfter } = signed;
+    await recordCertificate(fg.running.registry, { serial, deviceId: id, role, profile: role, pem, notBefore, notAfter });
   }
   return writeCertFiles(fg, id, signed.pem, keyPem);
 }

@@ -1,5 +1,5 @@
 import { Aedes, type Client } from "aedes";
-import type { AddressInfo, Socket } from "node:net";
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from "node:net";
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import type { AdmissionDeps } from "../../app/authorize-client.js";
 import type { AclConfig } from "../../domain/acl.js";
@@ -68,6 +68,7 @@ export class MqttGateway {
     private readonly persistence: GuardedPersistence,
     private readonly denials: DenialLog,
     private readonly server: Server,
+    private readonly tcp: TcpServer = createTcpServer(),
   ) {
     this.gate = new ConnectionGate({ ...options.limits, connectRatePerAddress: options.limits.connectRatePerAddress });
   }
@@ -88,7 +89,7 @@ export class MqttGateway {
       },
       onLimit: (reason, clientId) => {
         metrics.mqttDenials.inc({ reason });
-        denials.denied(clientId, reason, {});
+        denials.denied(clientId, reason, { deviceId: clientId });
       },
       onStoredQos2: ({ messages, bytes }) => {
         metrics.mqttStoredQos2Messages.inc(messages);
@@ -143,40 +144,47 @@ export class MqttGateway {
     return gateway;
   }
 
+  /**
+   * Raw TCP connections are accepted by a plain net server and handed to the TLS server
+   * (`emit("connection")`) only when the gate admits them: a refused one costs no TLS work at all.
+   */
   private async listen(): Promise<void> {
-    const { server } = this;
-    server.on("connection", (socket: Socket) => this.onTcpConnection(socket));
+    const { server, tcp } = this;
+    tcp.on("connection", (socket: Socket) => this.onTcpConnection(socket));
     server.on("secureConnection", (socket: TLSSocket) => this.onSecureConnection(socket));
     server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: TLSSocket) =>
       this.onHandshakeFailure(error, socket),
     );
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.options.port, this.options.host, () => resolve());
+      tcp.once("error", reject);
+      tcp.listen(this.options.port, this.options.host, () => resolve());
     });
     this.options.logger.info({ service: "mqtt", host: this.options.host, port: this.port }, "mqtt listening");
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return (this.tcp.address() as AddressInfo).port;
   }
 
   private onTcpConnection(socket: Socket): void {
     const refusal = this.gate.accept(socket, Date.now());
     if (refusal !== null) {
       this.options.metrics.mqttDenials.inc({ reason: refusal });
-      this.denials.denied(undefined, refusal, { ip: socket.remoteAddress });
+      const ip = socket.remoteAddress;
+      this.denials.denied(ip, refusal, { ip }, "connection refused before handshake");
       socket.destroy();
       return;
     }
     const key = connectionKey(socket);
     this.openSockets.add(socket);
     this.options.metrics.mqttConnections.inc();
+    this.options.metrics.mqttPendingConnections.inc();
     socket.once("close", () => {
       this.openSockets.delete(socket);
-      this.gate.closed(key);
+      if (this.gate.closed(key)) this.options.metrics.mqttPendingConnections.dec();
       this.options.metrics.mqttConnections.dec();
     });
+    this.server.emit("connection", socket);
   }
 
   /**
@@ -194,10 +202,8 @@ export class MqttGateway {
       : error;
     const reason = handshakeFailureReason(cause);
     this.options.metrics.mqttHandshakeFailures.inc({ reason });
-    this.denials.denied(undefined, `handshake:${reason}`, {
-      error: cause.code ?? cause.message,
-      ip: socket.remoteAddress,
-    });
+    const fields = { reason, error: cause.code ?? cause.message, ip: socket.remoteAddress };
+    this.denials.denied(socket.remoteAddress, `handshake:${reason}`, fields, "TLS handshake failed");
   }
 
   private onSecureConnection(socket: TLSSocket): void {
@@ -212,14 +218,18 @@ export class MqttGateway {
             : "malformed_utf8";
       this.options.metrics.mqttDenials.inc({ reason });
       const fields = "size" in refusal ? { size: refusal.size, limit: maxPacketSize } : {};
-      this.denials.denied(undefined, reason, { ...fields, ip: socket.remoteAddress });
+      const client = (connection as { client?: Client }).client;
+      const deviceId = client ? this.sessions.session(client)?.identity.deviceId : undefined;
+      this.denials.denied(deviceId ?? socket.remoteAddress, reason, { ...fields, deviceId, ip: socket.remoteAddress });
     });
     this.broker.handle(connection as never);
   }
 
   private onSession(event: "opened" | "closed", session: Session, client: Client): void {
     const socket = tlsSocketOf(client.conn);
-    if (event === "opened" && socket) this.gate.admitted(connectionKey(socket));
+    if (event === "opened" && socket && this.gate.admitted(connectionKey(socket))) {
+      this.options.metrics.mqttPendingConnections.dec();
+    }
     const type = event === "opened" ? "session.opened" : "session.closed";
     this.options.onFleetEvent?.({
       type,
@@ -244,6 +254,6 @@ export class MqttGateway {
     await new Promise<void>((resolve) => this.broker.close(() => resolve()));
     this.denials.close();
     for (const socket of this.openSockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await new Promise<void>((resolve) => this.tcp.close(() => resolve()));
   }
 }

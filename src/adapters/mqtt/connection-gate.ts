@@ -44,19 +44,22 @@ export class ConnectionGate {
     return null;
   }
 
-  /** The connection was admitted (CONNACK 0): it no longer counts as pending. */
-  admitted(key: string): void {
+  /** The connection was admitted (CONNACK 0): it no longer counts as pending. True if it was pending. */
+  admitted(key: string): boolean {
     const address = this.pending.get(key);
-    if (address === undefined) return;
+    if (address === undefined) return false;
     this.pending.delete(key);
     const left = (this.pendingByAddress.get(address) ?? 1) - 1;
     if (left > 0) this.pendingByAddress.set(address, left);
     else this.pendingByAddress.delete(address);
+    return true;
   }
 
-  closed(key: string): void {
-    this.admitted(key);
+  /** True if the connection was still pending. */
+  closed(key: string): boolean {
+    const wasPending = this.admitted(key);
     this.open.delete(key);
+    return wasPending;
   }
 
   get openCount(): number {

@@ -3,13 +3,15 @@ import type { Logger } from "../../logger.js";
 interface Tally {
   count: number;
   readonly first: Record<string, unknown>;
+  readonly msg: string;
 }
 
 /**
- * Denials cost one log line per client, reason and interval, not one per packet: the first is logged
- * at once with its detail, the rest are counted and summed up in one line when the interval ends (a
- * 60 KB SUBSCRIBE of denied filters used to write 2 MB of log). Metrics stay exact; this only shapes
- * the log. Bounded: past `maxKeys` distinct keys in one interval, the excess is counted as one.
+ * Denials cost a bounded number of log lines per client (or source address), reason and interval, not
+ * one per packet: the first `linesPerKey` are logged at once with their detail, the rest are counted
+ * and summed up in one line when the interval ends (a 60 KB SUBSCRIBE of denied filters used to write
+ * 2 MB of log). Metrics stay exact; this only shapes the log. Memory is bounded too: past `maxKeys`
+ * distinct keys in one interval, the excess is counted as one.
  */
 export class DenialLog {
   private tallies = new Map<string, Tally>();
@@ -18,35 +20,34 @@ export class DenialLog {
 
   constructor(
     private readonly logger: Logger,
-    intervalMs = 10_000,
-    private readonly maxKeys = 10_000,
+    private readonly options: { readonly intervalMs?: number; readonly linesPerKey?: number; readonly maxKeys?: number } = {},
   ) {
-    this.timer = setInterval(() => this.flush(), intervalMs);
+    this.timer = setInterval(() => this.flush(), options.intervalMs ?? 10_000);
     this.timer.unref();
   }
 
-  denied(deviceId: string | undefined, reason: string, fields: Record<string, unknown>): void {
-    const key = `${deviceId ?? ""}\u0000${reason}`;
-    const tally = this.tallies.get(key);
-    if (tally !== undefined) {
-      tally.count += 1;
-      return;
+  /** `who` is a device id or a source address; `msg` the log message of the individual lines. */
+  denied(who: string | undefined, reason: string, fields: Record<string, unknown>, msg = "denied"): void {
+    const key = `${who ?? ""}\u0000${reason}`;
+    let tally = this.tallies.get(key);
+    if (tally === undefined) {
+      if (this.tallies.size >= (this.options.maxKeys ?? 10_000)) {
+        this.overflow += 1;
+        return;
+      }
+      tally = { count: 0, first: { service: "mqtt", reason, ...fields }, msg };
+      this.tallies.set(key, tally);
     }
-    if (this.tallies.size >= this.maxKeys) {
-      this.overflow += 1;
-      return;
-    }
-    const first = { service: "mqtt", deviceId, reason, ...fields };
-    this.tallies.set(key, { count: 1, first });
-    this.logger.warn(first, "denied");
+    tally.count += 1;
+    if (tally.count <= (this.options.linesPerKey ?? 20)) this.logger.warn({ service: "mqtt", reason, ...fields }, msg);
   }
 
   flush(): void {
-    for (const { count, first } of this.tallies.values()) {
-      if (count > 1) this.logger.warn({ ...first, repeated: count - 1 }, "denied again (aggregated)");
+    const budget = this.options.linesPerKey ?? 20;
+    for (const { count, first, msg } of this.tallies.values()) {
+      if (count > budget) this.logger.warn({ ...first, repeated: count - budget }, `${msg} (more, aggregated)`);
     }
-    if (this.overflow > 0)
-      this.logger.warn({ service: "mqtt", repeated: this.overflow }, "denials from more clients (aggregated)");
+    if (this.overflow > 0) this.logger.warn({ service: "mqtt", repeated: this.overflow }, "denials from more clients (aggregated)");
     this.tallies = new Map();
     this.overflow = 0;
   }

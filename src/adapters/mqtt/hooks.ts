@@ -191,7 +191,7 @@ export class BrokerHooks {
 
   private denied(deviceId: string, reason: MqttDenial, fields: Record<string, unknown>): void {
     this.options.metrics.mqttDenials.inc({ reason });
-    this.options.denials.denied(deviceId, reason, fields);
+    this.options.denials.denied(deviceId, reason, { deviceId, ...fields });
   }
 
   /**

@@ -7,26 +7,27 @@ import * as pkijs from "pkijs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initPki } from "../../../provisioning/init-pki.js";
 import { CrlPublisher, signCrl, type CrlRegistry } from "../../../src/adapters/ca/crl.js";
-import { loadIssuerKey, serialInteger, type IssuerKey } from "../../../src/adapters/ca/issuer-key.js";
+import { loadIssuingCa, type IssuingCa } from "../../../src/adapters/ca/issuing-ca.js";
+import { serialInteger } from "../../../src/adapters/ca/pkix-values.js";
 import { pkiPaths, type PkiPaths } from "../../../src/adapters/shared/key-files.js";
 import { pemToDer } from "../../../src/adapters/shared/pem.js";
 import { OcspResponder, parseOcspRequest, type OcspRegistry } from "../../../src/adapters/ca/ocsp.js";
 import { ocspGetRequestDer } from "../../../src/adapters/http/pki-server.js";
-import type { CertificateRecord, RevokedCertificate } from "../../../src/ports.js";
+import type { CertificateRecord, RegistryTx, RevokedCertificate } from "../../../src/ports.js";
 import { makeTempDir, runAsync, type TempDir } from "../../helpers/certs.js";
 
 /** CrlPublisher and OcspResponder against fake registries, with a PKI made by `fleetgate init`'s code. */
 
 let dataDir: string;
 let paths: PkiPaths;
-let issuer: IssuerKey;
+let issuer: IssuingCa;
 let tmp: TempDir;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "fleetgate-pki-units-"));
   paths = pkiPaths(dataDir);
   await initPki(paths, { hostnames: ["localhost"] });
-  issuer = await loadIssuerKey(paths);
+  issuer = loadIssuingCa(paths);
   tmp = makeTempDir("fleetgate-pki-units-files-");
 });
 afterAll(() => {
@@ -52,17 +53,37 @@ async function crlText(der: Uint8Array): Promise<{ code: number; out: string }> 
   return { code: result.code, out: `${result.stdout}${result.stderr}` };
 }
 
-function countingRegistry(revoked: RevokedCertificate[] = [], delayMs = 0): CrlRegistry & { calls: number } {
+/**
+ * A registry whose units of work see only the CRL state: `calls` counts the numbers handed out, `fail`
+ * makes the next units throw, `delayMs` makes them take a random while (the publisher must serialize).
+ */
+function countingRegistry(revoked: RevokedCertificate[] = [], delayMs = 0): CrlRegistry & { calls: number; fail: boolean } {
+  let number = 0;
+  const tx = {
+    crlState: async () => (number === 0 ? undefined : { number, thisUpdate: 0 }),
+    revokedCertificates: async () => revoked,
+    saveCrl: async (crl: { number: number }) => void (number = crl.number),
+  } as Partial<RegistryTx> as RegistryTx;
   const registry = {
     calls: 0,
-    async nextCrlNumber() {
-      const number = ++registry.calls;
+    fail: false,
+    currentCrl: async () => undefined,
+    async transact<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
+      if (registry.fail) throw new Error("registry down");
+      registry.calls += 1;
       if (delayMs) await sleep(Math.random() * delayMs);
-      return number;
+      return work(tx);
     },
-    listRevokedCertificates: async () => revoked,
   };
   return registry;
+}
+
+/** What main.ts does: the first CRL signed at once, then the re-sign timer. */
+async function startedPublisher(registry: CrlRegistry, options: ConstructorParameters<typeof CrlPublisher>[2]) {
+  const publisher = new CrlPublisher(registry, issuer, options);
+  await publisher.refresh("startup");
+  publisher.start();
+  return publisher;
 }
 
 describe("signCrl", () => {
@@ -77,9 +98,9 @@ describe("signCrl", () => {
   it("gives unspecified entries no extensions, and encodes high-bit and odd-length serials as positive INTEGERs", async () => {
     const at = Date.UTC(2030, 0, 2, 3, 4, 5, 678);
     const revoked = [
-      { serial: "8f01", revokedAt: at, reason: "unspecified" },
-      { serial: "abc", revokedAt: at, reason: "cessationOfOperation" },
-    ];
+      { serial: "8f01", status: "revoked", revokedAt: at, reason: "unspecified", notAfter: at },
+      { serial: "abc", status: "revoked", revokedAt: at, reason: "cessationOfOperation", notAfter: at },
+    ] as const;
     const text = (await crlText(await signCrl(issuer, 1, Date.now(), 3_600_000, revoked))).out;
     expect(text).toMatch(
       /Serial Number: 8F01\n\s+Revocation Date: Jan {2}2 03:04:05 2030 GMT\n\s+Serial Number: 0ABC\n/,
@@ -108,9 +129,9 @@ describe("CrlPublisher", () => {
     expect((await crlText(publisher.der)).out).toMatch(/CRL Number:\s*\n\s*5\n/);
   });
 
-  it("create() signs at once and re-signs on its timer at half the validity; stop() ends that", async () => {
+  it("signs at once and re-signs on its timer at half the validity; stop() ends that", async () => {
     const registry = countingRegistry();
-    const publisher = await CrlPublisher.create(registry, paths, { validityMs: 2_000 });
+    const publisher = await startedPublisher(registry, { validityMs: 2_000 });
     try {
       expect(publisher.crlNumber).toBe(1);
       await sleep(1_400);
@@ -128,17 +149,10 @@ describe("CrlPublisher", () => {
 
   it("keeps serving the previous CRL when a timer re-sign fails, and reports the error", async () => {
     const errors: unknown[] = [];
-    let fail = false;
-    const registry: CrlRegistry = {
-      nextCrlNumber: async () => {
-        if (fail) throw new Error("registry down");
-        return 1;
-      },
-      listRevokedCertificates: async () => [],
-    };
-    const publisher = await CrlPublisher.create(registry, paths, { validityMs: 2_000, onError: (e) => errors.push(e) });
+    const registry = countingRegistry();
+    const publisher = await startedPublisher(registry, { validityMs: 2_000, onError: (e) => errors.push(e) });
     const first = publisher.der;
-    fail = true;
+    registry.fail = true;
     await sleep(1_300);
     publisher.stop();
     expect(errors).toEqual([expect.objectContaining({ message: "registry down" })]);
@@ -151,7 +165,7 @@ const HASH_OIDS = { sha1: "1.3.14.3.2.26", sha256: "2.16.840.1.101.3.4.2.1", md5
 function certId(
   serial: string,
   hash: keyof typeof HASH_OIDS = "sha1",
-  of: pkijs.Certificate = issuer.certificate,
+  of: pkijs.Certificate = issuer.pkijsCertificate,
 ): pkijs.CertID {
   const digest = (data: Uint8Array) => new Uint8Array(createHash(hash).update(data).digest());
   return new pkijs.CertID({

@@ -4,10 +4,8 @@ import { createServer, type AddressInfo } from "node:net";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pkijsEngine } from "../../../src/adapters/ca/issuer-key.js";
+import { webcrypto } from "node:crypto";
 import { pemToDer } from "../../../src/adapters/shared/pem.js";
-import { listen } from "../../../src/adapters/http/enroll-server.js";
-import { createPkiService, type PkiService } from "../../../src/adapters/http/pki-server.js";
 import { revokeDevice } from "../../../src/app/revoke-device.js";
 import { makeTempDir, runAsync, serialOf, type TempDir } from "../../helpers/certs.js";
 import { enrollDevice, type EnrolledDevice } from "../../helpers/devices.js";
@@ -20,7 +18,8 @@ import { startTestFleetgate, type TestFleetgate } from "../../helpers/fleetgate.
  */
 
 let fg: TestFleetgate;
-let svc: PkiService;
+/** pkijs verifies and hashes with Node's WebCrypto (a client's view: the server signs through its IssuerKey). */
+const pkijsEngine = new pkijs.CryptoEngine({ name: "node", crypto: webcrypto as unknown as Crypto });
 let base: string;
 let tmp: TempDir;
 let good: EnrolledDevice;
@@ -63,19 +62,11 @@ async function ssl(...args: string[]): Promise<{ code: number; out: string }> {
 beforeAll(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  fg = await startTestFleetgate({ pki: { host: "127.0.0.1", port: 0, publicUrl: base } });
+  fg = await startTestFleetgate({ pki: { host: "127.0.0.1", port, publicUrl: base } });
   good = await enrollDevice(fg, "dev-good");
   lost = await enrollDevice(fg, "dev-lost");
-  svc = await createPkiService({
-    registry: fg.running.registry,
-    bus: fg.running.revocation.bus,
-    pki: fg.pki,
-    logger: fg.logger,
-    metrics: fg.running.metrics,
-  });
-  await listen(svc.app, "pki", "127.0.0.1", port, fg.logger);
   crlBeforeRevocation = (await http("/crl/issuing-ca.crl")).body;
-  numberBeforeRevocation = svc.crl.crlNumber;
+  numberBeforeRevocation = fg.running.crl.crlNumber;
   await revokeDevice(fg.running.revocation, "dev-lost", "keyCompromise", "test");
   tmp = makeTempDir("fleetgate-pki-test-");
   const issuingPem = readFileSync(fg.pki.issuingCert, "utf8");
@@ -87,7 +78,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await svc?.close();
   await fg?.close();
   good?.cleanup();
   lost?.cleanup();
@@ -184,14 +174,14 @@ describe("CRL (RFC 5280 §5)", () => {
     expect(before).toContain("No Revoked Certificates.");
     const after = await crlText((await http("/crl/issuing-ca.crl")).body);
     expect(crlNumberOf(after)).toBeGreaterThan(crlNumberOf(before));
-    expect(svc.crl.crlNumber).toBeGreaterThan(numberBeforeRevocation);
+    expect(fg.running.crl.crlNumber).toBeGreaterThan(numberBeforeRevocation);
   });
 
   it("has a strictly increasing CRL number on each refresh", async () => {
     const n1 = crlNumberOf(await crlText((await http("/crl/issuing-ca.crl")).body));
-    await svc.crl.refresh("test");
+    await fg.running.crl.refresh("test");
     const n2 = crlNumberOf(await crlText((await http("/crl/issuing-ca.crl")).body));
-    await svc.crl.refresh("test");
+    await fg.running.crl.refresh("test");
     const n3 = crlNumberOf(await crlText((await http("/crl/issuing-ca.crl")).body));
     expect(n2).toBeGreaterThan(n1);
     expect(n3).toBeGreaterThan(n2);

@@ -10,6 +10,7 @@ import { killChildren, runCli, runCliJson, spawnTracked } from "../../helpers/cl
 import { enrollDevice, type EnrolledDevice } from "../../helpers/devices.js";
 import { startTestFleetgate, testConfig, type TestFleetgate } from "../../helpers/fleetgate.js";
 import { httpsRequest, type HttpsResponse } from "../../helpers/https.js";
+import { allAudit } from "../../helpers/registry.js";
 
 /** The admin listener over real HTTPS (operator mTLS) and the CLI that talks to it. */
 type Row = Record<string, unknown>;
@@ -68,7 +69,7 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
   const admin = (path: string, credential: Credential = {}): Promise<HttpsResponse> =>
     httpsRequest(`https://localhost:${fg.running.ports.admin}${path}`, { ca: fg.rootCaPem, ...credential });
   const authFailures = async () =>
-    (await fg.running.registry.listAudit()).filter((e) => e.action === "admin.auth_failed");
+    (await allAudit(fg.running.registry)).filter((e) => e.action === "admin.auth_failed");
 
   /** The request is refused with `status`/`code` and leaves exactly one more admin.auth_failed entry. */
   async function expectRefused(request: () => Promise<HttpsResponse>, status: number, code: string): Promise<void> {
@@ -227,7 +228,7 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
   });
 
   it("bad operator input: refused with its reason (exit 1), and nothing changes", async () => {
-    const auditBefore = (await fg.running.registry.listAudit()).length;
+    const auditBefore = (await allAudit(fg.running.registry)).length;
     const [reason, status, bareTtl, unknownDevice, raw] = await Promise.all([
       runCli(fg, ["device", "revoke", "dev-1", "--reason", "bogus"]),
       runCli(fg, ["device", "list", "--status", "gone"]),
@@ -262,7 +263,7 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
     });
     expect((await fg.running.registry.getDevice("dev-1"))?.status).toBe("active");
     expect((await fg.running.registry.listTokens()).some((t) => t.deviceId === "dev-8")).toBe(false);
-    expect(await fg.running.registry.listAudit()).toHaveLength(auditBefore);
+    expect(await allAudit(fg.running.registry)).toHaveLength(auditBefore);
   });
 
   it("a reader that closes the pipe early (`| head`) is not a crash", async () => {

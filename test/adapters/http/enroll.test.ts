@@ -12,6 +12,7 @@ import {
 } from "../../helpers/certs.js";
 import { opensslCsr, startTestFleetgate, type TestFleetgate } from "../../helpers/fleetgate.js";
 import { postJson, type HttpsResponse } from "../../helpers/https.js";
+import { allAudit } from "../../helpers/registry.js";
 
 const DAY_MS = 86_400_000;
 const EC_P256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -142,7 +143,7 @@ describe("POST /v1/enroll with an openssl CSR", () => {
     expect(await registry.getCertificate(serial)).toMatchObject({ deviceId: "dev-1", status: "active" });
     expect(sameCertificate((await registry.getCertificate(serial))!.pem, body.certificate)).toBe(true);
     expect(await usesLeft(token)).toBe(0);
-    const audit = await registry.listAudit();
+    const audit = await allAudit(registry);
     expect(
       audit.some((e) => e.action === "device.enrolled" && e.subject === "dev-1" && e.details["serial"] === serial),
     ).toBe(true);

@@ -7,7 +7,9 @@ import { ERROR_CATALOGUE, type ErrorCode } from "../../../src/domain/errors.js";
 import { csrPemToDer, estBody, flipLastByte, webCryptoCsr } from "../../helpers/certs.js";
 import { opensslCsr, startTestFleetgate, type TestFleetgate } from "../../helpers/fleetgate.js";
 import { httpsRequest, postJson, type HttpsResponse } from "../../helpers/https.js";
-import { registryCounts, tokenUsesLeft } from "../../helpers/registry.js";
+import { insertTokenRecord, registryCounts, setDeviceStatus, tokenUsesLeft } from "../../helpers/registry.js";
+import { revokeToken } from "../../../src/app/revoke-token.js";
+import { systemClock } from "../../../src/ports.js";
 
 const EST = "/.well-known/est";
 let fg: TestFleetgate;
@@ -56,14 +58,14 @@ async function expectRefusal(
   run: () => Promise<HttpsResponse>,
   spent?: string,
 ): Promise<HttpsResponse> {
-  const before = registryCounts(fg.running.registry);
+  const before = await registryCounts(fg.running.registry);
   const usesBefore = spent === undefined ? undefined : await tokenUsesLeft(fg.running.registry, spent);
   const res = await run();
   expect({ status: res.status, code: res.json()["code"] }).toEqual({ status: ERROR_CATALOGUE[code].status, code });
   expect(res.headers["content-type"]).toMatch(/^application\/json/);
   expect(res.json()).toEqual({ code, message: ERROR_CATALOGUE[code].message });
   expect(res.body).not.toMatch(/stack|\bat \S+ \(|Error:|BEGIN CERTIFICATE/);
-  expect(registryCounts(fg.running.registry)).toEqual(before);
+  expect(await registryCounts(fg.running.registry)).toEqual(before);
   if (spent !== undefined) expect(await tokenUsesLeft(fg.running.registry, spent)).toBe(usesBefore);
   const alive = await httpsRequest(`${fg.enrollUrl}${EST}/cacerts`, { ca: fg.rootCaPem });
   expect(alive.status).toBe(200);
@@ -226,8 +228,7 @@ describe("hostile requests over /v1/enroll", () => {
     const plain = formatToken(randomBytes(32));
     tokensSent.push(plain);
     const now = Date.now();
-    await fg.running.registry.createToken(
-      {
+    await insertTokenRecord(fg.running.registry, {
         id: "expired1",
         hash: hashToken(plain),
         deviceId: "h-expired",
@@ -238,30 +239,21 @@ describe("hostile requests over /v1/enroll", () => {
         createdAt: now - 7_200_000,
         expiresAt: now - 1,
         revokedAt: null,
-      },
-      { actor: "test", action: "token.created", subject: "expired1", details: {} },
-    );
+      });
     await expectRefusal("token_expired", () => enrollJson(plain, opensslCsr("/CN=h-expired").csrPem), plain);
   });
 
   it("a revoked token -> 401 token_revoked", async () => {
     const t = await token("h-revoked");
     const record = await fg.running.registry.findTokenByHash(hashToken(t));
-    expect(
-      await fg.running.registry.revokeToken(record!.id, Date.now(), {
-        actor: "test",
-        action: "token.revoked",
-        subject: record!.id,
-        details: {},
-      }),
-    ).toBe(true);
+    await revokeToken({ registry: fg.running.registry, clock: systemClock }, record!.id, "test");
     await expectRefusal("token_revoked", () => enrollJson(t, opensslCsr("/CN=h-revoked").csrPem), t);
   });
 
   it("a device revoked by an operator cannot enroll again -> 403 device_revoked", async () => {
     const first = await token("h-gone");
     expect((await enrollJson(first, opensslCsr("/CN=h-gone").csrPem)).status).toBe(201);
-    fg.running.registry.db.prepare("UPDATE devices SET status = 'revoked' WHERE id = 'h-gone'").run();
+    await setDeviceStatus(fg.running.registry, "h-gone", "revoked");
     const again = await token("h-gone");
     await expectRefusal("device_revoked", () => enrollJson(again, opensslCsr("/CN=h-gone").csrPem), again);
   });
@@ -270,8 +262,7 @@ describe("hostile requests over /v1/enroll", () => {
     const plain = formatToken(randomBytes(32));
     tokensSent.push(plain);
     const now = Date.now();
-    await fg.running.registry.createToken(
-      {
+    await insertTokenRecord(fg.running.registry, {
         id: "ghost001",
         hash: hashToken(plain),
         deviceId: "h-ghost",
@@ -282,9 +273,7 @@ describe("hostile requests over /v1/enroll", () => {
         createdAt: now,
         expiresAt: now + 3_600_000,
         revokedAt: null,
-      },
-      { actor: "test", action: "token.created", subject: "ghost001", details: {} },
-    );
+      });
     const res = await expectRefusal("internal_error", () => enrollJson(plain, opensslCsr("/CN=h-ghost").csrPem), plain);
     expect(res.body).not.toContain("ghost-profile");
     expect(fg.logs.raw()).toContain("ghost-profile"); // the operator finds the cause in the log

@@ -43,12 +43,12 @@ describe("per source address", () => {
 
     // The limit is per address, not per route: enrollment is refused before anything is judged.
     const token = await fg.token({ deviceId: "rl-addr" });
-    const before = registryCounts(fg.running.registry);
+    const before = await registryCounts(fg.running.registry);
     expectRateLimited(
       await postJson(fg.enrollUrl, "/v1/enroll", { token, csr: opensslCsr("/CN=rl-addr").csrPem }, fg.rootCaPem),
     );
     expectRateLimited(await httpsRequest(`${fg.enrollUrl}/no/such/path`, { ca: fg.rootCaPem }));
-    expect(registryCounts(fg.running.registry)).toEqual(before);
+    expect(await registryCounts(fg.running.registry)).toEqual(before);
   });
 });
 

@@ -15,12 +15,8 @@ beforeAll(async () => {
 });
 afterAll(async () => fg?.close());
 
-function certificateRows(deviceId: string): number {
-  return (
-    fg.running.registry.db.prepare("SELECT COUNT(*) AS n FROM certificates WHERE device_id = ?").get(deviceId) as {
-      n: number;
-    }
-  ).n;
+async function certificateRows(deviceId: string): Promise<number> {
+  return (await fg.running.registry.listCertificates(deviceId)).length;
 }
 
 describe("a single-use token raced by parallel enrollments", () => {
@@ -28,7 +24,7 @@ describe("a single-use token raced by parallel enrollments", () => {
     const token = await fg.token({ deviceId: "race-1" });
     const csrs = await Promise.all(Array.from({ length: N }, () => webCryptoCsr([{ CN: ["race-1"] }])));
     expect(new Set(csrs.map((c) => c.csrPem)).size).toBe(N);
-    const before = registryCounts(fg.running.registry);
+    const before = await registryCounts(fg.running.registry);
 
     // httpsRequest uses agent:false, so every request opens its own TLS connection.
     const responses = await Promise.all(
@@ -45,8 +41,8 @@ describe("a single-use token raced by parallel enrollments", () => {
         body: { code: "token_used", message: expect.any(String) },
       });
 
-    expect(certificateRows("race-1")).toBe(1);
-    const after = registryCounts(fg.running.registry);
+    expect(await certificateRows("race-1")).toBe(1);
+    const after = await registryCounts(fg.running.registry);
     expect(after).toEqual({
       devices: before.devices + 1,
       certificates: before.certificates + 1,
@@ -66,10 +62,10 @@ describe("a single-use token raced by parallel enrollments", () => {
     let recordAttempts = 0;
     const counting: Registry = new Proxy(real, {
       get(target, property) {
-        if (property === "recordEnrollment") {
-          return (...args: Parameters<Registry["recordEnrollment"]>) => {
+        if (property === "transact") {
+          return (...args: Parameters<Registry["transact"]>) => {
             recordAttempts += 1;
-            return target.recordEnrollment(...args);
+            return target.transact(...args);
           };
         }
         const value = Reflect.get(target, property) as unknown;
@@ -86,7 +82,7 @@ describe("a single-use token raced by parallel enrollments", () => {
     // Every racer got past the early token check and reached the registry: the losers were
     // stopped by the spend inside the transaction, which is the guarantee under test.
     expect(recordAttempts).toBe(N);
-    expect(certificateRows("race-2")).toBe(1);
+    expect(await certificateRows("race-2")).toBe(1);
   });
 
   it("a group token with 3 uses raced by 20 distinct devices issues exactly 3 certificates", async () => {
@@ -97,13 +93,8 @@ describe("a single-use token raced by parallel enrollments", () => {
     );
     expect(responses.filter((r) => r.status === 201)).toHaveLength(3);
     expect(responses.filter((r) => r.status === 401 && r.json()["code"] === "token_used")).toHaveLength(N - 3);
-    expect(
-      (
-        fg.running.registry.db
-          .prepare("SELECT COUNT(*) AS n FROM certificates WHERE device_id LIKE 'race-g-%'")
-          .get() as { n: number }
-      ).n,
-    ).toBe(3);
+    const perDevice = await Promise.all(Array.from({ length: N }, (_, i) => certificateRows(`race-g-${i}`)));
+    expect(perDevice.reduce((sum, n) => sum + n, 0)).toBe(3);
     expect(await tokenUsesLeft(fg.running.registry, token)).toBe(0);
   });
 });

@@ -108,7 +108,7 @@ describe("SessionRegistry.kick", () => {
     await Promise.all([clientClosed, serverSocketClosed]);
     expect(await kicks()).toBe(kicksBefore + 1);
     await waitForLogs(fg, { msg: "device sessions kicked", deviceId: "dev-1", reason: "test", sessions: 1 });
-    expect(fg.running.gateway.sessions.liveSessions("dev-1")).toBe(0);
+    expect((await fg.running.gateway.sessions.sessionsOf("dev-1")).length).toBe(0);
     expect(await broker().persistence.subscriptionsByClient({ id: "dev-1" })).toEqual([]);
 
     await stateSentinel("dev-2 state after kick", bystander);
