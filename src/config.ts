@@ -250,7 +250,8 @@ export function parseConfig(input: Tree): Config {
 /** file < env < flags. The data dir itself may come from env or flags, so it is found first. */
 export function loadConfig(flags: Tree = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const fromEnv = configFromEnv(env);
-  const dataDir = String(flags["dataDir"] ?? fromEnv["dataDir"] ?? "./data");
+  const given = flags["dataDir"] ?? fromEnv["dataDir"];
+  const dataDir = typeof given === "string" ? given : "./data";
   const merged = mergeDeep(mergeDeep(readConfigFile(dataDir), fromEnv), flags);
   return parseConfig(merged);
 }

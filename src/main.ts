@@ -107,7 +107,7 @@ export interface RunningFleetgate {
 /** What has been opened so far, closed in reverse order (also when start-up fails half-way). */
 class Closers {
   private readonly stack: (() => Promise<void> | void)[] = [];
-  add<T>(value: T, close: (value: T) => Promise<unknown> | unknown): T {
+  add<T>(value: T, close: (value: T) => unknown): T {
     this.stack.push(async () => void (await close(value)));
     return value;
   }

@@ -116,6 +116,69 @@ export function appViolations(file: string, text: string): string[] {
   });
 }
 
+/** The adapter a repo path belongs to ("sqlite" for src/adapters/sqlite/x.ts), or null. */
+function adapterOf(path: string): string | null {
+  return /^src\/adapters\/([^/]+)\//.exec(path)?.[1] ?? null;
+}
+
+/** The shared kernel every adapter may import; it imports no other adapter itself. */
+export const SHARED_KERNEL = "shared";
+
+export function adapterViolations(file: string, text: string): string[] {
+  const own = adapterOf(file);
+  if (own === null) return [];
+  return parseImports(text).flatMap(({ specifier, line }) => {
+    const to = target(file, specifier);
+    const other = to === null ? null : adapterOf(to);
+    if (other === null || other === own || (other === SHARED_KERNEL && own !== SHARED_KERNEL)) return [];
+    return [`${file}:${line} imports adapter ${to} (adapters meet only in src/adapters/${SHARED_KERNEL} or main.ts)`];
+  });
+}
+
+/** Every import edge between source files (type-only ones too: a cycle of types is a cycle of concepts). */
+export function importGraph(files: readonly { file: string; text: string }[]): Map<string, string[]> {
+  const known = new Set(files.map((f) => f.file.replace(/\.ts$/, "")));
+  const graph = new Map<string, string[]>();
+  for (const { file, text } of files) {
+    const edges = parseImports(text).flatMap(({ specifier }) => {
+      const to = target(file, specifier)?.replace(/\.(js|ts)$/, "");
+      return to !== undefined && known.has(to) ? [to] : [];
+    });
+    graph.set(file.replace(/\.ts$/, ""), edges);
+  }
+  return graph;
+}
+
+/** Each import cycle once, as the list of modules along it (Tarjan's strongly connected components). */
+export function importCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const cycles: string[][] = [];
+  const visit = (node: string): void => {
+    index.set(node, index.size);
+    low.set(node, index.get(node)!);
+    stack.push(node);
+    onStack.add(node);
+    for (const next of graph.get(node) ?? []) {
+      if (!index.has(next)) visit(next);
+      if (onStack.has(next)) low.set(node, Math.min(low.get(node)!, low.get(next) ?? index.get(next)!));
+    }
+    if (low.get(node) !== index.get(node)) return;
+    const component: string[] = [];
+    for (let member = stack.pop()!; ; member = stack.pop()!) {
+      onStack.delete(member);
+      component.push(member);
+      if (member === node) break;
+    }
+    const selfLoop = (graph.get(node) ?? []).includes(node);
+    if (component.length > 1 || selfLoop) cycles.push(component.sort());
+  };
+  for (const node of graph.keys()) if (!index.has(node)) visit(node);
+  return cycles;
+}
+
 function check(dir: string, rule: (file: string, text: string) => string[]): string[] {
   return sourceFiles(dir).flatMap((file) => rule(file, readFileSync(join(ROOT, file), "utf8")));
 }
@@ -132,6 +195,17 @@ describe("architecture", () => {
 
   it("src/app imports no adapter; runtime imports only domain, ports and app", () => {
     expect(check("src/app", appViolations)).toEqual([]);
+  });
+
+  it(`adapters import no other adapter, except the shared kernel src/adapters/${SHARED_KERNEL}`, () => {
+    expect(check("src/adapters", adapterViolations)).toEqual([]);
+  });
+
+  it("there are no import cycles in src/ and provisioning/", () => {
+    const files = [...sourceFiles("src"), ...sourceFiles("provisioning")]
+      .filter((file) => !file.endsWith(".d.ts"))
+      .map((file) => ({ file, text: readFileSync(join(ROOT, file), "utf8") }));
+    expect(importCycles(importGraph(files))).toEqual([]);
   });
 
   it(`no source file in src/ or provisioning/ is over ${MAX_LINES} lines`, () => {
@@ -173,6 +247,38 @@ describe("architecture rules can fail", () => {
     expect(domainViolations("src/domain/x.ts", bad)).toHaveLength(6);
     const good = 'import { createHash } from "node:crypto";\nimport { a } from "./topic.js";';
     expect(domainViolations("src/domain/x.ts", good)).toEqual([]);
+  });
+
+  it("flags an adapter importing another adapter, and allows its own files, the shared kernel and the rest", () => {
+    const text =
+      'import { a } from "../mqtt/broker.js";\nimport type { T } from "../sqlite/tx.js";\nimport { p } from "../shared/pem.js";\nimport { e } from "./errors.js";\nimport { x } from "../../domain/acl.js";';
+    expect(adapterViolations("src/adapters/http/x.ts", text)).toHaveLength(2);
+    expect(adapterViolations("src/adapters/shared/y.ts", 'import { e } from "../http/errors.js";')).toHaveLength(1);
+    expect(adapterViolations("src/main.ts", text)).toEqual([]);
+  });
+
+  it("finds import cycles of any length, and none in a tree", () => {
+    const graph = new Map([
+      ["a", ["b"]],
+      ["b", ["c"]],
+      ["c", ["a", "d"]],
+      ["d", []],
+      ["e", ["e"]],
+    ]);
+    expect(importCycles(graph)).toEqual([["a", "b", "c"], ["e"]]);
+    expect(
+      importCycles(
+        new Map([
+          ["a", ["b"]],
+          ["b", []],
+        ]),
+      ),
+    ).toEqual([]);
+    const files = [
+      { file: "src/x.ts", text: 'import { y } from "./y.js";' },
+      { file: "src/y.ts", text: 'import type { X } from "./x.js";' },
+    ];
+    expect(importCycles(importGraph(files))).toEqual([["src/x", "src/y"]]);
   });
 
   it("flags adapter imports and untyped outside imports in app, and allows domain, ports, type-only", () => {

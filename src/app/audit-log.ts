@@ -32,7 +32,7 @@ export async function verifyAudit(registry: Registry, pageSize = VERIFY_PAGE): P
   let seq = 0;
   let entries = 0;
   let broken: ChainBreak | null = null;
-  for (let after = 0; ; ) {
+  for (let after = 0; ;) {
     const page = await registry.listAudit({ afterSeq: after, limit: pageSize });
     if (page.length === 0) break;
     entries += page.length;

@@ -52,7 +52,8 @@ export async function authorizeClient(deps: AdmissionDeps, attempt: ConnectAttem
   if (!parsed.ok) return refuse("certificate_identity_invalid", parsed.reason);
   const { identity } = parsed;
   // Dates first: an expired certificate costs no registry read.
-  if (!withinValidity(attempt.peer, deps.clock.now())) return refuse("certificate_expired", `serial ${identity.serial}`);
+  if (!withinValidity(attempt.peer, deps.clock.now()))
+    return refuse("certificate_expired", `serial ${identity.serial}`);
   if (!activeOnRecord(await deps.certificateState(identity.serial), identity.deviceId)) {
     return refuse("certificate_not_active", `serial ${identity.serial} of ${identity.deviceId}`);
   }

@@ -202,5 +202,6 @@ export function explainAcl(config: AclConfig, role: string, cn: string, action: 
 
 /** Quotes a value that is empty or holds whitespace/control characters, so it stays one log line. */
 function printable(value: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return value === "" || /[\u0000-\u0020\u007f-\u009f]/u.test(value) ? JSON.stringify(value) : value;
 }

@@ -25,7 +25,10 @@ export function certificateStanding(
 }
 
 /** RFC 5280 §4.1.2.5: notBefore and notAfter are both inclusive. */
-export function withinValidity(presented: { readonly notBefore: number; readonly notAfter: number }, now: number): boolean {
+export function withinValidity(
+  presented: { readonly notBefore: number; readonly notAfter: number },
+  now: number,
+): boolean {
   return now >= presented.notBefore && now <= presented.notAfter;
 }
 

@@ -14,13 +14,21 @@ const DAY = 86_400_000;
 
 /** What the registry says of an active certificate of dev-1 (the serial of every test peer). */
 function activeState(serial: string): CertificateState {
-  return { serial, deviceId: "dev-1", status: "active", notBefore: NOW - 1000, notAfter: NOW + 1000, deviceStatus: "active" };
+  return {
+    serial,
+    deviceId: "dev-1",
+    status: "active",
+    notBefore: NOW - 1000,
+    notAfter: NOW + 1000,
+    deviceStatus: "active",
+  };
 }
-const revokedState = async (serial: string): Promise<CertificateState> => ({ ...activeState(serial), status: "revoked" });
+const revokedState = async (serial: string): Promise<CertificateState> => ({
+  ...activeState(serial),
+  status: "revoked",
+});
 
-function deps(
-  overrides: Partial<AdmissionDeps> = {},
-): AdmissionDeps & { certificateState: ReturnType<typeof vi.fn> } {
+function deps(overrides: Partial<AdmissionDeps> = {}): AdmissionDeps & { certificateState: ReturnType<typeof vi.fn> } {
   const certificateState = vi.fn(async (serial: string): Promise<CertificateState | undefined> => activeState(serial));
   return {
     certificateState,
@@ -206,10 +214,7 @@ describe("authorizeClient", () => {
   });
 
   it("reports a takeover attempt with an inactive certificate as certificate_not_active (CONNACK 5): the registry is asked before the client id", async () => {
-    const result = await authorizeClient(
-      deps({ certificateState: revokedState }),
-      attempt({ clientId: "dev-2" }),
-    );
+    const result = await authorizeClient(deps({ certificateState: revokedState }), attempt({ clientId: "dev-2" }));
     expect(result).toMatchObject({ ok: false, refusal: "certificate_not_active", detail: "serial abcd01 of dev-1" });
   });
 

@@ -178,7 +178,15 @@ export async function signerIssuedCertificate(
   });
   if (options.record) {
     const { serial, pem, notBefore, notAfter } = signed;
-    await recordCertificate(fg.running.registry, { serial, deviceId: id, role, profile: role, pem, notBefore, notAfter });
+    await recordCertificate(fg.running.registry, {
+      serial,
+      deviceId: id,
+      role,
+      profile: role,
+      pem,
+      notBefore,
+      notAfter,
+    });
   }
   return writeCertFiles(fg, id, signed.pem, keyPem);
 }

@@ -12,7 +12,11 @@ export interface RegistryCounts {
 export async function registryCounts(registry: Registry): Promise<RegistryCounts> {
   const { total } = await registry.countDevices();
   let certificates = 0;
-  for (let after: string | undefined, page; (page = await registry.listDevices({ limit: 500, after })); after = page.next) {
+  for (
+    let after: string | undefined, page;
+    (page = await registry.listDevices({ limit: 500, after }));
+    after = page.next
+  ) {
     for (const device of page.items) certificates += (await registry.listCertificates(device.id)).length;
     if (page.next === null) break;
   }
@@ -44,15 +48,39 @@ export function setDeviceStatus(registry: Registry, id: string, status: DeviceSt
 /** Records a certificate a test signed itself as the device's active one (the device is created if new). */
 export function recordCertificate(
   registry: Registry,
-  certificate: { serial: string; deviceId: string; role: string; profile: string; pem: string; notBefore: number; notAfter: number },
+  certificate: {
+    serial: string;
+    deviceId: string;
+    role: string;
+    profile: string;
+    pem: string;
+    notBefore: number;
+    notAfter: number;
+  },
   at = Date.now(),
 ): Promise<void> {
   return registry.transact(async (tx) => {
     const { deviceId, role, profile, ...rest } = certificate;
     if ((await tx.device(deviceId)) === undefined) {
-      await tx.insertDevice({ id: deviceId, role, profile, status: "active", createdAt: at, revokedAt: null, revocationReason: null, lastSeenAt: null });
+      await tx.insertDevice({
+        id: deviceId,
+        role,
+        profile,
+        status: "active",
+        createdAt: at,
+        revokedAt: null,
+        revocationReason: null,
+        lastSeenAt: null,
+      });
     }
-    await tx.insertCertificate({ ...rest, deviceId, status: "active", issuedAt: at, revokedAt: null, revocationReason: null });
+    await tx.insertCertificate({
+      ...rest,
+      deviceId,
+      status: "active",
+      issuedAt: at,
+      revokedAt: null,
+      revocationReason: null,
+    });
     await appendAudit(tx, { actor: "test", action: "device.enrolled", subject: deviceId, details: {} }, at);
   });
 }

@@ -5,6 +5,7 @@ import { listedAsRevoked } from "../../domain/certificate-standing.js";
 import type { Clock, CrlRecord, Registry, RevokedCertificate } from "../../ports.js";
 import type { IssuingCa } from "./issuing-ca.js";
 import {
+  derOf,
   pkijsSignatureAlgorithm,
   pkixTime,
   serialInteger,
@@ -93,9 +94,9 @@ export async function signCrl(
   // §5.1.2.6: when there are no revoked certificates, the list MUST be absent.
   if (revoked.length > 0) crl.revokedCertificates = revoked.map(entryFor);
   // encodeTBS is what pkijs sign() itself uses (protected in its typings only).
-  crl.tbsView = new Uint8Array((crl as unknown as { encodeTBS(): asn1js.Sequence }).encodeTBS().toBER());
+  crl.tbsView = derOf((crl as unknown as { encodeTBS(): unknown }).encodeTBS());
   crl.signatureValue = await signatureBits(issuer.key, crl.tbsView);
-  return new Uint8Array(crl.toSchema().toBER());
+  return derOf(crl.toSchema());
 }
 
 /**

@@ -6,6 +6,7 @@ import { normalizeSerial } from "../../domain/identity.js";
 import { reasonCode, REVOCATION_REASONS } from "../../domain/revocation-reason.js";
 import type { Clock, Registry } from "../../ports.js";
 import {
+  derOf,
   integerHex,
   pkijsSignatureAlgorithm,
   signatureBits,
@@ -196,7 +197,7 @@ export class OcspResponder {
     const basic = new pkijs.BasicOCSPResponse({ tbsResponseData });
     if (this.options.includeCertificate ?? true) basic.certs = [this.issuer.pkijsCertificate];
     basic.signatureAlgorithm = pkijsSignatureAlgorithm(this.issuer.key);
-    tbsResponseData.tbsView = new Uint8Array(tbsResponseData.toSchema(true).toBER());
+    tbsResponseData.tbsView = derOf(tbsResponseData.toSchema(true));
     basic.signature = await signatureBits(this.issuer.key, tbsResponseData.tbsView);
     const response = new pkijs.OCSPResponse({
       responseStatus: new asn1js.Enumerated({ value: OCSP_RESPONSE_STATUS.successful }),

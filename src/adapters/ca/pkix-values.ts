@@ -40,6 +40,14 @@ export function integerHex(value: asn1js.Integer): string {
   return Buffer.from(value.valueBlock.valueHexView).toString("hex");
 }
 
+/**
+ * The DER of a pkijs/asn1js object. pkijs's typings of asn1js blocks do not resolve against the asn1js
+ * the project uses (skipLibCheck reads them as any), so the one call site that needs bytes types them.
+ */
+export function derOf(block: unknown): Uint8Array<ArrayBuffer> {
+  return new Uint8Array((block as { toBER(): ArrayBuffer }).toBER());
+}
+
 /** The AlgorithmIdentifier of the key's signatures, as pkijs objects hold it. */
 export function pkijsSignatureAlgorithm(key: IssuerKey): pkijs.AlgorithmIdentifier {
   return new pkijs.AlgorithmIdentifier({ algorithmId: signatureAlgorithmOid(key) });

@@ -4,7 +4,7 @@ import type { Config } from "../../config.js";
 import { readRuntimeInfo } from "../../runtime-file.js";
 import { pkiPaths, readPrivateKeyPem } from "../shared/key-files.js";
 import { operatorPaths } from "../../../provisioning/operator-credential.js";
-import { CliError, EXIT } from "./output.js";
+import { CliError, EXIT, text } from "./output.js";
 
 /**
  * The CLI's way into a running server: the admin API over mTLS with an operator credential from
@@ -35,6 +35,21 @@ export class AdminClient {
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await this.exchange<T>(method, path, body)).body;
+  }
+
+  /** Every page of a cursor-paginated listing (`x-next-cursor`), concatenated. */
+  async all<T>(path: string): Promise<T[]> {
+    const items: T[] = [];
+    for (let next: string | null = path; next !== null;) {
+      const page: { body: T[]; cursor: string | null } = await this.exchange<T[]>("GET", next);
+      items.push(...page.body);
+      next = page.cursor === null ? null : withCursor(path, page.cursor);
+    }
+    return items;
+  }
+
+  private async exchange<T>(method: string, path: string, body?: unknown): Promise<{ body: T; cursor: string | null }> {
     const response = await this.send(method, path, body).catch((error: NodeJS.ErrnoException) => {
       throw new CliError(
         `cannot reach the admin API at ${this.baseUrl} (${error.code ?? error.message}); is \`fleetgate serve\` running?`,
@@ -43,10 +58,14 @@ export class AdminClient {
     });
     const parsed = parseBody(response.body);
     if (response.status >= 400) throw new CliError(refusalMessage(response.status, parsed, response.body), EXIT.failed);
-    return parsed as T;
+    return { body: parsed as T, cursor: response.cursor };
   }
 
-  private send(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
+  private send(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: string; cursor: string | null }> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers = payload === undefined ? {} : { "content-type": "application/json" };
     return new Promise((resolve, reject) => {
@@ -56,7 +75,10 @@ export class AdminClient {
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+          const cursor = typeof res.headers["x-next-cursor"] === "string" ? res.headers["x-next-cursor"] : null;
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), cursor }),
+          );
           res.on("error", reject);
         },
       );
@@ -64,6 +86,13 @@ export class AdminClient {
       req.end(payload);
     });
   }
+}
+
+function withCursor(path: string, cursor: string): string {
+  const [base, query = ""] = path.split("?") as [string, string?];
+  const params = new URLSearchParams(query);
+  params.set("after", cursor);
+  return `${base}?${params}`;
 }
 
 function parseBody(body: string): Record<string, unknown> {
@@ -88,8 +117,8 @@ function readOperatorKey(path: string): string {
  * operator), else `code: message` (the catalogue's generic sentence).
  */
 export function refusalMessage(status: number, parsed: Record<string, unknown>, raw: string): string {
-  const why = typeof parsed["detail"] === "string" ? parsed["detail"] : String(parsed["message"] ?? raw);
-  return `${String(parsed["code"] ?? status)}: ${why}`;
+  const why = typeof parsed["detail"] === "string" ? parsed["detail"] : text(parsed["message"] ?? raw);
+  return `${text(parsed["code"] ?? status)}: ${why}`;
 }
 
 function loopbackFor(host: string): string {

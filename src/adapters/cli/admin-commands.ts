@@ -7,7 +7,7 @@ import {
   writeOperatorCredential,
 } from "../../../provisioning/operator-credential.js";
 import { AdminClient } from "./admin-client.js";
-import { CliError, EXIT, isoTime, printJson, printTable } from "./output.js";
+import { CliError, EXIT, isoTime, printJson, printTable, text } from "./output.js";
 
 type Opts = Record<string, unknown>;
 type Row = Record<string, unknown>;
@@ -51,7 +51,7 @@ async function aclExplain(deviceId: string, action: string, topic: string, opts:
     device: deviceId,
     action,
     topic,
-    ...(opts["role"] ? { role: String(opts["role"]) } : {}),
+    ...(opts["role"] ? { role: text(opts["role"]) } : {}),
   });
   const result = await client(opts).call<{ allowed: boolean; explanation: string }>("GET", `/v1/acl/explain?${query}`);
   console.log(result.explanation);

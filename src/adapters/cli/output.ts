@@ -13,6 +13,13 @@ export function printTable(rows: readonly Record<string, unknown>[], columns: re
 
 function formatCell(value: unknown): string {
   if (value === null || value === undefined) return "-";
+  return text(value);
+}
+
+/** A JSON value from the admin API as text: strings as they are, objects as JSON. */
+export function text(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "object" && value !== null) return JSON.stringify(value);
   return String(value);
 }
 

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { loadConfig } from "../../config.js";
 import { DEVICE_REVOCATION_REASONS } from "../../domain/revocation-reason.js";
 import { AdminClient } from "./admin-client.js";
-import { CliError, EXIT, isoTime, printJson, printTable } from "./output.js";
+import { CliError, EXIT, isoTime, printJson, printTable, text } from "./output.js";
 
 type Opts = Record<string, unknown>;
 type Row = Record<string, unknown>;
@@ -27,7 +27,7 @@ async function createToken(opts: Opts): Promise<void> {
   console.log(issued["token"]);
   const scope = issued["deviceId"] ?? `prefix ${String(issued["prefix"])}* (${String(issued["usesLeft"])} uses)`;
   console.error(
-    `token ${String(issued["id"])} for ${String(scope)}, profile ${String(issued["profile"])}, expires ${String(issued["expiresAt"])}`,
+    `token ${String(issued["id"])} for ${text(scope)}, profile ${String(issued["profile"])}, expires ${String(issued["expiresAt"])}`,
   );
   console.error("This token is shown once and stored only as a hash.");
 }
@@ -47,10 +47,10 @@ async function listTokens(opts: Opts): Promise<void> {
 
 async function listDevices(opts: Opts): Promise<void> {
   const query = new URLSearchParams();
-  if (opts["status"]) query.set("status", String(opts["status"]));
+  if (opts["status"]) query.set("status", text(opts["status"]));
   if (opts["online"]) query.set("online", "true");
-  if (opts["expiring"]) query.set("expiring", String(opts["expiring"]));
-  const devices = await client(opts).call<Row[]>("GET", `/v1/devices?${query}`);
+  if (opts["expiring"]) query.set("expiring", text(opts["expiring"]));
+  const devices = await client(opts).all<Row>(`/v1/devices?${query}`);
   if (opts["json"]) return printJson(devices);
   const rows = devices.map((d) => ({
     ...d,

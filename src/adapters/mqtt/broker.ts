@@ -1,55 +1,20 @@
-import { Aedes, type Client } from "aedes";
+import type { Aedes, Client } from "aedes";
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from "node:net";
-import { createServer, type Server, type TLSSocket } from "node:tls";
-import type { AdmissionDeps } from "../../app/authorize-client.js";
-import type { AclConfig } from "../../domain/acl.js";
+import type { Server, TLSSocket } from "node:tls";
 import { MqttInspector } from "../../domain/mqtt-inspector.js";
 import { PacketSizeGuard } from "../../domain/packet-size-guard.js";
-import { RetainedQuota, type RetainedLimits } from "../../domain/retained-quota.js";
-import type { RateSpec } from "../../domain/token-bucket.js";
-import type { Logger } from "../../logger.js";
-import type { Metrics } from "../../metrics.js";
-import type { FleetEvent } from "../../ports.js";
+import type { RetainedQuota } from "../../domain/retained-quota.js";
+import type { BrokerOptions } from "./broker-options.js";
+import { assembleBroker, type BrokerParts, type GatewayCallbacks } from "./broker-parts.js";
 import { ConnectionGate, connectionKey } from "./connection-gate.js";
-import { DenialLog } from "./denial-log.js";
-import { GuardedPersistence } from "./guarded-persistence.js";
+import type { DenialLog } from "./denial-log.js";
+import type { GuardedPersistence } from "./guarded-persistence.js";
 import { handshakeFailureReason } from "./handshake-failure.js";
-import { BrokerHooks, isDroppedPublish } from "./hooks.js";
 import { InspectedConnection, tlsSocketOf } from "./inspected-connection.js";
-import type { AedesPersistence } from "./persistence.js";
 import { clearRetainedNamespace } from "./retained-cleanup.js";
-import { LocalSessions, type Session } from "./sessions.js";
+import type { LocalSessions, Session } from "./sessions.js";
 
-export interface BrokerOptions {
-  readonly nodeId: string;
-  readonly host: string;
-  readonly port: number;
-  readonly tls: { readonly key: string; readonly cert: string | Buffer; readonly ca: readonly string[] };
-  readonly handshakeTimeoutMs: number;
-  readonly limits: {
-    readonly maxConnections: number;
-    readonly maxPending: number;
-    readonly maxPendingPerAddress: number;
-    readonly connectRatePerAddress: RateSpec;
-    readonly maxPacketSize: number;
-    readonly maxFiltersPerSubscribe: number;
-    readonly maxSubscriptionsPerClient: number;
-    readonly maxOutgoingQueue: number;
-    readonly maxStoredQos2: { readonly messages: number; readonly bytes: number };
-    readonly retained: { readonly maxTotalBytes: number; readonly limitsFor: (role: string) => RetainedLimits };
-  };
-  readonly publishRate: RateSpec;
-  readonly onDeniedPublish: "disconnect" | "drop";
-  readonly admission: AdmissionDeps;
-  readonly acl: AclConfig;
-  /** The store under the guards (memory by default; Redis in a cluster). */
-  readonly persistence: AedesPersistence;
-  /** The message fan-out (mqemitter by default; mqemitter-redis in a cluster). */
-  readonly mq?: unknown;
-  readonly onFleetEvent?: (event: FleetEvent) => void;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-}
+export type { BrokerOptions } from "./broker-options.js";
 
 /**
  * The MQTT gateway: Aedes behind a TLS server that verifies client certificates against the issuing CA
@@ -61,85 +26,29 @@ export class MqttGateway {
   private readonly gate: ConnectionGate;
   private readonly openSockets = new Set<Socket>();
 
+  readonly broker: Aedes;
+  readonly sessions: LocalSessions;
+  private readonly persistence: GuardedPersistence;
+  private readonly retained: RetainedQuota;
+  private readonly denials: DenialLog;
+  private readonly server: Server;
+  private readonly tcp: TcpServer = createTcpServer();
+
   private constructor(
     private readonly options: BrokerOptions,
-    readonly broker: Aedes,
-    readonly sessions: LocalSessions,
-    private readonly persistence: GuardedPersistence,
-    private readonly denials: DenialLog,
-    private readonly server: Server,
-    private readonly tcp: TcpServer = createTcpServer(),
+    parts: BrokerParts,
   ) {
+    ({ broker: this.broker, sessions: this.sessions, persistence: this.persistence } = parts);
+    ({ retained: this.retained, denials: this.denials, server: this.server } = parts);
     this.gate = new ConnectionGate({ ...options.limits, connectRatePerAddress: options.limits.connectRatePerAddress });
   }
 
   static async start(options: BrokerOptions): Promise<MqttGateway> {
-    const { limits, metrics, logger } = options;
-    const denials = new DenialLog(logger);
-    const retained = new RetainedQuota(limits.retained.maxTotalBytes);
-    let hooks: BrokerHooks | undefined;
-    const persistence = new GuardedPersistence(options.persistence, {
-      granted: (client, subs) => hooks?.grantedOnly(client, subs) ?? [],
-      ownsSession: (client) => hooks?.ownsSession(client) ?? false,
-      isDropped: isDroppedPublish,
-      limits: {
-        outgoingQueue: limits.maxOutgoingQueue,
-        incomingQos2: limits.maxStoredQos2.messages,
-        incomingQos2Bytes: limits.maxStoredQos2.bytes,
-      },
-      onLimit: (reason, clientId) => {
-        metrics.mqttDenials.inc({ reason });
-        denials.denied(clientId, reason, { deviceId: clientId });
-      },
-      onStoredQos2: ({ messages, bytes }) => {
-        metrics.mqttStoredQos2Messages.inc(messages);
-        metrics.mqttStoredQos2Bytes.inc(bytes);
-      },
-    });
-    let gateway: MqttGateway | undefined;
-    const onKick = (deviceId: string, reason: string, closed: number) => {
-      metrics.mqttKicks.inc(closed);
-      logger.warn({ service: "mqtt", deviceId, reason, sessions: closed }, "device sessions kicked");
-    };
-    const sessions = new LocalSessions(options.nodeId, { discard: (id) => gateway!.discard(id, retained) }, onKick);
-    hooks = new BrokerHooks({
-      ...options,
-      sessions,
-      maxSubscriptionsPerClient: limits.maxSubscriptionsPerClient,
-      retained,
-      retainedLimits: limits.retained.limitsFor,
-      denials,
-      onSession: (event, session, client) => gateway?.onSession(event, session, client),
-    });
-    const broker = await Aedes.createBroker({
-      id: options.nodeId,
-      persistence,
-      ...(options.mq === undefined ? {} : { mq: options.mq }),
-      drainTimeout: 10_000,
-      queueLimit: 42,
-      heartbeatInterval: 60_000,
-      connectTimeout: options.handshakeTimeoutMs,
-      preConnect: hooks.preConnect,
-      authenticate: hooks.authenticate as never,
-      authorizePublish: hooks.authorizePublish as never,
-      authorizeSubscribe: hooks.authorizeSubscribe,
-      authorizeForward: hooks.authorizeForward,
-    });
-    broker.on("clientDisconnect", hooks.disconnected);
-    broker.on("clientError", hooks.clientError);
-    broker.on("connectionError", hooks.clientError);
-    broker.on("unsubscribe", hooks.unsubscribed);
-    const server = createServer({
-      key: options.tls.key,
-      cert: options.tls.cert,
-      // OpenSSL needs the chain up to a self-signed root; the registry check pins our issuing CA.
-      ca: [...options.tls.ca],
-      requestCert: true,
-      rejectUnauthorized: true,
-      minVersion: "TLSv1.2",
-      handshakeTimeout: options.handshakeTimeoutMs,
-    });
-    gateway = new MqttGateway(options, broker, sessions, persistence, denials, server);
+    const callbacks: Partial<GatewayCallbacks> = {};
+    const parts = await assembleBroker(options, callbacks);
+    const gateway = new MqttGateway(options, parts);
+    callbacks.discard = (deviceId) => gateway.discard(deviceId);
+    callbacks.onSession = (event, session, client) => gateway.onSession(event, session, client);
     await gateway.listen();
     return gateway;
   }
@@ -222,7 +131,7 @@ export class MqttGateway {
       const deviceId = client ? this.sessions.session(client)?.identity.deviceId : undefined;
       this.denials.denied(deviceId ?? socket.remoteAddress, reason, { ...fields, deviceId, ip: socket.remoteAddress });
     });
-    this.broker.handle(connection as never);
+    this.broker.handle(connection);
   }
 
   private onSession(event: "opened" | "closed", session: Session, client: Client): void {
@@ -240,9 +149,9 @@ export class MqttGateway {
   }
 
   /** A kicked device's persistent session and retained messages, gone on every node's store. */
-  private async discard(deviceId: string, retained: RetainedQuota): Promise<void> {
+  private async discard(deviceId: string): Promise<void> {
     await this.persistence.discardSession({ id: deviceId, brokerId: this.broker.id });
-    retained.release(deviceId);
+    this.retained.release(deviceId);
     await clearRetainedNamespace(this.persistence, this.options.acl, deviceId);
   }
 

@@ -20,7 +20,11 @@ export class DenialLog {
 
   constructor(
     private readonly logger: Logger,
-    private readonly options: { readonly intervalMs?: number; readonly linesPerKey?: number; readonly maxKeys?: number } = {},
+    private readonly options: {
+      readonly intervalMs?: number;
+      readonly linesPerKey?: number;
+      readonly maxKeys?: number;
+    } = {},
   ) {
     this.timer = setInterval(() => this.flush(), options.intervalMs ?? 10_000);
     this.timer.unref();
@@ -47,7 +51,8 @@ export class DenialLog {
     for (const { count, first, msg } of this.tallies.values()) {
       if (count > budget) this.logger.warn({ ...first, repeated: count - budget }, `${msg} (more, aggregated)`);
     }
-    if (this.overflow > 0) this.logger.warn({ service: "mqtt", repeated: this.overflow }, "denials from more clients (aggregated)");
+    if (this.overflow > 0)
+      this.logger.warn({ service: "mqtt", repeated: this.overflow }, "denials from more clients (aggregated)");
     this.tallies = new Map();
     this.overflow = 0;
   }

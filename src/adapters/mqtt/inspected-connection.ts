@@ -36,7 +36,7 @@ export class InspectedConnection extends Duplex {
       if (!this.push(chunk)) socket.pause();
     });
     socket.once("end", () => this.push(null));
-    socket.once("error", (error) => this.destroy(error));
+    socket.once("error", (error: Error) => this.destroy(error));
     socket.once("close", () => this.destroy());
   }
 

@@ -57,7 +57,10 @@ async function crlText(der: Uint8Array): Promise<{ code: number; out: string }> 
  * A registry whose units of work see only the CRL state: `calls` counts the numbers handed out, `fail`
  * makes the next units throw, `delayMs` makes them take a random while (the publisher must serialize).
  */
-function countingRegistry(revoked: RevokedCertificate[] = [], delayMs = 0): CrlRegistry & { calls: number; fail: boolean } {
+function countingRegistry(
+  revoked: RevokedCertificate[] = [],
+  delayMs = 0,
+): CrlRegistry & { calls: number; fail: boolean } {
   let number = 0;
   const tx = {
     crlState: async () => (number === 0 ? undefined : { number, thisUpdate: 0 }),

@@ -229,17 +229,17 @@ describe("hostile requests over /v1/enroll", () => {
     tokensSent.push(plain);
     const now = Date.now();
     await insertTokenRecord(fg.running.registry, {
-        id: "expired1",
-        hash: hashToken(plain),
-        deviceId: "h-expired",
-        prefix: null,
-        profile: "device",
-        usesTotal: 1,
-        usesLeft: 1,
-        createdAt: now - 7_200_000,
-        expiresAt: now - 1,
-        revokedAt: null,
-      });
+      id: "expired1",
+      hash: hashToken(plain),
+      deviceId: "h-expired",
+      prefix: null,
+      profile: "device",
+      usesTotal: 1,
+      usesLeft: 1,
+      createdAt: now - 7_200_000,
+      expiresAt: now - 1,
+      revokedAt: null,
+    });
     await expectRefusal("token_expired", () => enrollJson(plain, opensslCsr("/CN=h-expired").csrPem), plain);
   });
 
@@ -263,17 +263,17 @@ describe("hostile requests over /v1/enroll", () => {
     tokensSent.push(plain);
     const now = Date.now();
     await insertTokenRecord(fg.running.registry, {
-        id: "ghost001",
-        hash: hashToken(plain),
-        deviceId: "h-ghost",
-        prefix: null,
-        profile: "ghost-profile",
-        usesTotal: 1,
-        usesLeft: 1,
-        createdAt: now,
-        expiresAt: now + 3_600_000,
-        revokedAt: null,
-      });
+      id: "ghost001",
+      hash: hashToken(plain),
+      deviceId: "h-ghost",
+      prefix: null,
+      profile: "ghost-profile",
+      usesTotal: 1,
+      usesLeft: 1,
+      createdAt: now,
+      expiresAt: now + 3_600_000,
+      revokedAt: null,
+    });
     const res = await expectRefusal("internal_error", () => enrollJson(plain, opensslCsr("/CN=h-ghost").csrPem), plain);
     expect(res.body).not.toContain("ghost-profile");
     expect(fg.logs.raw()).toContain("ghost-profile"); // the operator finds the cause in the log

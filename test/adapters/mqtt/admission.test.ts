@@ -229,7 +229,10 @@ describe("MQTT admission", () => {
       });
       certs.push(unrecorded, recorded);
       // The registry alone would admit the recorded one; the TLS layer checks the dates.
-      expect(await fg.running.registry.certificateState(recorded.serial)).toMatchObject({ status: "active", deviceStatus: "active" });
+      expect(await fg.running.registry.certificateState(recorded.serial)).toMatchObject({
+        status: "active",
+        deviceStatus: "active",
+      });
       await expectHandshakeFailures("certificate_expired", "CERT_HAS_EXPIRED", 4, async () => {
         for (const cert of [unrecorded, recorded]) {
           await expect(connectDevice(fg, cert)).rejects.toSatisfy(closedBeforeConnack);
