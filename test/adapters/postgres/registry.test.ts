@@ -77,7 +77,9 @@ describe.skipIf(unavailable !== null)(postgresSuiteName("PostgresRegistry (Postg
           await tx.updateDevice(mine, { role: `touched-by-${mine}` });
         });
       await Promise.all([crossing("dev-a", "dev-b", aLocked, bLocked), crossing("dev-b", "dev-a", bLocked, aLocked)]);
-      expect(runs).toBe(3);
+      // At least the victim's re-run; on a loaded machine the re-run may grab its first lock before the
+      // survivor takes it and collide once more, which is re-run the same way.
+      expect(runs).toBeGreaterThanOrEqual(3);
       expect((await registry.getDevice("dev-a"))?.role).toBe("touched-by-dev-a");
       expect((await registry.getDevice("dev-b"))?.role).toBe("touched-by-dev-b");
     });
