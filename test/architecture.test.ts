@@ -30,6 +30,7 @@ const IO_MODULES = [
   "fastify",
   "pino",
   "mqtt",
+  "pg",
 ];
 
 export interface ImportRef {
