@@ -101,8 +101,9 @@ export interface Page<T> {
 }
 
 export interface DeviceQuery {
-  /** Devices whose id sorts after this cursor (ids are the cursor). */
+  /** Devices whose id sorts after this cursor (ids are the cursor; binary order, as SQL COLLATE "C"). */
   readonly after?: string;
+  /** At least 1. */
   readonly limit: number;
   readonly status?: DeviceStatus;
   /** Ids starting with this (the console's search box). */
@@ -125,7 +126,8 @@ export interface Registry {
    * Runs `work` as one atomic, durable unit: everything it wrote commits together (and is on disk when
    * the promise resolves) or nothing does. Rows read through `tx` stay locked against other units of
    * work until it ends. An adapter may run `work` again after a conflict, so `work` must only call `tx`
-   * and pure code. A throw rolls back and is rethrown.
+   * and code whose effects stay inside it (pure code, or signing a CRL it then saves). A throw rolls
+   * back and is rethrown. A `tx` used after its unit ended throws.
    */
   transact<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T>;
 
@@ -169,6 +171,7 @@ export interface RegistryTx {
   auditHead(): Promise<AuditHead>;
   /** Locks the issuer's CRL state: one CRL number at a time, cluster-wide. */
   crlState(issuer: string): Promise<{ readonly number: number; readonly thisUpdate: number } | undefined>;
+  /** Not locked (that would block revocations while a CRL is signed): the CRL state lock orders signers. */
   revokedCertificates(): Promise<RevokedCertificate[]>;
 
   insertToken(token: TokenRecord): Promise<void>;

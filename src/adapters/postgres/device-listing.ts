@@ -1,6 +1,7 @@
 import type { DeviceQuery, DeviceSummary, Page } from "../../ports.js";
 import type { Queryable } from "./pool.js";
 import { COLUMNS } from "./sql.js";
+import { assertPageLimit, keysetPage } from "../shared/keyset-page.js";
 
 /** Above every character a device id may hold: `id >= prefix AND id < prefix || TOP` is an index range. */
 const TOP = "\u{10FFFF}";
@@ -12,6 +13,7 @@ const TOP = "\u{10FFFF}";
  * LIKE (whose `_` and `%` would match more than the prefix).
  */
 export async function listDevices(db: Queryable, query: DeviceQuery): Promise<Page<DeviceSummary>> {
+  assertPageLimit(query.limit);
   const values: unknown[] = [query.after ?? ""];
   const param = (value: unknown) => `$${values.push(value)}`;
   const inner = [`d.id > $1`];
@@ -27,7 +29,5 @@ export async function listDevices(db: Queryable, query: DeviceQuery): Promise<Pa
       FROM devices d WHERE ${inner.join(" AND ")}
     ) listed ${outer} ORDER BY id LIMIT ${param(query.limit + 1)}`;
   const rows = (await db.query<DeviceSummary>(sql, values)).rows;
-  const items = rows.slice(0, query.limit);
-  const next = rows.length > query.limit ? items[items.length - 1]!.id : null;
-  return { items, next };
+  return keysetPage(rows, query.limit, (device) => device.id);
 }

@@ -1,5 +1,6 @@
 import type { DeviceQuery, DeviceSummary, Page } from "../../ports.js";
 import type { Db, Statement } from "./db.js";
+import { assertPageLimit, keysetPage } from "../shared/keyset-page.js";
 import { toDeviceSummary, type Row } from "./rows.js";
 
 /** Above every character a device id may hold: `id >= prefix AND id < prefix || TOP` is an index range. */
@@ -21,6 +22,7 @@ export class DeviceListing {
   constructor(private readonly db: Db) {}
 
   list(query: DeviceQuery): Page<DeviceSummary> {
+    assertPageLimit(query.limit);
     const { sql, key } = this.build(query);
     let statement = this.cache.get(key);
     if (statement === undefined) this.cache.set(key, (statement = this.db.prepare(sql)));
@@ -33,9 +35,7 @@ export class DeviceListing {
       expiringBefore: query.expiringBefore ?? null,
       ids: query.ids === undefined ? null : JSON.stringify(query.ids),
     }) as Row[];
-    const items = rows.slice(0, query.limit).map(toDeviceSummary);
-    const next = rows.length > query.limit ? items[items.length - 1]!.id : null;
-    return { items, next };
+    return keysetPage(rows.map(toDeviceSummary), query.limit, (device) => device.id);
   }
 
   private build(query: DeviceQuery): { sql: string; key: string } {
