@@ -32,8 +32,39 @@ const aclTemplate = z.string().superRefine((template, ctx) => {
     ctx.addIssue({ code: "custom", message: `ACL template ${JSON.stringify(template)}: ${problem}` });
 });
 
+/** `sqlite:` (a file path after the colon; empty = DATA/registry.db) or a `postgres://` URL. */
+const registryUrl = z
+  .string()
+  .refine((url) => /^sqlite:/.test(url) || /^postgres(ql)?:\/\//.test(url), "expected sqlite:PATH or postgres://…")
+  .refine(
+    (url) => !hasPassword(url),
+    "no password in the URL: use PGPASSWORD or ~/.pgpass (passwords stay out of config)",
+  );
+
+const cluster = z
+  .strictObject({
+    /** Redis for cluster mode: MQTT fan-out and persistence, fleetgate's events, leases. */
+    redis: z
+      .url({ protocol: /^rediss?$/ })
+      .refine((url) => !hasPassword(url), "no password in the URL: use FLEETGATE_REDIS_PASSWORD")
+      .optional(),
+    /** This node's name in the cluster; default hostname-<mqtt port>. */
+    nodeId: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, "expected 1-64 characters of [A-Za-z0-9._-]")
+      .optional(),
+    /** Prefix of every Redis key and channel fleetgate uses (several clusters may share one Redis). */
+    keyPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,64}$/)
+      .default("fleetgate"),
+  })
+  .prefault({});
+
 const ConfigSchema = z.strictObject({
   dataDir: z.string().min(1).default("./data"),
+  registry: registryUrl.default("sqlite:"),
+  cluster,
   hostnames: z.array(z.string().regex(/^[A-Za-z0-9.:-]+$/, "expected a DNS name or IP address")).default([]),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   enroll: z
@@ -151,6 +182,9 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   FLEETGATE_ADMIN_PORT: "admin.port",
   FLEETGATE_METRICS_HOST: "metrics.host",
   FLEETGATE_METRICS_PORT: "metrics.port",
+  FLEETGATE_REGISTRY: "registry",
+  FLEETGATE_REDIS: "cluster.redis",
+  FLEETGATE_NODE_ID: "cluster.nodeId",
 };
 
 type Tree = Record<string, unknown>;
@@ -244,7 +278,22 @@ export function parseConfig(input: Tree): Config {
   if (!result.success) throw new ConfigError(`invalid configuration:\n${formatIssues(result.error)}`);
   const config = result.data;
   config.dataDir = resolve(config.dataDir);
+  // Several nodes need one registry they all write: a SQLite file belongs to one process.
+  if (config.cluster.redis !== undefined && config.registry.startsWith("sqlite:")) {
+    throw new ConfigError(
+      "invalid configuration:\n  cluster.redis: cluster mode needs a PostgreSQL registry (registry: postgres://…); " +
+        "a SQLite registry serves one node",
+    );
+  }
   return deepFreeze(config);
+}
+
+function hasPassword(url: string): boolean {
+  try {
+    return new URL(url).password !== "";
+  } catch {
+    return false;
+  }
 }
 
 /** file < env < flags. The data dir itself may come from env or flags, so it is found first. */

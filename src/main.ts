@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { hostname } from "node:os";
 import { join } from "node:path";
 import type { EnrollmentDeps } from "./app/deps.js";
 import { HealthCheck } from "./app/health.js";
@@ -23,13 +22,13 @@ import { createPkiServer } from "./adapters/http/pki-server.js";
 import { MqttGateway } from "./adapters/mqtt/broker.js";
 import { createMemoryPersistence } from "./adapters/mqtt/memory-persistence.js";
 import { pkiExists, pkiPaths, readPrivateKeyPem, type PkiPaths } from "./adapters/shared/key-files.js";
-import { SqliteRegistry } from "./adapters/sqlite/registry.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { systemClock, type Clock, type EventBus, type Registry } from "./ports.js";
 import { readRuntimeInfo, removeRuntimeInfo, runtimeFile, writeRuntimeInfo } from "./runtime-file.js";
 import { initPki } from "../provisioning/init-pki.js";
 import { issueFirstOperator } from "../provisioning/operator-credential.js";
+import { nodeIdOf, openRegistry } from "./wiring/registry.js";
 
 export function registryFile(dataDir: string): string {
   return join(dataDir, "registry.db");
@@ -71,7 +70,7 @@ function enrollmentDeps(
 export async function initDataDir(config: Config, logger: Logger): Promise<PkiPaths> {
   const paths = pkiPaths(config.dataDir);
   await initPki(paths, { hostnames: config.hostnames });
-  const registry = SqliteRegistry.open(registryFile(config.dataDir));
+  const registry = await openRegistry(config);
   try {
     const deps = enrollmentDeps(config, paths, loadIssuingCa(paths), registry, systemClock);
     const operator = await issueFirstOperator(deps, config.dataDir);
@@ -215,9 +214,9 @@ async function startListeners(
   clock: Clock,
   closers: Closers,
 ): Promise<RunningFleetgate> {
-  const nodeId = hostname();
+  const nodeId = nodeIdOf(config);
   const paths = pkiPaths(config.dataDir);
-  const registry = closers.add(SqliteRegistry.open(registryFile(config.dataDir)), (r) => r.close());
+  const registry = closers.add(await openRegistry(config), (r) => r.close());
   const metrics = new Metrics();
   metrics.watchExpiry((before) => registry.countActiveCertificatesExpiringBefore(before));
   const ca = loadIssuingCa(paths);

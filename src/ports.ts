@@ -80,6 +80,13 @@ export interface RevokedCertificate {
 /** One audit log entry as stored: hash-chained (src/domain/audit-chain.ts). */
 export type AuditEntry = ChainedEntry;
 export type AuditInput = Pick<AuditEntry, "actor" | "action" | "subject" | "details">;
+export interface AuditQuery {
+  readonly afterSeq: number;
+  readonly limit: number;
+  readonly subject?: string;
+  readonly action?: string;
+}
+
 /** The last entry's sequence number and hash (seq 0 and the genesis hash for an empty log). */
 export interface AuditHead {
   readonly seq: number;
@@ -147,12 +154,12 @@ export interface Registry {
   currentCrl(issuer: string): Promise<CrlRecord | undefined>;
   listOperators(): Promise<OperatorRecord[]>;
   getOperator(serial: string): Promise<OperatorRecord | undefined>;
-  /** Entries with seq > afterSeq in order, at most `limit`; only those about `subject` when given. */
-  listAudit(options: {
-    readonly afterSeq: number;
-    readonly limit: number;
-    readonly subject?: string;
-  }): Promise<AuditEntry[]>;
+  /**
+   * Entries with seq > afterSeq in order, at most `limit`; only those about `subject`, or only those of
+   * `action`, when given (one filter at a time). Its `device.revoked` entries are every node's catch-up
+   * feed: written in the same unit of work as the revocation itself.
+   */
+  listAudit(options: AuditQuery): Promise<AuditEntry[]>;
   auditHead(): Promise<AuditHead>;
   /** Commits a tiny write (health row) so /healthz can tell a registry that no longer takes writes. */
   probeWrite(at: number): Promise<void>;

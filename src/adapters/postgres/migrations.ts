@@ -80,6 +80,7 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
         hash TEXT NOT NULL
       );
       CREATE INDEX audit_by_subject ON audit_log (subject, seq);
+      CREATE INDEX audit_by_action ON audit_log (action, seq);
       CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
       CREATE TRIGGER audit_log_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_log

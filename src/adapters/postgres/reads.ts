@@ -26,5 +26,6 @@ export const READS = {
   activeOperators: `SELECT ${COLUMNS.operator} FROM operators WHERE status = 'active' ORDER BY name, created_at`,
   audit: `SELECT ${COLUMNS.audit} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`,
   auditOf: `SELECT ${COLUMNS.audit} FROM audit_log WHERE subject = $3 AND seq > $1 ORDER BY seq LIMIT $2`,
+  auditByAction: `SELECT ${COLUMNS.audit} FROM audit_log WHERE action = $3 AND seq > $1 ORDER BY seq LIMIT $2`,
   auditHead: `SELECT seq, hash FROM audit_head WHERE id = 1`,
 } as const;

@@ -3,6 +3,7 @@ import type { TokenRecord } from "../../domain/bootstrap-token.js";
 import type {
   AuditEntry,
   AuditHead,
+  AuditQuery,
   CertificateRecord,
   CertificateState,
   CrlRecord,
@@ -123,9 +124,10 @@ export class PostgresRegistry implements Registry {
   async getOperator(serial: string): Promise<OperatorRecord | undefined> {
     return this.one(READS.operator, [serial]);
   }
-  async listAudit(options: { afterSeq: number; limit: number; subject?: string }): Promise<AuditEntry[]> {
-    const { afterSeq, limit, subject } = options;
+  async listAudit(options: AuditQuery): Promise<AuditEntry[]> {
+    const { afterSeq, limit, subject, action } = options;
     if (subject !== undefined) return this.all(READS.auditOf, [afterSeq, limit, subject]);
+    if (action !== undefined) return this.all(READS.auditByAction, [afterSeq, limit, action]);
     return this.all(READS.audit, [afterSeq, limit]);
   }
   async auditHead(): Promise<AuditHead> {

@@ -109,6 +109,7 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX devices_by_status ON devices (status, id);
       CREATE INDEX certificates_inactive ON certificates (status) WHERE status != 'active';
       CREATE INDEX audit_by_subject ON audit_log (subject, seq);
+      CREATE INDEX audit_by_action ON audit_log (action, seq);
     `,
   },
 ];

@@ -2,6 +2,7 @@ import type { TokenRecord } from "../../domain/bootstrap-token.js";
 import type {
   AuditEntry,
   AuditHead,
+  AuditQuery,
   CertificateRecord,
   CertificateState,
   CrlRecord,
@@ -119,9 +120,10 @@ export class SqliteRegistry implements Registry {
   async getOperator(serial: string): Promise<OperatorRecord | undefined> {
     return this.one("operator", toOperator, serial);
   }
-  async listAudit(options: { afterSeq: number; limit: number; subject?: string }): Promise<AuditEntry[]> {
-    const { afterSeq, limit, subject } = options;
+  async listAudit(options: AuditQuery): Promise<AuditEntry[]> {
+    const { afterSeq, limit, subject, action } = options;
     if (subject !== undefined) return this.all("auditOf", toAudit, subject, afterSeq, limit);
+    if (action !== undefined) return this.all("auditByAction", toAudit, action, afterSeq, limit);
     return this.all("audit", toAudit, afterSeq, limit);
   }
   async auditHead(): Promise<AuditHead> {

@@ -21,6 +21,7 @@ export const READ_SQL = {
   activeOperators: "SELECT * FROM operators WHERE status = 'active' ORDER BY name, created_at",
   audit: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
   auditOf: "SELECT * FROM audit_log WHERE subject = ? AND seq > ? ORDER BY seq LIMIT ?",
+  auditByAction: "SELECT * FROM audit_log WHERE action = ? AND seq > ? ORDER BY seq LIMIT ?",
   auditHead: "SELECT seq, hash FROM audit_head WHERE id = 1",
 } as const;
 

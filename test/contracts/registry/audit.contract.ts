@@ -45,6 +45,19 @@ export function auditContract(open: OpenRegistry): void {
       expect(await r.registry.listAudit({ afterSeq: 0, limit: 10, subject: "nobody" })).toEqual([]);
     });
 
+    it("lists only the entries of an action (the revocation feed), in order and paged", async () => {
+      for (const [i, action] of ["device.revoked", "note", "device.revoked", "device.revoked"].entries())
+        await recordAudit(r.registry, { ...entry(`d-${i}`), action }, NOW + i);
+      const revoked = await r.registry.listAudit({ afterSeq: 0, limit: 10, action: "device.revoked" });
+      expect(revoked.map((e) => [e.seq, e.subject])).toEqual([
+        [1, "d-0"],
+        [3, "d-2"],
+        [4, "d-3"],
+      ]);
+      const after = await r.registry.listAudit({ afterSeq: 1, limit: 1, action: "device.revoked" });
+      expect(after.map((e) => e.seq)).toEqual([3]);
+    });
+
     it("keeps every entry exactly as appended, so its hash still verifies", async () => {
       const details = {
         z: 1,
