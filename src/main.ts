@@ -10,7 +10,6 @@ import type { CertificateProfile } from "./domain/profile.js";
 import { CrlPublisher } from "./adapters/ca/crl.js";
 import { decodeCsr } from "./adapters/ca/csr-decoder.js";
 import { loadIssuingCa, type IssuingCa } from "./adapters/ca/issuing-ca.js";
-import { OcspResponder } from "./adapters/ca/ocsp.js";
 import { X509Signer } from "./adapters/ca/signer.js";
 import { InProcessEventBus } from "./adapters/events/in-process-bus.js";
 import { createAdminServer } from "./adapters/http/admin-server.js";
@@ -18,16 +17,17 @@ import { createEnrollServer } from "./adapters/http/enroll-server.js";
 import type { ListenerTls } from "./adapters/http/listener-tls.js";
 import { listen } from "./adapters/http/listen.js";
 import { createMetricsServer } from "./adapters/http/metrics-server.js";
-import { createPkiServer } from "./adapters/http/pki-server.js";
 import { MqttGateway } from "./adapters/mqtt/broker.js";
-import { createMemoryPersistence } from "./adapters/mqtt/memory-persistence.js";
 import { pkiExists, pkiPaths, readPrivateKeyPem, type PkiPaths } from "./adapters/shared/key-files.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
-import { systemClock, type Clock, type EventBus, type Registry } from "./ports.js";
+import { systemClock, type Clock, type EventBus, type Registry, type SessionDirectory } from "./ports.js";
 import { readRuntimeInfo, removeRuntimeInfo, runtimeFile, writeRuntimeInfo } from "./runtime-file.js";
 import { initPki } from "../provisioning/init-pki.js";
 import { issueFirstOperator } from "../provisioning/operator-credential.js";
+import { connectCluster } from "./wiring/cluster.js";
+import { startGateway } from "./wiring/gateway.js";
+import { startPki } from "./wiring/pki.js";
 import { nodeIdOf, openRegistry } from "./wiring/registry.js";
 
 export function registryFile(dataDir: string): string {
@@ -98,6 +98,8 @@ export interface RunningFleetgate {
   readonly deps: EnrollmentDeps;
   readonly gateway: MqttGateway;
   readonly revocation: RevocationDeps;
+  /** Live sessions: this node's, or every node's in a cluster. */
+  readonly sessions: SessionDirectory;
   /** The issuing CA's current CRL (what the PKI listener serves). */
   readonly crl: Pick<CrlPublisher, "crlNumber" | "der" | "refresh">;
   close(): Promise<void>;
@@ -124,88 +126,29 @@ function listenerTls(paths: PkiPaths, ca: IssuingCa): ListenerTls {
   };
 }
 
-function startGateway(
-  config: Config,
-  nodeId: string,
-  tls: ListenerTls,
-  deps: EnrollmentDeps,
-  bus: EventBus,
-  logger: Logger,
-  metrics: Metrics,
-) {
-  const { mqtt } = config;
-  const retained = mqtt.retained;
-  return MqttGateway.start({
-    nodeId,
-    host: mqtt.host,
-    port: mqtt.port,
-    tls,
-    handshakeTimeoutMs: mqtt.handshakeTimeout,
-    limits: {
-      maxConnections: mqtt.maxConnections,
-      maxPending: mqtt.maxPendingConnections,
-      maxPendingPerAddress: mqtt.maxPendingPerAddress,
-      connectRatePerAddress: mqtt.connectRatePerAddress,
-      maxPacketSize: mqtt.maxPacketSize,
-      maxFiltersPerSubscribe: mqtt.maxFiltersPerSubscribe,
-      maxSubscriptionsPerClient: mqtt.maxSubscriptionsPerClient,
-      maxOutgoingQueue: mqtt.maxOutgoingQueue,
-      maxStoredQos2: mqtt.maxStoredQos2,
-      retained: {
-        maxTotalBytes: retained.maxTotalBytes,
-        limitsFor: (role) => ({
-          maxPerDevice: retained.roles[role]?.maxPerDevice ?? retained.maxPerDevice,
-          maxBytesPerDevice: retained.roles[role]?.maxBytesPerDevice ?? retained.maxBytesPerDevice,
-        }),
-      },
-    },
-    publishRate: mqtt.publishRate,
-    onDeniedPublish: mqtt.onDeniedPublish,
-    admission: {
-      certificateState: (serial) => deps.registry.certificateState(serial),
-      acl: config.acl,
-      keepalive: mqtt.keepalive,
-      clock: deps.clock,
-    },
-    acl: config.acl,
-    persistence: createMemoryPersistence(),
-    onFleetEvent: (event) => bus.publish(event),
-    logger,
-    metrics,
-  });
+/** The parts every listener shares: registry, CA, bus (in-process, or Redis in a cluster), metrics. */
+async function openCore(config: Config, logger: Logger, clock: Clock, closers: Closers) {
+  const nodeId = nodeIdOf(config);
+  const paths = pkiPaths(config.dataDir);
+  const registry = closers.add(await openRegistry(config), (r) => r.close());
+  const cluster = config.cluster.redis === undefined ? null : await connectCluster(config, nodeId, logger);
+  if (cluster !== null) closers.add(cluster, (c) => c.close());
+  const metrics = new Metrics();
+  if (cluster !== null) metrics.registry.setDefaultLabels({ node: nodeId });
+  metrics.watchExpiry((before) => registry.countActiveCertificatesExpiringBefore(before));
+  const ca = loadIssuingCa(paths);
+  const bus: EventBus = cluster?.bus ?? new InProcessEventBus(logger, nodeId);
+  const deps = enrollmentDeps(config, paths, ca, registry, clock, bus);
+  return { nodeId, paths, registry, cluster, metrics, ca, tls: listenerTls(paths, ca), bus, deps };
 }
 
-async function startPki(
-  config: Config,
-  ca: IssuingCa,
-  deps: EnrollmentDeps,
-  bus: EventBus,
-  logger: Logger,
-  metrics: Metrics,
-  clock: Clock,
-) {
-  const crl = new CrlPublisher(deps.registry, ca, {
-    clock,
-    onRefresh: (info) => logger.info({ service: "pki", ...info }, "CRL signed"),
-    onError: (err: unknown) => logger.error({ service: "pki", err }, "CRL re-sign failed; previous CRL still served"),
-  });
-  const ocsp = new OcspResponder(deps.registry, ca, {
-    clock,
-    onError: (err: unknown) => logger.error({ service: "pki", err }, "OCSP internal error"),
-  });
-  await crl.refresh("startup");
-  crl.start();
-  // Subscribed after the kicker: sessions close first, then the CRL is re-signed.
-  bus.onRevocation(async () => void (await crl.refresh("revocation")));
-  const app = createPkiServer({
-    crl,
-    ocsp,
-    // The files as written by init, byte for byte.
-    ca: { rootPem: deps.signer.rootCaPem, issuingPem: readFileSync(pkiPaths(config.dataDir).issuingCert, "utf8") },
-    logger,
-    metrics,
-  });
-  return { app, crl };
+/** `lastSeenAt`, written in batches from the session events this node sees. */
+function recordLastSeen(registry: Registry, bus: EventBus, clock: Clock, logger: Logger, closers: Closers): void {
+  const lastSeen = new LastSeen(registry, clock);
+  bus.subscribe((event) => event.type.startsWith("session.") && lastSeen.note(event.deviceId));
+  const flush = () => void lastSeen.flush().catch((err: unknown) => logger.error({ err }, "lastSeen flush failed"));
+  const timer = setInterval(flush, 30_000);
+  closers.add(timer, async (t) => (clearInterval(t), await lastSeen.flush().catch(() => 0)));
 }
 
 async function startListeners(
@@ -214,46 +157,46 @@ async function startListeners(
   clock: Clock,
   closers: Closers,
 ): Promise<RunningFleetgate> {
-  const nodeId = nodeIdOf(config);
-  const paths = pkiPaths(config.dataDir);
-  const registry = closers.add(await openRegistry(config), (r) => r.close());
-  const metrics = new Metrics();
-  metrics.watchExpiry((before) => registry.countActiveCertificatesExpiringBefore(before));
-  const ca = loadIssuingCa(paths);
-  const tls = listenerTls(paths, ca);
-  const bus = new InProcessEventBus(logger, nodeId);
-  const deps = enrollmentDeps(config, paths, ca, registry, clock, bus);
-  const enrollOptions = {
-    deps,
-    tls,
-    bodyLimit: config.enroll.bodyLimit,
-    rateLimit: config.enroll.rateLimit,
-    logger,
-    metrics,
-  };
-  const enroll = closers.add(await createEnrollServer(enrollOptions), (s) => s.close());
-  const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
-  const gateway = closers.add(await startGateway(config, nodeId, tls, deps, bus, logger, metrics), (g) => g.close());
-  bus.onRevocation((event) => gateway.sessions.kick(event.deviceId, `revoked: ${event.reason}`));
-  const lastSeen = new LastSeen(registry, clock);
-  bus.subscribe((event) => event.type.startsWith("session.") && lastSeen.note(event.deviceId));
-  const flusher = setInterval(
-    () => void lastSeen.flush().catch((err: unknown) => logger.error({ err }, "lastSeen flush failed")),
-    30_000,
+  const core = await openCore(config, logger, clock, closers);
+  const { nodeId, registry, metrics, tls, bus, deps, cluster } = core;
+  const observe = { logger, metrics };
+  const { bodyLimit, rateLimit } = config.enroll;
+  const enroll = closers.add(await createEnrollServer({ deps, tls, bodyLimit, rateLimit, ...observe }), (s) =>
+    s.close(),
   );
-  closers.add(flusher, async (timer) => (clearInterval(timer), await lastSeen.flush().catch(() => 0)));
+  const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
+  const gateway = closers.add(await startGateway(config, nodeId, tls, deps, bus, cluster, observe), (g) => g.close());
+  bus.onRevocation((event) => gateway.sessions.kick(event.deviceId, `revoked: ${event.reason}`));
+  const sessions = cluster === null ? gateway.sessions : await cluster.attach(gateway, registry);
+  recordLastSeen(registry, bus, clock, logger, closers);
   const revocation: RevocationDeps = { registry, bus, clock };
-  const pki = await startPki(config, ca, deps, bus, logger, metrics, clock);
-  closers.add(pki, async (p) => (p.crl.stop(), await p.app.close()));
+  const pki = closers.add(
+    await startPki(registry, core.ca, core.paths, bus, { clustered: cluster !== null, clock, ...observe }),
+    (p) => p.close(),
+  );
   const pkiPort = await listen(pki.app, "pki", config.pki.host, config.pki.port, logger);
-  const adminContext = { enrollment: deps, revocation, sessions: gateway.sessions, acl: config.acl, logger, metrics };
+  const adminContext = { enrollment: deps, revocation, sessions, acl: config.acl, ...observe };
   const admin = closers.add(await createAdminServer(adminContext, tls), (s) => s.close());
   const adminPort = await listen(admin, "admin", config.admin.host, config.admin.port, logger);
-  const health = new HealthCheck(registry, clock, () => ({ sessions: gateway.sessions.size }));
+  const health = new HealthCheck(registry, clock, async () => ({
+    sessions: gateway.sessions.size,
+    ...(cluster === null ? {} : { redis: await cluster.health() }),
+  }));
   const metricsServer = closers.add(createMetricsServer(metrics, health, logger), (s) => s.close());
   const metricsPort = await listen(metricsServer, "metrics", config.metrics.host, config.metrics.port, logger);
   const ports = { enroll: enrollPort, mqtt: gateway.port, metrics: metricsPort, admin: adminPort, pki: pkiPort };
-  return { nodeId, ports, registry, metrics, deps, gateway, revocation, crl: pki.crl, close: () => closers.closeAll() };
+  return {
+    nodeId,
+    ports,
+    registry,
+    metrics,
+    deps,
+    gateway,
+    revocation,
+    sessions,
+    crl: pki.crl,
+    close: () => closers.closeAll(),
+  };
 }
 
 /**

@@ -60,6 +60,10 @@ export class Metrics {
     "fleetgate_mqtt_pending_connections",
     "MQTT connections accepted but not yet admitted (TLS handshake, CONNECT).",
   );
+  readonly mqttStoreErrors = this.counter(
+    "fleetgate_mqtt_store_errors_total",
+    "Failures of the broker's persistence or emitter (in cluster mode: Redis), as Aedes reports them.",
+  );
   readonly mqttKicks = this.counter(
     "fleetgate_mqtt_kicks_total",
     "Live sessions closed by the session kicker (revocation).",

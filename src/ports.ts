@@ -272,16 +272,27 @@ export interface RevocationEvent {
   readonly reason: string;
   readonly serials: readonly string[];
   readonly at: number;
+  /** The `device.revoked` audit entry written with it (null when the device was already revoked). */
+  readonly auditSeq: number | null;
 }
 
 /** What the nodes did about one revocation: sessions actually closed, per node. */
 export interface RevocationOutcome {
   readonly sessionsClosed: number;
   readonly byNode: Readonly<Record<string, number>>;
+  /** Live nodes that did not answer in time; each catches up from the registry (within seconds). */
+  readonly unanswered: readonly string[];
 }
 
-/** A handler's share of a revocation: the sessions it closed (a kicker), or nothing (the CRL publisher). */
-export type RevocationHandler = (event: RevocationEvent) => Promise<number | void> | number | void;
+/**
+ * A handler's share of a revocation: the sessions it closed (a kicker), or nothing (the CRL publisher).
+ * `origin` says whether this node committed the revocation ("local") or heard of it ("remote": over the
+ * cluster bus, or replayed from the registry's revocation feed).
+ */
+export type RevocationHandler = (
+  event: RevocationEvent,
+  origin: "local" | "remote",
+) => Promise<number | void> | number | void;
 
 /** What an operator's live view shows; lossy by nature (a missed one is only a stale screen). */
 export type FleetEvent =
@@ -300,6 +311,11 @@ export type FleetEvent =
 export interface EventBus {
   publishRevocation(event: RevocationEvent): Promise<RevocationOutcome>;
   onRevocation(handler: RevocationHandler): void;
+  /**
+   * Runs this node's handlers for a revocation read back from the registry, unless this node already
+   * handled it (by auditSeq): how a node that missed the fan-out still kicks.
+   */
+  replay(event: RevocationEvent): Promise<void>;
   publish(event: FleetEvent): void;
   /** Returns the function that unsubscribes. */
   subscribe(handler: (event: FleetEvent) => void): () => void;

@@ -28,6 +28,7 @@ describe("Metrics", () => {
       "fleetgate_mqtt_pending_connections",
       "fleetgate_mqtt_refusals_total",
       "fleetgate_mqtt_sessions",
+      "fleetgate_mqtt_store_errors_total",
       "fleetgate_mqtt_stored_qos2_bytes",
       "fleetgate_mqtt_stored_qos2_messages",
     ]);

@@ -18,6 +18,8 @@ export interface RevokeResult {
   /** Live sessions the kick actually closed, in total and per node. */
   readonly sessionsClosed: number;
   readonly sessionsClosedByNode: Readonly<Record<string, number>>;
+  /** Nodes that did not answer in time: each kicks on its own once it reads the revocation back. */
+  readonly nodesCatchingUp: readonly string[];
 }
 
 /**
@@ -40,19 +42,20 @@ export async function revokeDevice(
     );
   }
   const at = deps.clock.now();
-  const { device, serials } = await deps.registry.transact(async (tx) => {
+  const { device, serials, auditSeq } = await deps.registry.transact(async (tx) => {
     const device = await tx.device(deviceId);
     if (!device) throw new FleetgateError("not_found", `no device ${deviceId}`);
-    if (device.status === "revoked") return { device, serials: [] as string[] };
+    if (device.status === "revoked") return { device, serials: [] as string[], auditSeq: null };
     const serials = (await tx.certificatesOf(deviceId)).filter((c) => c.status !== "revoked").map((c) => c.serial);
     await tx.updateDevice(deviceId, { status: "revoked", revokedAt: at, revocationReason: reason });
     for (const serial of serials)
       await tx.updateCertificate(serial, { status: "revoked", revokedAt: at, revocationReason: reason });
-    await appendAudit(tx, { actor, action: "device.revoked", subject: deviceId, details: { reason, serials } }, at);
-    return { device, serials };
+    const details = { reason, serials };
+    const entry = await appendAudit(tx, { actor, action: "device.revoked", subject: deviceId, details }, at);
+    return { device, serials, auditSeq: entry.seq };
   });
   // Kick even when it was already revoked: a session that slipped in must still go.
-  const outcome = await deps.bus.publishRevocation({ deviceId, reason, serials, at });
+  const outcome = await deps.bus.publishRevocation({ deviceId, reason, serials, at, auditSeq });
   const alreadyRevoked = device.status === "revoked";
   if (!alreadyRevoked) deps.bus.publish({ type: "device.revoked", deviceId, reason, at });
   return {
@@ -62,6 +65,7 @@ export async function revokeDevice(
     alreadyRevoked,
     sessionsClosed: outcome.sessionsClosed,
     sessionsClosedByNode: outcome.byNode,
+    nodesCatchingUp: outcome.unanswered,
   };
 }
 

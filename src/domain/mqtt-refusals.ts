@@ -45,6 +45,11 @@ export const MQTT_REFUSALS = {
     returnCode: CONNACK.identifierRejected,
     message: "An empty client id needs CleanSession=1 [MQTT-3.1.3-8].",
   },
+  session_taken_over: {
+    returnCode: CONNACK.identifierRejected,
+    message:
+      "A newer connection with this client id was admitted on another node at the same moment; the newer one stays [MQTT-3.1.4-2].",
+  },
   keepalive_out_of_bounds: {
     returnCode: CONNACK.notAuthorized,
     message: "The keep-alive interval is outside the configured bounds.",

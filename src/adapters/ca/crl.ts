@@ -154,16 +154,36 @@ export class CrlPublisher {
     this.timer = null;
   }
 
+  /**
+   * Serves the CRL another node signed and stored, if it is newer than this one's (cluster mode: one
+   * node signs per revocation, every node serves the same bytes for the same number).
+   */
+  async adopt(): Promise<boolean> {
+    const stored = await this.registry.currentCrl(CRL_ISSUER);
+    if (stored === undefined || stored.number <= this.crlNumber) return false;
+    this.current = stored;
+    return true;
+  }
+
   private async sign(reason: string): Promise<Uint8Array<ArrayBuffer>> {
     const now = this.schedule.clock.now();
     const { record, entries } = await this.registry.transact(async (tx) => {
-      const number = ((await tx.crlState(CRL_ISSUER))?.number ?? 0) + 1;
+      const state = await tx.crlState(CRL_ISSUER);
+      // The timers of several nodes: one re-sign per half validity is enough, whoever does it.
+      if (reason === "timer" && state !== undefined && now - state.thisUpdate < this.schedule.validityMs / 2) {
+        return { record: null, entries: 0 };
+      }
+      const number = (state?.number ?? 0) + 1;
       const listed = (await tx.revokedCertificates()).filter(listedAsRevoked);
       const der = await signCrl(this.issuer, number, now, this.schedule.validityMs, listed);
       const record: CrlRecord = { issuer: CRL_ISSUER, number, thisUpdate: now, der };
       await tx.saveCrl(record);
       return { record, entries: listed.length };
     });
+    if (record === null) {
+      await this.adopt();
+      return this.der;
+    }
     this.current = record;
     this.options.onRefresh?.({ reason, crlNumber: record.number, entries });
     return record.der;

@@ -1,50 +1,39 @@
 import type { Logger } from "../../logger.js";
 import type { EventBus, FleetEvent, RevocationEvent, RevocationHandler, RevocationOutcome } from "../../ports.js";
+import { FleetListeners, RevocationHandlers } from "../shared/revocation-handlers.js";
 
 /** The single-node event bus: handlers run at once, in the publishing process. */
 export class InProcessEventBus implements EventBus {
-  private readonly revocationHandlers: RevocationHandler[] = [];
-  private readonly listeners = new Set<(event: FleetEvent) => void>();
+  private readonly revocations: RevocationHandlers;
+  private readonly listeners: FleetListeners;
 
   constructor(
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly nodeId: string,
-  ) {}
-
-  onRevocation(handler: RevocationHandler): void {
-    this.revocationHandlers.push(handler);
+  ) {
+    this.revocations = new RevocationHandlers(logger);
+    this.listeners = new FleetListeners(logger);
   }
 
-  /**
-   * Handlers run in registration order, each awaited before the next (sessions close before the CRL
-   * is re-signed); one that fails is logged and the others still run. The sessions they report closed
-   * are this node's share of the outcome.
-   */
+  onRevocation(handler: RevocationHandler): void {
+    this.revocations.add(handler);
+  }
+
+  /** The sessions this node's handlers report closed are the whole outcome: there is no other node. */
   async publishRevocation(event: RevocationEvent): Promise<RevocationOutcome> {
-    let closed = 0;
-    for (const handler of this.revocationHandlers) {
-      try {
-        const result = await handler(event);
-        if (typeof result === "number") closed += result;
-      } catch (error) {
-        this.logger.error({ err: error, deviceId: event.deviceId }, "revocation handler failed");
-      }
-    }
-    return { sessionsClosed: closed, byNode: { [this.nodeId]: closed } };
+    const closed = await this.revocations.run(event, "local");
+    return { sessionsClosed: closed, byNode: { [this.nodeId]: closed }, unanswered: [] };
+  }
+
+  async replay(event: RevocationEvent): Promise<void> {
+    if (!this.revocations.seen(event.auditSeq)) await this.revocations.run(event, "remote");
   }
 
   publish(event: FleetEvent): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.logger.error({ err: error, event: event.type }, "fleet event listener failed");
-      }
-    }
+    this.listeners.deliver(event);
   }
 
   subscribe(listener: (event: FleetEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => void this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 }

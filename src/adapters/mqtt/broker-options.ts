@@ -5,7 +5,8 @@ import type { RateSpec } from "../../domain/token-bucket.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
 import type { FleetEvent } from "../../ports.js";
-import type { AedesPersistence } from "./persistence.js";
+import type { HookOptions } from "./hooks.js";
+import type { AedesPersistence } from "../shared/aedes-persistence.js";
 
 export interface BrokerOptions {
   readonly nodeId: string;
@@ -34,6 +35,8 @@ export interface BrokerOptions {
   /** The message fan-out (mqemitter by default; mqemitter-redis in a cluster). */
   readonly mq?: unknown;
   readonly onFleetEvent?: (event: FleetEvent) => void;
+  /** Cluster mode: takeover across nodes by per-client-id lease numbers (src/adapters/redis/client-leases.ts). */
+  readonly takeover?: HookOptions["takeover"];
   readonly logger: Logger;
   readonly metrics: Metrics;
 }

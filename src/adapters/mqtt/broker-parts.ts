@@ -1,4 +1,5 @@
 import { Aedes, type Client } from "aedes";
+import type { EventEmitter } from "node:events";
 import { createServer, type Server } from "node:tls";
 import { RetainedQuota } from "../../domain/retained-quota.js";
 import type { BrokerOptions } from "./broker-options.js";
@@ -100,6 +101,14 @@ async function createAedes(
   broker.on("clientError", hooks.clientError);
   broker.on("connectionError", hooks.clientError);
   broker.on("unsubscribe", hooks.unsubscribed);
+  // Persistence and emitter failures surface here (a Redis outage in cluster mode); unheard, an
+  // 'error' event would end the process.
+  // Aedes's typings list no 'error' event; it is an EventEmitter and emits one (aedes.js, DoEnqueues).
+  const emitter: EventEmitter = broker;
+  emitter.on("error", (error: Error) => {
+    options.metrics.mqttStoreErrors.inc();
+    options.logger.error({ service: "mqtt", err: error }, "broker store or emitter failed");
+  });
   return broker;
 }
 

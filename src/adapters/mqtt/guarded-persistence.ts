@@ -6,7 +6,7 @@ import type {
   PersistenceClient,
   StoredPacket,
   StoredSubscription,
-} from "./persistence.js";
+} from "../shared/aedes-persistence.js";
 
 /** The decisions the wrapper asks for; it decides nothing itself (hooks.ts and limits.ts do). */
 export interface PersistencePolicy {

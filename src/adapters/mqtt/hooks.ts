@@ -21,6 +21,11 @@ export interface HookOptions {
   readonly denials: DenialLog;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Cluster mode: per-client-id lease numbers for takeover across nodes (client-leases.ts). */
+  readonly takeover?: {
+    claim(clientId: string): Promise<number | null>;
+    newest(clientId: string): Promise<number | null>;
+  };
   /** Fleet events for live views: a session opened or closed. */
   readonly onSession: (event: "opened" | "closed", session: Session, client: Client) => void;
 }
@@ -100,7 +105,15 @@ export class BrokerHooks {
     (client as { id: string }).id = admission.clientId;
     const address = tlsSocketOf(client.conn)?.remoteAddress;
     const filters = new Set<string>();
-    const session: Session = { identity, acl: admission.acl, connectedAt: Date.now(), address, filters, kicked: false };
+    const session: Session = {
+      identity,
+      acl: admission.acl,
+      connectedAt: Date.now(),
+      address,
+      filters,
+      kicked: false,
+      lease: null,
+    };
     this.options.sessions.add(client, session);
     // Registered first, checked again: a revocation that committed before this read is seen here,
     // one that commits after it finds the session registered and kicks it. No gap either way.
@@ -108,12 +121,31 @@ export class BrokerHooks {
       this.options.sessions.remove(client);
       return this.refused(client, "certificate_not_active", `revoked during admission: ${identity.deviceId}`);
     }
+    if (!(await this.takeOver(session))) {
+      this.options.sessions.remove(client);
+      return this.refused(client, "session_taken_over", `a newer connection of ${identity.deviceId} exists`);
+    }
     this.admitted.add(client);
     this.options.metrics.mqttSessions.inc();
     this.options.onSession("opened", session, client);
     const { deviceId, role, serial } = identity;
     this.options.logger.info({ service: "mqtt", deviceId, role, serial, ip: address }, "client connected");
     return null;
+  }
+
+  /**
+   * Cluster mode: this connection takes the next lease number of its client id (which closes older
+   * connections on every node) and, registered first, checks again that no newer one was admitted in
+   * the meantime — two nodes admitting the same id at the same instant keep exactly one. Without Redis
+   * the connection is admitted on this node's word alone (the leases reconcile when Redis is back).
+   */
+  private async takeOver(session: Session): Promise<boolean> {
+    const { takeover } = this.options;
+    if (takeover === undefined) return true;
+    session.lease = await takeover.claim(session.identity.deviceId);
+    if (session.lease === null) return true;
+    const newest = await takeover.newest(session.identity.deviceId).catch(() => null);
+    return newest === null || newest <= session.lease;
   }
 
   private refused(client: Client, refusal: MqttRefusal, detail: string): MqttRefusal {

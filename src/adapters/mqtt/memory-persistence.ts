@@ -1,5 +1,5 @@
 import MemoryPersistence from "aedes-persistence/asyncPersistence.js";
-import type { AedesPersistence } from "./persistence.js";
+import type { AedesPersistence } from "../shared/aedes-persistence.js";
 
 /** The embedded store under the guards: aedes-persistence's promise-style in-memory persistence. */
 export function createMemoryPersistence(): AedesPersistence {

@@ -1,6 +1,6 @@
 import type { AclConfig } from "../../domain/acl.js";
 import { deviceNamespaces } from "../../domain/acl.js";
-import type { AedesPersistence, StoredPacket } from "./persistence.js";
+import type { AedesPersistence, StoredPacket } from "../shared/aedes-persistence.js";
 
 /**
  * Clears every retained message in a device's own namespace: the topics of the publish templates

@@ -12,6 +12,8 @@ export interface Session {
   /** Filters granted to this connection (restored ones included): mqtt.maxSubscriptionsPerClient. */
   readonly filters: Set<string>;
   kicked: boolean;
+  /** Its number in the cluster's per-client-id takeover order (null on a single node or without Redis). */
+  lease: number | null;
 }
 
 /** What a kick does besides closing connections: discard the device's persistent state. */
@@ -85,6 +87,32 @@ export class LocalSessions implements SessionDirectory, SessionKicker {
 
   async countOnline(): Promise<number> {
     return this.byDevice.size;
+  }
+
+  /**
+   * [MQTT-3.1.4-2] across nodes: a connection of the same client id with a higher lease number was
+   * admitted elsewhere, so this node's older ones close (as a local takeover would: the persistent
+   * session stays, for the new connection to continue).
+   */
+  closeOlder(deviceId: string, lease: number): number {
+    let closed = 0;
+    for (const client of this.byDevice.get(deviceId) ?? []) {
+      const session = this.byClient.get(client);
+      if (session?.lease === null || session === undefined || session.lease >= lease) continue;
+      client.close();
+      closed += 1;
+    }
+    return closed;
+  }
+
+  /** Every live session here with its lease number (for reconciling after a Redis outage). */
+  leases(): { deviceId: string; lease: number }[] {
+    return [...this.byDevice.values()].flatMap((clients) =>
+      [...clients].flatMap((client) => {
+        const session = this.byClient.get(client);
+        return session?.lease == null ? [] : [{ deviceId: session.identity.deviceId, lease: session.lease }];
+      }),
+    );
   }
 
   async kick(deviceId: string, reason: string): Promise<number> {

@@ -109,6 +109,7 @@ describe("GET /metrics and GET /healthz (plain HTTP on the metrics port)", () =>
       fleetgate_mqtt_pending_connections: 0,
       fleetgate_mqtt_sessions: 1,
       fleetgate_mqtt_stored_qos2_messages: 0,
+      fleetgate_mqtt_store_errors_total: 0,
       fleetgate_mqtt_stored_qos2_bytes: 0,
       'fleetgate_mqtt_handshake_failures_total{reason="no_certificate"}': 1,
       'fleetgate_mqtt_refusals_total{reason="client_id_mismatch"}': 1,

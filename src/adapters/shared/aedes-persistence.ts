@@ -4,7 +4,7 @@ import type { Readable } from "node:stream";
 /**
  * The persistence interface Aedes 1.2 calls (promise style, as aedes-persistence's async classes and
  * aedes-persistence-redis implement it). Written out here because fleetgate wraps it
- * (guarded-persistence.ts): whichever store is underneath — memory on one node, Redis in a cluster —
+ * (src/adapters/mqtt/guarded-persistence.ts): whichever store is underneath — memory on one node, Redis in a cluster —
  * the same guards run in front of it.
  */
 export interface StoredPacket {
