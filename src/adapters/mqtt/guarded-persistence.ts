@@ -1,5 +1,5 @@
 import type { Subscription } from "aedes";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type {
   AedesPersistence,
   ClientRef,
@@ -24,6 +24,14 @@ export interface PersistencePolicy {
   };
   onLimit(reason: "outgoing_queue_full" | "qos2_store_full", clientId: string): void;
   onStoredQos2(delta: { readonly messages: number; readonly bytes: number }): void;
+}
+
+/**
+ * Aedes pipes what these return, while the promise-style persistences return a Readable (memory) or an
+ * async iterable (Redis); aedes-persistence's callback layer converts the same way.
+ */
+function readable(source: Readable | AsyncIterable<unknown>): Readable {
+  return source instanceof Readable ? source : Readable.from(source);
 }
 
 const payloadBytes = (packet: StoredPacket): number =>
@@ -155,10 +163,10 @@ export class GuardedPersistence implements AedesPersistence {
 
   // ── Plain delegation ──────────────────────────────────────────────────────────────────────────
   createRetainedStream(pattern: string): Readable {
-    return this.inner.createRetainedStream(pattern);
+    return readable(this.inner.createRetainedStream(pattern));
   }
   createRetainedStreamCombi(patterns: string[]): Readable {
-    return this.inner.createRetainedStreamCombi(patterns);
+    return readable(this.inner.createRetainedStreamCombi(patterns));
   }
   removeSubscriptions(client: ClientRef, topics: string[]): Promise<void> {
     return this.inner.removeSubscriptions(client, topics);
@@ -179,7 +187,7 @@ export class GuardedPersistence implements AedesPersistence {
     return this.inner.outgoingUpdate(client, packet);
   }
   outgoingStream(client: ClientRef): Readable {
-    return this.inner.outgoingStream(client);
+    return readable(this.inner.outgoingStream(client));
   }
   incomingGetPacket(client: ClientRef, packet: StoredPacket): Promise<StoredPacket> {
     return this.inner.incomingGetPacket(client, packet);
@@ -194,10 +202,10 @@ export class GuardedPersistence implements AedesPersistence {
     return this.inner.delWill(client);
   }
   streamWill(brokers?: Record<string, number>): Readable {
-    return this.inner.streamWill(brokers);
+    return readable(this.inner.streamWill(brokers));
   }
   getClientList(topic: string): Readable {
-    return this.inner.getClientList(topic);
+    return readable(this.inner.getClientList(topic));
   }
   destroy(): Promise<void> {
     return this.inner.destroy();

@@ -112,9 +112,16 @@ export class BrokerHooks {
       address,
       filters,
       kicked: false,
+      opened: false,
       lease: null,
     };
     this.options.sessions.add(client, session);
+    // Aedes announces clientDisconnect only for clients it registered; one closed while still connecting
+    // (kicked, taken over) would otherwise stay in the directory. A connected one is left to Aedes, which
+    // authorizes its will first (that needs the session).
+    client.conn.once("close", () => {
+      if (!client.connected) setImmediate(() => this.disconnected(client));
+    });
     // Registered first, checked again: a revocation that committed before this read is seen here,
     // one that commits after it finds the session registered and kicks it. No gap either way.
     if (!(await stillAdmitted(this.options.admission, identity)) || session.kicked || client.closed) {
@@ -126,10 +133,14 @@ export class BrokerHooks {
       return this.refused(client, "session_taken_over", `a newer connection of ${identity.deviceId} exists`);
     }
     this.admitted.add(client);
+    session.opened = true;
     this.options.metrics.mqttSessions.inc();
     this.options.onSession("opened", session, client);
     const { deviceId, role, serial } = identity;
-    this.options.logger.info({ service: "mqtt", deviceId, role, serial, ip: address }, "client connected");
+    this.options.logger.info(
+      { service: "mqtt", deviceId, role, serial, ip: address, lease: session.lease },
+      "client connected",
+    );
     return null;
   }
 
@@ -162,7 +173,7 @@ export class BrokerHooks {
 
   disconnected = (client: Client): void => {
     const session = this.options.sessions.session(client);
-    if (session && this.options.sessions.remove(client)) {
+    if (session && this.options.sessions.remove(client) && session.opened) {
       this.options.metrics.mqttSessions.dec();
       this.options.onSession("closed", session, client);
     }

@@ -12,6 +12,8 @@ export interface Session {
   /** Filters granted to this connection (restored ones included): mqtt.maxSubscriptionsPerClient. */
   readonly filters: Set<string>;
   kicked: boolean;
+  /** Admission completed (counted, announced); a session closed before that was never "opened". */
+  opened: boolean;
   /** Its number in the cluster's per-client-id takeover order (null on a single node or without Redis). */
   lease: number | null;
 }

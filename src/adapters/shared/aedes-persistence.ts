@@ -33,8 +33,8 @@ export interface ClientRef {
 export interface AedesPersistence {
   setup(broker: unknown): Promise<void>;
   storeRetained(packet: StoredPacket): Promise<void>;
-  createRetainedStream(pattern: string): Readable;
-  createRetainedStreamCombi(patterns: string[]): Readable;
+  createRetainedStream(pattern: string): Readable | AsyncIterable<unknown>;
+  createRetainedStreamCombi(patterns: string[]): Readable | AsyncIterable<unknown>;
   addSubscriptions(client: ClientRef, subs: Subscription[]): Promise<void>;
   removeSubscriptions(client: ClientRef, topics: string[]): Promise<void>;
   subscriptionsByClient(client: ClientRef): Promise<Subscription[]>;
@@ -45,7 +45,7 @@ export interface AedesPersistence {
   outgoingEnqueueCombi(subs: { clientId: string }[], packet: StoredPacket): Promise<void>;
   outgoingUpdate(client: ClientRef, packet: StoredPacket): Promise<void>;
   outgoingClearMessageId(client: ClientRef, packet: StoredPacket): Promise<StoredPacket | undefined>;
-  outgoingStream(client: ClientRef): Readable;
+  outgoingStream(client: ClientRef): Readable | AsyncIterable<unknown>;
   incomingStorePacket(client: ClientRef, packet: StoredPacket): Promise<void>;
   incomingGetPacket(client: ClientRef, packet: StoredPacket): Promise<StoredPacket>;
   incomingDelPacket(client: ClientRef, packet: StoredPacket): Promise<void>;
@@ -53,8 +53,8 @@ export interface AedesPersistence {
   putWill(client: ClientRef, packet: StoredPacket): Promise<void>;
   getWill(client: ClientRef): Promise<StoredPacket | undefined>;
   delWill(client: ClientRef): Promise<StoredPacket | undefined>;
-  streamWill(brokers?: Record<string, number>): Readable;
-  getClientList(topic: string): Readable;
+  streamWill(brokers?: Record<string, number>): Readable | AsyncIterable<unknown>;
+  getClientList(topic: string): Readable | AsyncIterable<unknown>;
   destroy(): Promise<void>;
 }
 
