@@ -38,6 +38,10 @@ export const ERROR_CATALOGUE = {
   body_too_large: { status: 413, message: "The request body is larger than allowed." },
   unsupported_media_type: { status: 415, message: "The request's content type is not accepted here." },
   rate_limited: { status: 429, message: "Too many requests; slow down." },
+  unavailable: {
+    status: 503,
+    message: "A service fleetgate depends on (its registry) cannot be reached; try again shortly.",
+  },
   internal_error: { status: 500, message: "Internal error; the operator can find details in the server log." },
 } as const satisfies Record<string, { status: number; message: string }>;
 

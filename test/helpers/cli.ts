@@ -37,7 +37,7 @@ export interface Spawned {
 export interface SpawnOptions {
   readonly timeoutMs?: number;
   readonly env?: NodeJS.ProcessEnv;
-  /** Through `stdbuf -oL -eL`: a C client's output (mosquitto -d) line by line instead of block-buffered in the pipe. */
+  /** Through `stdbuf -oL -eL`: a C client's output (mosquitto -d) line by line, not block-buffered in the pipe. */
   readonly lineBuffered?: boolean;
 }
 

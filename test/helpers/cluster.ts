@@ -17,6 +17,7 @@ export const REDIS_URL = process.env["FLEETGATE_TEST_REDIS_URL"] ?? "redis://127
 /** Why Redis cannot be used, or null when it answers PING. */
 export async function redisUnavailable(url = REDIS_URL): Promise<string | null> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on("error", () => undefined); // the answer is the connect result
   try {
     await redis.connect();
     await redis.ping();
@@ -79,12 +80,12 @@ function nodeConfig(
  */
 export async function startTestCluster(
   names: string[],
-  options: { overrides?: ConfigInput; redisUrl?: string } = {},
+  options: { overrides?: ConfigInput; redisUrl?: string; postgresUrl?: string } = {},
 ): Promise<TestCluster> {
   const dataDir = mkdtempSync(join(tmpdir(), "fleetgate-cluster-"));
   const schemas = schemaFamily("cluster");
   const schema = schemas.next();
-  const registryUrl = `${POSTGRES_URL}?schema=${schema}`;
+  const registryUrl = `${options.postgresUrl ?? POSTGRES_URL}?schema=${schema}`;
   const keyPrefix = `fgtest-${randomBytes(4).toString("hex")}`;
   const redis = options.redisUrl ?? REDIS_URL;
   const base = options.overrides ?? {};

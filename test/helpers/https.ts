@@ -1,3 +1,4 @@
+import { get } from "node:http";
 import { request } from "node:https";
 
 export interface HttpsResponse {
@@ -53,5 +54,23 @@ export function postJson(baseUrl: string, path: string, body: unknown, ca: strin
     ca,
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
+  });
+}
+
+/** A plain-HTTP GET on loopback (the metrics and PKI listeners). */
+export function httpGet(port: number, path: string): Promise<{ status: number; contentType: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers["content-type"]),
+          body: Buffer.concat(chunks).toString("utf8"),
+        }),
+      );
+      res.on("error", reject);
+    }).on("error", reject);
   });
 }

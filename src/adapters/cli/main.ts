@@ -24,6 +24,12 @@ function serveFlags(opts: Opts): Record<string, unknown> {
   if (opts["data"]) flags["dataDir"] = opts["data"];
   if ((opts["hostname"] as string[]).length > 0) flags["hostnames"] = opts["hostname"];
   if (opts["logLevel"]) flags["logLevel"] = opts["logLevel"];
+  if (opts["registry"]) flags["registry"] = opts["registry"];
+  const cluster = {
+    ...(opts["redis"] ? { redis: opts["redis"] } : {}),
+    ...(opts["nodeId"] ? { nodeId: opts["nodeId"] } : {}),
+  };
+  if (Object.keys(cluster).length > 0) flags["cluster"] = cluster;
   for (const service of ["enroll", "mqtt", "metrics", "admin", "pki"] as const) {
     const port = portFlag(opts[`${service}Port`]);
     if (port !== undefined) flags[service] = { port };
@@ -66,6 +72,7 @@ function program(): Command {
     .description("create the CA hierarchy, server certificate and registry in the data dir")
     .option("--data <dir>", "data directory (env FLEETGATE_DATA, default ./data)")
     .option("--hostname <name>", "extra DNS name or IP for the server certificate (repeatable)", collect, [])
+    .option("--registry <url>", "sqlite:PATH (default: DATA/registry.db) or postgres://… (env FLEETGATE_REGISTRY)")
     .action(init);
   cli
     .command("serve")
@@ -78,6 +85,9 @@ function program(): Command {
     .option("--admin-port <port>", "admin API port, operator mTLS (0 = ephemeral)")
     .option("--pki-port <port>", "CRL and OCSP plain-HTTP port (0 = ephemeral; certificates name pki.publicUrl)")
     .option("--log-level <level>", "pino log level")
+    .option("--registry <url>", "sqlite:PATH (default: DATA/registry.db) or postgres://… (env FLEETGATE_REGISTRY)")
+    .option("--redis <url>", "cluster mode: redis://… shared by every node (env FLEETGATE_REDIS)")
+    .option("--node-id <id>", "this node's id in the cluster (env FLEETGATE_NODE_ID; default hostname-<mqtt port>)")
     .action(serve);
   registerRegistryCommands(cli);
   registerAdminCommands(cli);

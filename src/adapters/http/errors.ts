@@ -61,6 +61,7 @@ export function installErrorHandling(
     else logger.warn(fields, "request refused");
     metrics.httpRefusals.inc({ service, code: error.code });
     if (error.code === "rate_limited") void reply.header("retry-after", String(reply.getHeader("retry-after") ?? 1));
+    if (error.code === "unavailable") void reply.header("retry-after", "2");
     return sendError(reply, error, showDetail(request));
   });
   app.setNotFoundHandler((request, reply) => {

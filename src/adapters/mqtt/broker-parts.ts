@@ -36,7 +36,14 @@ export async function assembleBroker(options: BrokerOptions, gateway: Partial<Ga
     options.metrics.mqttKicks.inc(closed);
     options.logger.warn({ service: "mqtt", deviceId, reason, sessions: closed }, "device sessions kicked");
   };
-  const sessions = new LocalSessions(options.nodeId, { discard: (id) => gateway.discard!(id) }, onKick);
+  const onDiscardFailed = (deviceId: string, err: unknown) =>
+    options.logger.error({ service: "mqtt", deviceId, err }, "discarding a kicked device's stored session failed");
+  const sessions = new LocalSessions(
+    options.nodeId,
+    { discard: (id) => gateway.discard!(id) },
+    onKick,
+    onDiscardFailed,
+  );
   const hooks = new BrokerHooks({
     ...options,
     sessions,

@@ -29,6 +29,9 @@ export interface SessionCleanup {
  * (subscriptions, queued and stored QoS 1/2 messages, will, retained messages), so a revoked device
  * leaves nothing behind that could be delivered to it or on its behalf.
  */
+/** How long a kick waits for the persistent state to be discarded before it answers anyway. */
+const DISCARD_WAIT_MS = 1000;
+
 export class LocalSessions implements SessionDirectory, SessionKicker {
   private readonly byClient = new WeakMap<Client, Session>();
   private readonly byDevice = new Map<string, Set<Client>>();
@@ -38,6 +41,7 @@ export class LocalSessions implements SessionDirectory, SessionKicker {
     readonly nodeId: string,
     private readonly cleanup: SessionCleanup,
     private readonly onKick: (deviceId: string, reason: string, closed: number) => void,
+    private readonly onDiscardFailed: (deviceId: string, error: unknown) => void = () => undefined,
   ) {}
 
   session(client: Client | null): Session | undefined {
@@ -125,7 +129,10 @@ export class LocalSessions implements SessionDirectory, SessionKicker {
       client.close();
     }
     this.onKick(deviceId, reason, clients.length);
-    await this.cleanup.discard(deviceId);
+    // The sessions are closed already; the stored state goes as soon as the store answers. A store that
+    // is away (Redis in a cluster outage) must not hold the revocation's answer: it finishes later.
+    const discarded = this.cleanup.discard(deviceId).catch((error: unknown) => this.onDiscardFailed(deviceId, error));
+    await Promise.race([discarded, new Promise((resolve) => setTimeout(resolve, DISCARD_WAIT_MS).unref())]);
     return clients.length;
   }
 }

@@ -21,6 +21,7 @@ import { migrate } from "./migrate.js";
 import { createPool, schemaName, type PostgresOptions } from "./pool.js";
 import { READS } from "./reads.js";
 import { withRetry } from "./retry.js";
+import { reachable } from "./unavailable.js";
 import { PostgresTx } from "./tx.js";
 
 const PROBE = "INSERT INTO health (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at";
@@ -48,7 +49,7 @@ export class PostgresRegistry implements Registry {
   }
 
   transact<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
-    return withRetry(() => this.attempt(work));
+    return reachable(() => withRetry(() => this.attempt(work)));
   }
 
   private async attempt<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
@@ -75,11 +76,11 @@ export class PostgresRegistry implements Registry {
   }
 
   private async one<R extends object>(text: string, values: unknown[] = []): Promise<R | undefined> {
-    return (await this.pool.query<R>(text, values)).rows[0];
+    return (await reachable(() => this.pool.query<R>(text, values))).rows[0];
   }
 
   private async all<R extends object>(text: string, values: unknown[] = []): Promise<R[]> {
-    return (await this.pool.query<R>(text, values)).rows;
+    return (await reachable(() => this.pool.query<R>(text, values))).rows;
   }
 
   async findTokenByHash(hash: string): Promise<TokenRecord | undefined> {
@@ -135,7 +136,7 @@ export class PostgresRegistry implements Registry {
   }
 
   async probeWrite(at: number): Promise<void> {
-    await this.pool.query(PROBE, [at]);
+    await reachable(() => this.pool.query(PROBE, [at]));
   }
 
   async close(): Promise<void> {

@@ -46,6 +46,8 @@ export function clusterMqttStore(
   const subConn = base.duplicate({ ...never, connectionName: "fleetgate-mq-sub" });
   const pubConn = base.duplicate({ ...never, connectionName: "fleetgate-mq-pub" });
   const store = base.duplicate({ ...never, connectionName: "fleetgate-store", keyPrefix: `${key(target, "mqtt")}:` });
+  // ioredis reports connection errors as events; the nodes' health check and log say what is wrong.
+  for (const connection of [subConn, pubConn, store]) connection.on("error", onError);
   const emitter = new MQEmitterRedisPrefix(`${key(target, "mqtt")}:`, {
     subConn,
     pubConn,

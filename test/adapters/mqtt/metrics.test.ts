@@ -1,26 +1,9 @@
-import { get } from "node:http";
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDevice, enrollDevice, type EnrolledDevice } from "../../helpers/devices.js";
 import { startTestFleetgate, type TestFleetgate } from "../../helpers/fleetgate.js";
 import { closed, eventually, recorder, subackCodes, until, waitForLogs } from "../../helpers/mqtt-kit.js";
-
-function httpGet(port: number, path: string): Promise<{ status: number; contentType: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("end", () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          contentType: String(res.headers["content-type"]),
-          body: Buffer.concat(chunks).toString("utf8"),
-        }),
-      );
-      res.on("error", reject);
-    }).on("error", reject);
-  });
-}
+import { httpGet } from "../../helpers/https.js";
 
 /** Prometheus text exposition → { 'name{a="b"}': value } for the samples of metrics starting with `prefix`. */
 function samples(body: string, prefix: string): Record<string, number> {
