@@ -9,6 +9,7 @@ import type { Config } from "./config.js";
 import type { KeySpec } from "./domain/csr-policy.js";
 import type { CertificateProfile } from "./domain/profile.js";
 import { CrlPublisher } from "./adapters/ca/crl.js";
+import { CaNotary } from "./adapters/ca/notary.js";
 import { decodeCsr } from "./adapters/ca/csr-decoder.js";
 import { loadIssuingCa, type IssuingCa } from "./adapters/ca/issuing-ca.js";
 import { OcspResponder } from "./adapters/ca/ocsp.js";
@@ -27,7 +28,9 @@ import { SqliteRegistry } from "./adapters/sqlite/registry.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { systemClock, type Clock, type EventBus, type Registry } from "./ports.js";
-import { readRuntimeInfo, removeRuntimeInfo, runtimeFile, writeRuntimeInfo } from "./runtime-file.js";
+import { removeRuntimeInfo, writeRuntimeInfo } from "./runtime-file.js";
+import { DataDirLock } from "./data-dir-lock.js";
+import { mqttConnectionCap } from "./fd-limit.js";
 import { initPki } from "../provisioning/init-pki.js";
 import { issueFirstOperator } from "../provisioning/operator-credential.js";
 
@@ -127,6 +130,7 @@ function listenerTls(paths: PkiPaths, ca: IssuingCa): ListenerTls {
 
 function startGateway(
   config: Config,
+  maxConnections: number,
   nodeId: string,
   tls: ListenerTls,
   deps: EnrollmentDeps,
@@ -143,7 +147,7 @@ function startGateway(
     tls,
     handshakeTimeoutMs: mqtt.handshakeTimeout,
     limits: {
-      maxConnections: mqtt.maxConnections,
+      maxConnections,
       maxPending: mqtt.maxPendingConnections,
       maxPendingPerAddress: mqtt.maxPendingPerAddress,
       connectRatePerAddress: mqtt.connectRatePerAddress,
@@ -203,6 +207,7 @@ async function startPki(
     ocsp,
     // The files as written by init, byte for byte.
     ca: { rootPem: deps.signer.rootCaPem, issuingPem: readFileSync(pkiPaths(config.dataDir).issuingCert, "utf8") },
+    limits: config.pki,
     logger,
     metrics,
   });
@@ -211,6 +216,7 @@ async function startPki(
 
 async function startListeners(
   config: Config,
+  mqttMaxConnections: number,
   logger: Logger,
   clock: Clock,
   closers: Closers,
@@ -229,12 +235,16 @@ async function startListeners(
     tls,
     bodyLimit: config.enroll.bodyLimit,
     rateLimit: config.enroll.rateLimit,
+    limits: config.enroll,
     logger,
     metrics,
   };
   const enroll = closers.add(await createEnrollServer(enrollOptions), (s) => s.close());
   const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
-  const gateway = closers.add(await startGateway(config, nodeId, tls, deps, bus, logger, metrics), (g) => g.close());
+  const gateway = closers.add(
+    await startGateway(config, mqttMaxConnections, nodeId, tls, deps, bus, logger, metrics),
+    (g) => g.close(),
+  );
   bus.onRevocation((event) => gateway.sessions.kick(event.deviceId, `revoked: ${event.reason}`));
   const lastSeen = new LastSeen(registry, clock);
   bus.subscribe((event) => event.type.startsWith("session.") && lastSeen.note(event.deviceId));
@@ -247,11 +257,22 @@ async function startListeners(
   const pki = await startPki(config, ca, deps, bus, logger, metrics, clock);
   closers.add(pki, async (p) => (p.crl.stop(), await p.app.close()));
   const pkiPort = await listen(pki.app, "pki", config.pki.host, config.pki.port, logger);
-  const adminContext = { enrollment: deps, revocation, sessions: gateway.sessions, acl: config.acl, logger, metrics };
-  const admin = closers.add(await createAdminServer(adminContext, tls), (s) => s.close());
+  const notary = new CaNotary(ca);
+  const adminContext = {
+    enrollment: deps,
+    revocation,
+    sessions: gateway.sessions,
+    acl: config.acl,
+    notary,
+    logger,
+    metrics,
+  };
+  const { rateLimit, refusalAuditInterval } = config.admin;
+  const adminOptions = { tls, limits: config.admin, rateLimit, refusalAuditInterval };
+  const admin = closers.add(await createAdminServer(adminContext, adminOptions), (s) => s.close());
   const adminPort = await listen(admin, "admin", config.admin.host, config.admin.port, logger);
   const health = new HealthCheck(registry, clock, () => ({ sessions: gateway.sessions.size }));
-  const metricsServer = closers.add(createMetricsServer(metrics, health, logger), (s) => s.close());
+  const metricsServer = closers.add(createMetricsServer(metrics, health, logger, config.metrics), (s) => s.close());
   const metricsPort = await listen(metricsServer, "metrics", config.metrics.host, config.metrics.port, logger);
   const ports = { enroll: enrollPort, mqtt: gateway.port, metrics: metricsPort, admin: adminPort, pki: pkiPort };
   return { nodeId, ports, registry, metrics, deps, gateway, revocation, crl: pki.crl, close: () => closers.closeAll() };
@@ -271,16 +292,13 @@ export async function startFleetgate(
     throw new Error(`no PKI in ${config.dataDir}; run \`fleetgate init --data ${config.dataDir}\` first`);
   }
   // One server per data dir: a second would share the registry but not the live sessions it must kick.
-  const other = readRuntimeInfo(config.dataDir);
-  if (other && other.pid !== process.pid) {
-    const file = runtimeFile(config.dataDir);
-    throw new Error(
-      `another fleetgate (pid ${other.pid}) is already serving ${config.dataDir}; stop it first (if that pid is not fleetgate, delete ${file})`,
-    );
-  }
+  // An OS lock, so neither a deleted runtime file nor a stale pid in it decides (src/data-dir-lock.ts).
+  const lock = DataDirLock.acquire(config.dataDir);
   const closers = new Closers();
+  closers.add(lock, (l) => l.release());
   try {
-    const running = await startListeners(config, logger, clock, closers);
+    const mqttMaxConnections = mqttConnectionCap(config, logger);
+    const running = await startListeners(config, mqttMaxConnections, logger, clock, closers);
     writeRuntimeInfo(config.dataDir, { pid: process.pid, ports: running.ports, adminHost: config.admin.host });
     closers.add(config.dataDir, (dataDir) => removeRuntimeInfo(dataDir, process.pid));
     return running;
