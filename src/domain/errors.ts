@@ -44,7 +44,10 @@ export const ERROR_CATALOGUE = {
     message: "The audit log's hash chain is broken; no checkpoint is signed over it.",
   },
   body_too_large: { status: 413, message: "The request body is larger than allowed." },
-  uri_too_long: { status: 414, message: "A path segment of the request URL is longer than allowed." },
+  uri_too_long: {
+    status: 414,
+    message: "A path parameter of the request URL (e.g. a device id) is longer than allowed.",
+  },
   unsupported_media_type: { status: 415, message: "The request's content type is not accepted here." },
   rate_limited: { status: 429, message: "Too many requests; slow down." },
   headers_too_large: {

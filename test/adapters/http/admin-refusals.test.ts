@@ -44,7 +44,10 @@ describe("admin listener: credential-less refusals", { timeout: 90_000 }, () => 
       },
     });
     const dir = join(fg.dataDir, "operators");
-    operator = { cert: readFileSync(join(dir, "admin.crt"), "utf8"), key: readFileSync(join(dir, "admin.key"), "utf8") };
+    operator = {
+      cert: readFileSync(join(dir, "admin.crt"), "utf8"),
+      key: readFileSync(join(dir, "admin.key"), "utf8"),
+    };
   });
   afterAll(async () => {
     await fg?.running.close();

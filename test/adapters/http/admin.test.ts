@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -75,7 +75,10 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
    * address and interval) or a summary of `details.count` more (src/domain/refusal-tally.ts).
    */
   const refusalsAudited = async () =>
-    (await authFailures()).reduce((sum, e) => sum + (typeof e.details["count"] === "number" ? e.details["count"] : 1), 0);
+    (await authFailures()).reduce(
+      (sum, e) => sum + (typeof e.details["count"] === "number" ? e.details["count"] : 1),
+      0,
+    );
   /** Waits for the interval's summary: every refusal is audited, within one (short, here) interval. */
   const expectAudited = (count: number) =>
     vi.waitFor(async () => expect(await refusalsAudited()).toBe(count), { timeout: 10_000, interval: 50 });
@@ -171,6 +174,37 @@ describe("admin API: operator mTLS, refusals audited, CLI", { timeout: 90_000 },
     expect(lockout.code).toBe(1);
     expect(lockout.stderr).toContain("admin is the last active operator");
     expect((await admin("/v1/devices", operatorCredential(fg, "admin"))).status).toBe(200);
+  });
+
+  it("--cert FILE --key FILE: an operator credential from anywhere, under the same 0600 rule", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleetgate-credential-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const files = { cert: join(dir, "me.crt"), key: join(dir, "me.key") };
+    copyFileSync(join(fg.dataDir, "operators", "admin.crt"), files.cert);
+    copyFileSync(join(fg.dataDir, "operators", "admin.key"), files.key);
+    chmodSync(files.key, 0o600);
+    const given = ["--cert", files.cert, "--key", files.key];
+    const listed = await runCliJson<Row[]>(fg, ["device", "list", ...given]);
+    expect(listed.map((d) => d["id"])).toEqual(["dev-1"]);
+
+    const [certOnly, both, missing, device] = await Promise.all([
+      runCli(fg, ["device", "list", "--cert", files.cert]),
+      runCli(fg, ["device", "list", "--operator", "admin", ...given]),
+      runCli(fg, ["device", "list", "--cert", files.cert, "--key", join(dir, "nope.key")]),
+      runCli(fg, ["device", "list", "--cert", dev1.files.cert, "--key", dev1.files.key]),
+    ]);
+    expect([certOnly.code, both.code, missing.code]).toEqual([2, 2, 2]);
+    expect(certOnly.stderr).toContain("--cert and --key go together");
+    expect(both.stderr).toContain("give either --operator or --cert/--key, not both");
+    expect(missing.stderr).toContain(`no such file ${join(dir, "nope.key")}`);
+    // A device's own certificate and key: presented, and refused by the server.
+    expect(device.code).toBe(1);
+    expect(device.stderr).toContain("operator_not_authorized");
+
+    chmodSync(files.key, 0o644);
+    const readable = await runCli(fg, ["device", "list", ...given]);
+    expect(readable.code).toBe(2);
+    expect(readable.stderr).toContain("me.key has mode 644; private keys must be 0600");
   });
 
   it("token create / list / revoke through the CLI; list never shows a token or its hash", async () => {

@@ -48,13 +48,16 @@ describe("listener timeouts", { timeout: 60_000 }, () => {
   });
   afterAll(async () => fg?.close());
 
-  it.each(TLS)("%s: a TCP client that never starts its TLS handshake is closed at handshakeTimeout", async (service) => {
-    const before = await closedCount(fg, service, "handshake_timeout");
-    const closed = await rawTcp(fg.running.ports[service]).closed;
-    expect(closed.received).toBe("");
-    expect(closed.afterMs).toBeGreaterThanOrEqual(250); // by the timeout, not at once
-    expect(await closedCount(fg, service, "handshake_timeout")).toBe(before + 1);
-  });
+  it.each(TLS)(
+    "%s: a TCP client that never starts its TLS handshake is closed at handshakeTimeout",
+    async (service) => {
+      const before = await closedCount(fg, service, "handshake_timeout");
+      const closed = await rawTcp(fg.running.ports[service]).closed;
+      expect(closed.received).toBe("");
+      expect(closed.afterMs).toBeGreaterThanOrEqual(250); // by the timeout, not at once
+      expect(await closedCount(fg, service, "handshake_timeout")).toBe(before + 1);
+    },
+  );
 
   it.each(TLS)("%s: a TLS client that sends half a ClientHello is closed at handshakeTimeout", async (service) => {
     // The first bytes of a TLS record header (handshake, TLS 1.0 record version), then silence.
@@ -107,9 +110,8 @@ describe("listener connection caps", { timeout: 60_000 }, () => {
 
       held[0]!.socket.destroy();
       await vi.waitFor(
-        async () => expect(statusOf((await request(fg, service, get(PROBE[service].path))).received)).toBe(
-          PROBE[service].status,
-        ),
+        async () =>
+          expect(statusOf((await request(fg, service, get(PROBE[service].path))).received)).toBe(PROBE[service].status),
         { timeout: 10_000, interval: 100 },
       );
     } finally {
