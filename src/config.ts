@@ -29,9 +29,9 @@ const listener = (defaultHost: string, defaultPort: number) =>
  * Socket limits of one HTTP(S) listener (README "Listener timeouts and connection caps"); the TLS
  * ones also get `handshakeTimeout`. Node refuses a header timeout longer than the request timeout.
  */
-const httpLimits = (maxConnections: number) => ({
+const httpLimits = (maxConnections: number, connectionTimeout = 30_000) => ({
   maxConnections: z.number().int().positive().default(maxConnections),
-  connectionTimeout: duration.default(30_000),
+  connectionTimeout: duration.default(connectionTimeout),
   keepAliveTimeout: duration.default(5_000),
   headersTimeout: duration.default(10_000),
   requestTimeout: duration.default(30_000),
@@ -133,7 +133,8 @@ const ConfigSchema = z.strictObject({
   admin: z
     .strictObject({
       ...listener("127.0.0.1", 9443).shape,
-      ...httpLimits(64),
+      // A silent socket while a long answer is computed (audit verify of a long log) is not a stall.
+      ...httpLimits(64, 120_000),
       ...tlsLimits,
       // Spent only by refused requests (no or a wrong credential), per source address.
       rateLimit: rate.default({ perSecond: 5, burst: 20 }),

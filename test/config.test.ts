@@ -66,7 +66,12 @@ describe("listener timeouts and connection caps", () => {
       requestTimeout: 30_000,
     };
     expect(config.enroll).toMatchObject({ ...shared, handshakeTimeout: 10_000, maxConnections: 1000 });
-    expect(config.admin).toMatchObject({ ...shared, handshakeTimeout: 10_000, maxConnections: 64 });
+    expect(config.admin).toMatchObject({
+      ...shared,
+      connectionTimeout: 120_000,
+      handshakeTimeout: 10_000,
+      maxConnections: 64,
+    });
     expect(config.pki).toMatchObject({ ...shared, maxConnections: 512 });
     expect(config.metrics).toMatchObject({ ...shared, maxConnections: 32 });
     expect(config.pki).not.toHaveProperty("handshakeTimeout"); // plain HTTP
