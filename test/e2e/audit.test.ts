@@ -240,6 +240,19 @@ describe("e2e: audit log truncated at the tail", { timeout: 90_000 }, () => {
       expect(refused.stderr).toContain(
         "is NOT valid: the signature does not verify against the issuing CA certificate",
       );
+
+      // Not a checkpoint at all: unreadable is a usage error (2), the wrong shape is refused by the server (1).
+      const notJson = join(dir, "not.json");
+      writeFileSync(notJson, "{");
+      writeFileSync(forged, JSON.stringify({ statement: { seq: 6 } }));
+      const [unreadable, shapeless] = await Promise.all([
+        runCli(fresh, ["audit", "verify", "--checkpoint", notJson]),
+        runCli(fresh, ["audit", "verify", "--checkpoint", forged]),
+      ]);
+      expect(unreadable.code).toBe(2);
+      expect(unreadable.stderr).toContain(`cannot read checkpoint ${notJson}`);
+      expect(shapeless.code).toBe(1);
+      expect(shapeless.stderr).toContain("malformed_request: statement.format");
     } finally {
       rmSync(dir, { recursive: true, force: true });
       await fresh.close();
