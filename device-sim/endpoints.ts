@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { pkiPaths } from "../src/adapters/shared/key-files.js";
 import { loadConfig } from "../src/config.js";
-import { readRuntimeInfo } from "../src/runtime-file.js";
+import { liveServers } from "../src/runtime-file.js";
 import type { FleetEndpoints } from "./types.js";
 
 export interface EndpointFlags {
@@ -34,7 +34,7 @@ export function resolveEndpoints(flags: EndpointFlags): FleetEndpoints {
 
 function endpointsFromDataDir(dataDir: string): FleetEndpoints {
   const config = loadConfig({ dataDir });
-  const runtime = readRuntimeInfo(config.dataDir);
+  const runtime = liveServers(config.dataDir)[0];
   const enrollPort = runtime?.ports["enroll"] ?? config.enroll.port;
   const mqttPort = runtime?.ports["mqtt"] ?? config.mqtt.port;
   return {

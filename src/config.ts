@@ -25,6 +25,25 @@ const rate = z.strictObject({ perSecond: z.number().positive(), burst: z.number(
 const listener = (defaultHost: string, defaultPort: number) =>
   z.strictObject({ host: host.default(defaultHost), port: port.default(defaultPort) });
 
+/**
+ * Socket limits of one HTTP(S) listener (README "Listener timeouts and connection caps"); the TLS
+ * ones also get `handshakeTimeout`. Node refuses a header timeout longer than the request timeout.
+ */
+const httpLimits = (maxConnections: number, connectionTimeout = 30_000) => ({
+  maxConnections: z.number().int().positive().default(maxConnections),
+  connectionTimeout: duration.default(connectionTimeout),
+  keepAliveTimeout: duration.default(5_000),
+  headersTimeout: duration.default(10_000),
+  requestTimeout: duration.default(30_000),
+});
+const tlsLimits = { handshakeTimeout: duration.default(10_000) };
+const headersWithinRequest = (limits: { headersTimeout: number; requestTimeout: number }) =>
+  limits.headersTimeout <= limits.requestTimeout;
+const headersWithinRequestIssue = {
+  message: "headersTimeout must not exceed requestTimeout",
+  path: ["headersTimeout"],
+};
+
 /** An ACL template must be a valid filter for every CN, and may never reach '$' (internal) topics. */
 const aclTemplate = z.string().superRefine((template, ctx) => {
   const problem = templateProblem(template);
@@ -70,6 +89,8 @@ const ConfigSchema = z.strictObject({
   enroll: z
     .strictObject({
       ...listener("0.0.0.0", 8443).shape,
+      ...httpLimits(1000),
+      ...tlsLimits,
       bodyLimit: z.number().int().min(1024).max(1048576).default(16384),
       rateLimit: z
         .strictObject({
@@ -78,6 +99,7 @@ const ConfigSchema = z.strictObject({
         })
         .prefault({}),
     })
+    .refine(headersWithinRequest, headersWithinRequestIssue)
     .prefault({}),
   mqtt: z
     .strictObject({
@@ -129,16 +151,32 @@ const ConfigSchema = z.strictObject({
   pki: z
     .strictObject({
       ...listener("0.0.0.0", 8880).shape,
+      ...httpLimits(512),
       publicUrl: z.url({ protocol: /^https?$/ }).optional(),
     })
+    .refine(headersWithinRequest, headersWithinRequestIssue)
     // Unset, the URL follows the port: moving the listener must not leave certificates naming :8880.
     .transform((pki) => ({
       ...pki,
       publicUrl: pki.publicUrl ?? `http://localhost:${pki.port === 0 ? 8880 : pki.port}`,
     }))
     .prefault({}),
-  admin: listener("127.0.0.1", 9443).prefault({}),
-  metrics: listener("127.0.0.1", 9464).prefault({}),
+  admin: z
+    .strictObject({
+      ...listener("127.0.0.1", 9443).shape,
+      // A silent socket while a long answer is computed (audit verify of a long log) is not a stall.
+      ...httpLimits(64, 120_000),
+      ...tlsLimits,
+      // Spent only by refused requests (no or a wrong credential), per source address.
+      rateLimit: rate.default({ perSecond: 5, burst: 20 }),
+      refusalAuditInterval: duration.default(60_000),
+    })
+    .refine(headersWithinRequest, headersWithinRequestIssue)
+    .prefault({}),
+  metrics: z
+    .strictObject({ ...listener("127.0.0.1", 9464).shape, ...httpLimits(32) })
+    .refine(headersWithinRequest, headersWithinRequestIssue)
+    .prefault({}),
   profiles: z
     .record(
       z.string().regex(/^[a-z][a-z0-9-]{0,31}$/),

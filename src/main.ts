@@ -8,6 +8,7 @@ import type { Config } from "./config.js";
 import type { KeySpec } from "./domain/csr-policy.js";
 import type { CertificateProfile } from "./domain/profile.js";
 import { CrlPublisher } from "./adapters/ca/crl.js";
+import { CaNotary } from "./adapters/ca/notary.js";
 import { decodeCsr } from "./adapters/ca/csr-decoder.js";
 import { loadIssuingCa, type IssuingCa } from "./adapters/ca/issuing-ca.js";
 import { X509Signer } from "./adapters/ca/signer.js";
@@ -22,7 +23,9 @@ import { pkiExists, pkiPaths, readPrivateKeyPem, type PkiPaths } from "./adapter
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { systemClock, type Clock, type EventBus, type Registry, type SessionDirectory } from "./ports.js";
-import { readRuntimeInfo, removeRuntimeInfo, runtimeFile, writeRuntimeInfo } from "./runtime-file.js";
+import { removeRuntimeInfo, writeRuntimeInfo } from "./runtime-file.js";
+import { DataDirLock } from "./data-dir-lock.js";
+import { mqttConnectionCap } from "./fd-limit.js";
 import { initPki } from "../provisioning/init-pki.js";
 import { issueFirstOperator } from "../provisioning/operator-credential.js";
 import { connectCluster } from "./wiring/cluster.js";
@@ -153,6 +156,7 @@ function recordLastSeen(registry: Registry, bus: EventBus, clock: Clock, logger:
 
 async function startListeners(
   config: Config,
+  mqttMaxConnections: number,
   logger: Logger,
   clock: Clock,
   closers: Closers,
@@ -161,28 +165,44 @@ async function startListeners(
   const { nodeId, registry, metrics, tls, bus, deps, cluster } = core;
   const observe = { logger, metrics };
   const { bodyLimit, rateLimit } = config.enroll;
-  const enroll = closers.add(await createEnrollServer({ deps, tls, bodyLimit, rateLimit, ...observe }), (s) =>
-    s.close(),
-  );
+  const enrollOptions = { deps, tls, bodyLimit, rateLimit, limits: config.enroll, ...observe };
+  const enroll = closers.add(await createEnrollServer(enrollOptions), (s) => s.close());
   const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
-  const gateway = closers.add(await startGateway(config, nodeId, tls, deps, bus, cluster, observe), (g) => g.close());
+  const gateway = closers.add(
+    await startGateway(config, { nodeId, maxConnections: mqttMaxConnections }, tls, deps, bus, cluster, observe),
+    (g) => g.close(),
+  );
   bus.onRevocation((event) => gateway.sessions.kick(event.deviceId, `revoked: ${event.reason}`));
   const sessions = cluster === null ? gateway.sessions : await cluster.attach(gateway, registry);
   recordLastSeen(registry, bus, clock, logger, closers);
   const revocation: RevocationDeps = { registry, bus, clock };
   const pki = closers.add(
-    await startPki(registry, core.ca, core.paths, bus, { clustered: cluster !== null, clock, ...observe }),
+    await startPki(registry, core.ca, core.paths, bus, {
+      clustered: cluster !== null,
+      limits: config.pki,
+      clock,
+      ...observe,
+    }),
     (p) => p.close(),
   );
   const pkiPort = await listen(pki.app, "pki", config.pki.host, config.pki.port, logger);
-  const adminContext = { enrollment: deps, revocation, sessions, acl: config.acl, ...observe };
-  const admin = closers.add(await createAdminServer(adminContext, tls), (s) => s.close());
+  const adminContext = {
+    enrollment: deps,
+    revocation,
+    sessions,
+    acl: config.acl,
+    notary: new CaNotary(core.ca),
+    ...observe,
+  };
+  const { rateLimit: adminRateLimit, refusalAuditInterval } = config.admin;
+  const adminOptions = { tls, limits: config.admin, rateLimit: adminRateLimit, refusalAuditInterval };
+  const admin = closers.add(await createAdminServer(adminContext, adminOptions), (s) => s.close());
   const adminPort = await listen(admin, "admin", config.admin.host, config.admin.port, logger);
   const health = new HealthCheck(registry, clock, async () => ({
     sessions: gateway.sessions.size,
     ...(cluster === null ? {} : { redis: await cluster.health() }),
   }));
-  const metricsServer = closers.add(createMetricsServer(metrics, health, logger), (s) => s.close());
+  const metricsServer = closers.add(createMetricsServer(metrics, health, logger, config.metrics), (s) => s.close());
   const metricsPort = await listen(metricsServer, "metrics", config.metrics.host, config.metrics.port, logger);
   const ports = { enroll: enrollPort, mqtt: gateway.port, metrics: metricsPort, admin: adminPort, pki: pkiPort };
   return {
@@ -199,6 +219,11 @@ async function startListeners(
   };
 }
 
+/** `serve` for the embedded single node (run/serve.lock, run/fleetgate.json), the node id in a cluster. */
+function serverName(config: Config): string | undefined {
+  return config.cluster.redis === undefined ? undefined : nodeIdOf(config);
+}
+
 /**
  * Wires the adapters and starts every listener; `close` stops them in reverse order. If a
  * listener cannot start (a port in use, a key with the wrong mode), whatever was already
@@ -213,18 +238,17 @@ export async function startFleetgate(
     throw new Error(`no PKI in ${config.dataDir}; run \`fleetgate init --data ${config.dataDir}\` first`);
   }
   // One server per data dir: a second would share the registry but not the live sessions it must kick.
-  const other = readRuntimeInfo(config.dataDir);
-  if (other && other.pid !== process.pid) {
-    const file = runtimeFile(config.dataDir);
-    throw new Error(
-      `another fleetgate (pid ${other.pid}) is already serving ${config.dataDir}; stop it first (if that pid is not fleetgate, delete ${file})`,
-    );
-  }
+  // An OS lock, so neither a deleted runtime file nor a stale pid in it decides (src/data-dir-lock.ts).
+  // Cluster nodes on one host share the data dir: one lock (and one runtime file) per node id.
+  const lock = DataDirLock.acquire(config.dataDir, serverName(config));
   const closers = new Closers();
+  closers.add(lock, (l) => l.release());
   try {
-    const running = await startListeners(config, logger, clock, closers);
-    writeRuntimeInfo(config.dataDir, { pid: process.pid, ports: running.ports, adminHost: config.admin.host });
-    closers.add(config.dataDir, (dataDir) => removeRuntimeInfo(dataDir, process.pid));
+    const mqttMaxConnections = mqttConnectionCap(config, logger);
+    const running = await startListeners(config, mqttMaxConnections, logger, clock, closers);
+    const runtime = { pid: process.pid, nodeId: running.nodeId, ports: running.ports, adminHost: config.admin.host };
+    writeRuntimeInfo(config.dataDir, runtime, serverName(config));
+    closers.add(config.dataDir, (dataDir) => removeRuntimeInfo(dataDir, process.pid, serverName(config)));
     return running;
   } catch (error) {
     await closers.closeAll().catch(() => undefined);

@@ -23,6 +23,12 @@ export class Metrics {
     "HTTP requests refused before reaching a use case, by listener and error code.",
     ["service", "code"],
   );
+  readonly httpConnectionsClosed = this.counter(
+    "fleetgate_http_connections_closed_total",
+    "HTTP(S) connections the server closed by a limit, by listener and reason (handshake_timeout, " +
+      "handshake_failed, client_reset, request_timeout, idle_timeout, connection_limit).",
+    ["service", "reason"],
+  );
   readonly mqttConnections = this.gauge(
     "fleetgate_mqtt_connections",
     "Open MQTT connections (TCP accepted, including those still in the TLS handshake).",

@@ -218,6 +218,22 @@ export interface IssuerKey {
   sign(data: Uint8Array): Promise<Uint8Array<ArrayBuffer>>;
 }
 
+/**
+ * Signs statements other than certificates and CRLs (audit checkpoints) with the issuing CA's key,
+ * through its IssuerKey (a file key or an HSM alike), and verifies them against the issuing CA
+ * certificate. A detached signature over the given bytes.
+ */
+export interface Notary {
+  /** SHA-256 of the issuing CA certificate's DER, lowercase hex. */
+  readonly certificateSha256: string;
+  /** The signature algorithm, e.g. `ecdsa-with-SHA256` (RFC 5758 §3.2 names). */
+  readonly algorithm: string;
+  /** The DER ECDSA-Sig-Value over `statement`. */
+  sign(statement: Uint8Array): Promise<Uint8Array<ArrayBuffer>>;
+  /** Whether `signature` (DER ECDSA-Sig-Value) verifies over `statement` with the issuing CA's public key. */
+  verify(statement: Uint8Array, signature: Uint8Array): Promise<boolean>;
+}
+
 export interface SignRequest {
   readonly deviceId: string;
   readonly role: string;

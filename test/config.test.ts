@@ -55,6 +55,44 @@ describe("parseConfig defaults", () => {
   });
 });
 
+describe("listener timeouts and connection caps", () => {
+  const config = parseConfig({});
+
+  it("bound every HTTP(S) listener by default, TLS handshakes at 10 s", () => {
+    const shared = {
+      connectionTimeout: 30_000,
+      keepAliveTimeout: 5_000,
+      headersTimeout: 10_000,
+      requestTimeout: 30_000,
+    };
+    expect(config.enroll).toMatchObject({ ...shared, handshakeTimeout: 10_000, maxConnections: 1000 });
+    expect(config.admin).toMatchObject({
+      ...shared,
+      connectionTimeout: 120_000,
+      handshakeTimeout: 10_000,
+      maxConnections: 64,
+    });
+    expect(config.pki).toMatchObject({ ...shared, maxConnections: 512 });
+    expect(config.metrics).toMatchObject({ ...shared, maxConnections: 32 });
+    expect(config.pki).not.toHaveProperty("handshakeTimeout"); // plain HTTP
+    expect(config.admin.rateLimit).toEqual({ perSecond: 5, burst: 20 });
+    expect(config.admin.refusalAuditInterval).toBe(60_000);
+  });
+
+  it("takes durations, and refuses a header timeout longer than the request timeout (Node would throw)", () => {
+    expect(parseConfig({ admin: { handshakeTimeout: "2s", refusalAuditInterval: "5m" } }).admin).toMatchObject({
+      handshakeTimeout: 2_000,
+      refusalAuditInterval: 300_000,
+    });
+    const error = configError(() => parseConfig({ metrics: { headersTimeout: "40s", requestTimeout: "30s" } }));
+    expect(error.message).toContain("metrics.headersTimeout: headersTimeout must not exceed requestTimeout");
+    expect(configError(() => parseConfig({ pki: { handshakeTimeout: "1s" } })).message).toContain("pki");
+    expect(configError(() => parseConfig({ enroll: { maxConnections: 0 } })).message).toContain(
+      "enroll.maxConnections",
+    );
+  });
+});
+
 describe("parseConfig validation", () => {
   it.each<[string, Record<string, unknown>, string]>([
     ["a port above 65535", { enroll: { port: 70000 } }, "enroll.port"],

@@ -18,6 +18,7 @@ describe("Metrics", () => {
       "fleetgate_certificates_expiring",
       "fleetgate_enrollment_duration_seconds",
       "fleetgate_enrollments_total",
+      "fleetgate_http_connections_closed_total",
       "fleetgate_http_refusals_total",
       "fleetgate_mqtt_connections",
       "fleetgate_mqtt_denials_total",
@@ -40,6 +41,7 @@ describe("Metrics", () => {
       fleetgate_mqtt_connections: "gauge",
       fleetgate_mqtt_sessions: "gauge",
       fleetgate_mqtt_kicks_total: "counter",
+      fleetgate_http_connections_closed_total: "counter",
       fleetgate_certificates_expiring: "gauge",
     });
     expect(byName.get("fleetgate_enrollments_total")!.values).toEqual([

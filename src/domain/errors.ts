@@ -35,9 +35,25 @@ export const ERROR_CATALOGUE = {
     message: "This device is revoked; an operator must reset it before it can enroll again.",
   },
   not_found: { status: 404, message: "No such resource." },
+  request_timeout: {
+    status: 408,
+    message: "The request was not received in time; the connection is closed.",
+  },
+  audit_chain_broken: {
+    status: 409,
+    message: "The audit log's hash chain is broken; no checkpoint is signed over it.",
+  },
   body_too_large: { status: 413, message: "The request body is larger than allowed." },
+  uri_too_long: {
+    status: 414,
+    message: "A path parameter of the request URL (e.g. a device id) is longer than allowed.",
+  },
   unsupported_media_type: { status: 415, message: "The request's content type is not accepted here." },
   rate_limited: { status: 429, message: "Too many requests; slow down." },
+  headers_too_large: {
+    status: 431,
+    message: "The request line and headers are larger than allowed; the connection is closed.",
+  },
   unavailable: {
     status: 503,
     message: "A service fleetgate depends on (its registry) cannot be reached; try again shortly.",

@@ -11,7 +11,7 @@ import type { Cluster } from "./cluster.js";
 /** The MQTT gateway from the configuration: memory store on one node, Redis store and leases in a cluster. */
 export function startGateway(
   config: Config,
-  nodeId: string,
+  node: { readonly nodeId: string; readonly maxConnections: number },
   tls: ListenerTls,
   deps: EnrollmentDeps,
   bus: EventBus,
@@ -20,12 +20,12 @@ export function startGateway(
 ): Promise<MqttGateway> {
   const { mqtt } = config;
   return MqttGateway.start({
-    nodeId,
+    nodeId: node.nodeId,
     host: mqtt.host,
     port: mqtt.port,
     tls,
     handshakeTimeoutMs: mqtt.handshakeTimeout,
-    limits: gatewayLimits(config),
+    limits: gatewayLimits(config, node.maxConnections),
     publishRate: mqtt.publishRate,
     onDeniedPublish: mqtt.onDeniedPublish,
     admission: {
@@ -42,11 +42,12 @@ export function startGateway(
   });
 }
 
-function gatewayLimits(config: Config) {
+/** `maxConnections`: mqtt.maxConnections, or less when the file-descriptor limit allows less (fd-limit.ts). */
+function gatewayLimits(config: Config, maxConnections: number) {
   const { mqtt } = config;
   const retained = mqtt.retained;
   return {
-    maxConnections: mqtt.maxConnections,
+    maxConnections,
     maxPending: mqtt.maxPendingConnections,
     maxPendingPerAddress: mqtt.maxPendingPerAddress,
     connectRatePerAddress: mqtt.connectRatePerAddress,

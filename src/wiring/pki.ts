@@ -6,7 +6,7 @@ import type { Clock, EventBus, Registry } from "../ports.js";
 import { CrlPublisher } from "../adapters/ca/crl.js";
 import type { IssuingCa } from "../adapters/ca/issuing-ca.js";
 import { OcspResponder } from "../adapters/ca/ocsp.js";
-import { createPkiServer } from "../adapters/http/pki-server.js";
+import { createPkiServer, type PkiServerOptions } from "../adapters/http/pki-server.js";
 import type { PkiPaths } from "../adapters/shared/key-files.js";
 
 /** In cluster mode every node re-reads the stored CRL this often (another node may have signed it). */
@@ -21,7 +21,13 @@ export async function startPki(
   ca: IssuingCa,
   paths: PkiPaths,
   bus: EventBus,
-  options: { readonly clustered: boolean; readonly clock: Clock; readonly logger: Logger; readonly metrics: Metrics },
+  options: {
+    readonly clustered: boolean;
+    readonly limits: PkiServerOptions["limits"];
+    readonly clock: Clock;
+    readonly logger: Logger;
+    readonly metrics: Metrics;
+  },
 ): Promise<{ app: FastifyInstance; crl: CrlPublisher; close(): Promise<void> }> {
   const { logger, clock } = options;
   const crl = new CrlPublisher(registry, ca, {
@@ -43,7 +49,7 @@ export async function startPki(
   adopting?.unref();
   // The files as written by init, byte for byte.
   const pems = { rootPem: readFileSync(paths.rootCert, "utf8"), issuingPem: readFileSync(paths.issuingCert, "utf8") };
-  const app = createPkiServer({ crl, ocsp, ca: pems, logger, metrics: options.metrics });
+  const app = createPkiServer({ crl, ocsp, ca: pems, limits: options.limits, logger, metrics: options.metrics });
   return {
     app,
     crl,

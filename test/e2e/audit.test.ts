@@ -1,4 +1,8 @@
 import Database from "better-sqlite3";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killChildren, runCli, runCliJson } from "../helpers/cli.js";
@@ -107,6 +111,13 @@ describe("e2e: audit log of operator and device actions", { timeout: 90_000 }, (
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, entries: 6, break: { seq: 4 } });
   });
+
+  it("refuses to sign a checkpoint over a broken chain (409 audit_chain_broken)", async () => {
+    const checkpoint = await runCli(fg, ["audit", "checkpoint"]);
+    expect(checkpoint.code).toBe(1);
+    expect(checkpoint.stderr).toContain("audit_chain_broken: audit log broken at entry 4");
+    expect(checkpoint.stdout).toBe("");
+  });
 });
 
 describe("e2e: audit log rows deleted from SQLite", { timeout: 90_000 }, () => {
@@ -159,7 +170,7 @@ describe("e2e: audit log truncated at the tail", { timeout: 90_000 }, () => {
   /**
    * LIMITATION, asserted as it stands: whoever can also rewrite the head row (same file) leaves a
    * shorter log that verifies. Only something kept outside the database reveals it: a signed
-   * checkpoint (`fleetgate audit checkpoint`, see its own test).
+   * checkpoint (`fleetgate audit checkpoint`, the next test).
    */
   it("does NOT detect a tail deleted together with a rewound head, without a checkpoint", async () => {
     const fresh = await startTestFleetgate();
@@ -179,4 +190,98 @@ describe("e2e: audit log truncated at the tail", { timeout: 90_000 }, () => {
       await fresh.close();
     }
   });
+
+  it("with a checkpoint taken before, detects the tail deleted together with a rewound head", async () => {
+    const fresh = await startTestFleetgate();
+    const dir = mkdtempSync(join(tmpdir(), "fleetgate-checkpoint-"));
+    try {
+      await someEntries(fresh, 5);
+      const sixth = (await allAudit(fresh.running.registry))[5]!;
+      const file = join(dir, "checkpoint.json");
+      const taken = await runCli(fresh, ["audit", "checkpoint", "--out", file]);
+      expect(taken, taken.stderr).toMatchObject({ code: 0 });
+      expect(taken.stdout).toContain(`checkpoint of entry 6 (hash ${sixth.hash}) signed by the issuing CA`);
+      const checkpoint = JSON.parse(readFileSync(file, "utf8")) as Row;
+      expect(checkpoint["statement"]).toMatchObject({
+        seq: 6,
+        hash: sixth.hash,
+        format: "fleetgate-audit-checkpoint/1",
+      });
+      // Taking it is itself audited: entry 7.
+      expect((await allAudit(fresh.running.registry)).at(-1)).toMatchObject({
+        seq: 7,
+        action: "audit.checkpoint",
+        actor: "operator:admin",
+        details: { seq: 6, hash: sixth.hash },
+      });
+      expectOpensslVerifies(fresh, file, dir);
+
+      const intact = await runCli(fresh, ["audit", "verify", "--checkpoint", file]);
+      expect(intact, intact.stderr).toMatchObject({ code: 0 });
+      expect(intact.stdout).toContain("audit log intact: 7 entries");
+      expect(intact.stdout).toContain("entry 6 matches the checkpoint");
+
+      tamper(
+        fresh,
+        `DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq >= 6;
+         UPDATE audit_head SET seq = 5, hash = (SELECT hash FROM audit_log WHERE seq = 5) WHERE id = 1;`,
+      );
+      expect((await runCli(fresh, ["audit", "verify"])).code).toBe(0); // the chain alone cannot tell
+      const verify = await runCli(fresh, ["audit", "verify", "--checkpoint", file]);
+      expect(verify.code).toBe(1);
+      expect(verify.stderr).toContain("audit log TAMPERED at entry 6: entry 6 is missing");
+
+      // A checkpoint edited to fit the shortened log no longer carries a valid signature.
+      const forged = join(dir, "forged.json");
+      const statement = { ...(checkpoint["statement"] as Row), seq: 5 };
+      writeFileSync(forged, JSON.stringify({ ...checkpoint, statement }));
+      const refused = await runCli(fresh, ["audit", "verify", "--checkpoint", forged]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        "is NOT valid: the signature does not verify against the issuing CA certificate",
+      );
+
+      // Not a checkpoint at all: unreadable is a usage error (2), the wrong shape is refused by the server (1).
+      const notJson = join(dir, "not.json");
+      writeFileSync(notJson, "{");
+      writeFileSync(forged, JSON.stringify({ statement: { seq: 6 } }));
+      const [unreadable, shapeless] = await Promise.all([
+        runCli(fresh, ["audit", "verify", "--checkpoint", notJson]),
+        runCli(fresh, ["audit", "verify", "--checkpoint", forged]),
+      ]);
+      expect(unreadable.code).toBe(2);
+      expect(unreadable.stderr).toContain(`cannot read checkpoint ${notJson}`);
+      expect(shapeless.code).toBe(1);
+      expect(shapeless.stderr).toContain("malformed_request: statement.format");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await fresh.close();
+    }
+  });
 });
+
+/** The checkpoint's signature checked by stock tools: jq rebuilds the signed bytes, openssl verifies. */
+function expectOpensslVerifies(fg: TestFleetgate, file: string, dir: string): void {
+  const statement = join(dir, "statement");
+  const signature = join(dir, "signature.der");
+  const publicKey = join(dir, "issuing-ca.pub");
+  writeFileSync(statement, execFileSync("jq", ["-cjS", ".statement", file]));
+  writeFileSync(
+    signature,
+    Buffer.from(execFileSync("jq", ["-r", ".signature.value", file]).toString().trim(), "base64"),
+  );
+  writeFileSync(publicKey, execFileSync("openssl", ["x509", "-in", fg.pki.issuingCert, "-pubkey", "-noout"]));
+  const sha256 = execFileSync("openssl", ["x509", "-in", fg.pki.issuingCert, "-outform", "DER"]);
+  const checkpoint = JSON.parse(readFileSync(file, "utf8")) as { statement: { issuer: string } };
+  expect(checkpoint.statement.issuer).toBe(createHash("sha256").update(sha256).digest("hex"));
+  const verified = execFileSync("openssl", [
+    "dgst",
+    "-sha256",
+    "-verify",
+    publicKey,
+    "-signature",
+    signature,
+    statement,
+  ]);
+  expect(verified.toString()).toContain("Verified OK");
+}

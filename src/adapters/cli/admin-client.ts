@@ -1,14 +1,45 @@
 import { existsSync, readFileSync } from "node:fs";
 import { request } from "node:https";
-import type { Config } from "../../config.js";
-import { readRuntimeInfo } from "../../runtime-file.js";
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { loadConfig, type Config } from "../../config.js";
+import { liveServers, readRuntimeInfo, type RuntimeInfo } from "../../runtime-file.js";
 import { pkiPaths, readPrivateKeyPem } from "../shared/key-files.js";
 import { operatorPaths } from "../../../provisioning/operator-credential.js";
 import { CliError, EXIT, text } from "./output.js";
 
+/** Whose credential the CLI presents: a named one in `<data>/operators/`, or explicit files. */
+export type OperatorCredential = { readonly operator: string } | { readonly cert: string; readonly key: string };
+
+/** `--operator NAME`, or `--cert FILE --key FILE` (both, and not with --operator); default `admin`. */
+export function credentialFrom(opts: Record<string, unknown>): OperatorCredential {
+  const { operator, cert, key } = opts as { operator?: string; cert?: string; key?: string };
+  if (cert === undefined && key === undefined) return { operator: operator ?? "admin" };
+  if (operator !== undefined) throw new CliError("give either --operator or --cert/--key, not both", EXIT.usage);
+  if (cert === undefined || key === undefined) throw new CliError("--cert and --key go together", EXIT.usage);
+  return { cert: resolve(cert), key: resolve(key) };
+}
+
+/** The options every admin-API command takes. */
+export function adminOptions(command: Command): Command {
+  return command
+    .option("--data <dir>", "data directory")
+    .option("--operator <name>", "operator credential in <data>/operators/ (default admin)")
+    .option("--cert <file>", "operator certificate (PEM) anywhere, with --key")
+    .option("--key <file>", "its private key (PEM, mode 0600)")
+    .option("--node <id>", "cluster mode: talk to this node (default: any live node of the data dir)")
+    .option("--json", "machine-readable output");
+}
+
+/** The admin client for a command's options: its data dir and credential. */
+export function clientFor(opts: Record<string, unknown>): AdminClient {
+  const config = loadConfig(opts["data"] ? { dataDir: opts["data"] } : {});
+  return AdminClient.fromConfig(config, credentialFrom(opts), opts["node"] as string | undefined);
+}
+
 /**
- * The CLI's way into a running server: the admin API over mTLS with an operator credential from
- * the data dir, so that what the CLI does (a revocation above all) reaches the live broker.
+ * The CLI's way into a running server: the admin API over mTLS with an operator credential (from
+ * the data dir, or files given), so that what the CLI does (a revocation above all) reaches the live broker.
  */
 export class AdminClient {
   private constructor(
@@ -16,14 +47,9 @@ export class AdminClient {
     private readonly tls: { ca: string; cert: string; key: string },
   ) {}
 
-  static fromConfig(config: Config, operator = "admin"): AdminClient {
-    const credential = operatorPaths(config.dataDir, operator);
-    if (!existsSync(credential.key))
-      throw new CliError(
-        `no operator credential ${credential.key}; run \`fleetgate init\` or \`fleetgate operator add\``,
-        EXIT.usage,
-      );
-    const runtime = readRuntimeInfo(config.dataDir);
+  static fromConfig(config: Config, who: OperatorCredential | string = "admin", node?: string): AdminClient {
+    const credential = credentialFiles(config, typeof who === "string" ? { operator: who } : who);
+    const runtime = runtimeOf(config, node);
     const host = loopbackFor(runtime?.adminHost ?? config.admin.host);
     const port = runtime?.ports["admin"] ?? config.admin.port;
     const tls = {
@@ -86,6 +112,29 @@ export class AdminClient {
       req.end(payload);
     });
   }
+}
+
+function credentialFiles(config: Config, who: OperatorCredential): { cert: string; key: string } {
+  if ("operator" in who) {
+    const files = operatorPaths(config.dataDir, who.operator);
+    if (!existsSync(files.key))
+      throw new CliError(
+        `no operator credential ${files.key}; run \`fleetgate init\` or \`fleetgate operator add\``,
+        EXIT.usage,
+      );
+    return files;
+  }
+  for (const file of [who.cert, who.key])
+    if (!existsSync(file)) throw new CliError(`no such file ${file} (--cert/--key)`, EXIT.usage);
+  return who;
+}
+
+/** The node the CLI talks to: the one named, else the first live one (any node answers for the cluster). */
+function runtimeOf(config: Config, node: string | undefined): RuntimeInfo | undefined {
+  if (node === undefined) return liveServers(config.dataDir)[0];
+  const info = readRuntimeInfo(config.dataDir, node);
+  if (info === null) throw new CliError(`no live node ${node} in ${config.dataDir}/run`, EXIT.unreachable);
+  return info;
 }
 
 function withCursor(path: string, cursor: string): string {

@@ -6,7 +6,8 @@ import {
   operatorPaths,
   writeOperatorCredential,
 } from "../../../provisioning/operator-credential.js";
-import { AdminClient } from "./admin-client.js";
+import { adminOptions, clientFor as client } from "./admin-client.js";
+import { auditCheckpoint, auditVerify } from "./audit-commands.js";
 import { CliError, EXIT, isoTime, printJson, printTable, text } from "./output.js";
 
 type Opts = Record<string, unknown>;
@@ -14,10 +15,6 @@ type Row = Record<string, unknown>;
 
 function configOf(opts: Opts) {
   return loadConfig(opts["data"] ? { dataDir: opts["data"] } : {});
-}
-
-function client(opts: Opts): AdminClient {
-  return AdminClient.fromConfig(configOf(opts), (opts["operator"] as string | undefined) ?? "admin");
 }
 
 async function auditList(opts: Opts): Promise<void> {
@@ -30,18 +27,6 @@ async function auditList(opts: Opts): Promise<void> {
     entries.map((e) => ({ ...e, at: isoTime(e["at"] as number), details: JSON.stringify(e["details"]) })),
     ["seq", "at", "actor", "action", "subject", "details"],
   );
-}
-
-async function auditVerify(opts: Opts): Promise<void> {
-  const result = await client(opts).call<{
-    ok: boolean;
-    entries: number;
-    break: { seq: number; problem: string } | null;
-  }>("GET", "/v1/audit/verify");
-  if (opts["json"]) printJson(result);
-  else if (result.ok) console.log(`audit log intact: ${result.entries} entries, every hash link verified`);
-  if (!result.ok)
-    throw new CliError(`audit log TAMPERED at entry ${result.break!.seq}: ${result.break!.problem}`, EXIT.failed);
 }
 
 async function aclExplain(deviceId: string, action: string, topic: string, opts: Opts): Promise<void> {
@@ -77,19 +62,18 @@ async function operatorAdd(name: string, opts: Opts): Promise<void> {
 }
 
 export function registerAdminCommands(program: Command): void {
-  const common = (command: Command) =>
-    command
-      .option("--data <dir>", "data directory")
-      .option("--operator <name>", "operator credential to use", "admin")
-      .option("--json", "machine-readable output");
+  const common = adminOptions;
   const audit = program.command("audit").description("the hash-chained audit log");
   common(audit.command("list").description("list audit entries"))
     .option("--after <seq>", "entries after this sequence number")
     .option("--limit <n>", "at most this many")
     .action(auditList);
-  common(
-    audit.command("verify").description("verify every hash link; exit 1 if any entry was edited or deleted"),
-  ).action(auditVerify);
+  common(audit.command("verify").description("verify every hash link; exit 1 if any entry was edited or deleted"))
+    .option("--checkpoint <file>", "also check the log against a signed checkpoint (detects a truncated tail)")
+    .action(auditVerify);
+  common(audit.command("checkpoint").description("a statement of the log's head, signed by the issuing CA"))
+    .option("--out <file>", "write it to this file (default: print it)")
+    .action(auditCheckpoint);
 
   const acl = program.command("acl").description("topic permissions");
   common(

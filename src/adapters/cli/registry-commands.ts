@@ -1,16 +1,10 @@
 import type { Command } from "commander";
-import { loadConfig } from "../../config.js";
 import { DEVICE_REVOCATION_REASONS } from "../../domain/revocation-reason.js";
-import { AdminClient } from "./admin-client.js";
+import { adminOptions, clientFor as client } from "./admin-client.js";
 import { CliError, EXIT, isoTime, printJson, printTable, text } from "./output.js";
 
 type Opts = Record<string, unknown>;
 type Row = Record<string, unknown>;
-
-function client(opts: Opts): AdminClient {
-  const config = loadConfig(opts["data"] ? { dataDir: opts["data"] } : {});
-  return AdminClient.fromConfig(config, (opts["operator"] as string | undefined) ?? "admin");
-}
 
 function show(opts: Opts, rows: Row[], columns: string[]): void {
   if (opts["json"]) printJson(rows);
@@ -103,11 +97,7 @@ async function resetDevice(id: string, opts: Opts): Promise<void> {
 }
 
 export function registerRegistryCommands(program: Command): void {
-  const common = (command: Command) =>
-    command
-      .option("--data <dir>", "data directory")
-      .option("--operator <name>", "operator credential to use", "admin")
-      .option("--json", "machine-readable output");
+  const common = adminOptions;
   const token = program.command("token").description("bootstrap tokens");
   common(token.command("create").description("create a bootstrap token (printed once)"))
     .option("--device <id>", "the one device id this token may enroll")

@@ -6,7 +6,7 @@ import type { AclConfig } from "../../domain/acl.js";
 import { FleetgateError } from "../../domain/errors.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
-import type { SessionDirectory } from "../../ports.js";
+import type { Notary, SessionDirectory } from "../../ports.js";
 
 /**
  * What the admin listener's plugins share. Imports no other http module, so the server and every
@@ -17,6 +17,8 @@ export interface AdminContext {
   readonly revocation: RevocationDeps;
   readonly sessions: SessionDirectory;
   readonly acl: AclConfig;
+  /** Signs and verifies audit checkpoints with the issuing CA. */
+  readonly notary: Notary;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }

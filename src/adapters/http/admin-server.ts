@@ -1,34 +1,74 @@
 import fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import { RefusalAudit } from "../../app/refusal-audit.js";
+import { KeyedTokenBucket, type RateSpec } from "../../domain/token-bucket.js";
 import type { ListenerTls } from "./listener-tls.js";
-import { authenticateOperator } from "./admin-auth.js";
+import { authenticateOperator, type AdminGuard } from "./admin-auth.js";
 import type { AdminContext } from "./admin-context.js";
 import { auditRoutes } from "./admin-audit.routes.js";
 import { deviceRoutes } from "./admin-device.routes.js";
 import { operatorRoutes } from "./admin-operator.routes.js";
 import { tokenRoutes } from "./admin-token.routes.js";
-import { installErrorHandling } from "./errors.js";
+import { installErrorHandling, type EarlyRefusal, type ErrorPaths } from "./errors.js";
+import { capConnections, httpsListenerOptions, type ListenerLimits } from "./listener-limits.js";
 
 /** Refusal details go only to a request whose operator certificate was accepted. */
 function isAuthenticated(request: FastifyRequest): boolean {
   return request.operator !== null;
 }
 
+export interface AdminServerOptions {
+  readonly tls: ListenerTls;
+  readonly limits: ListenerLimits;
+  /** Refused requests per source address (token bucket); past it, 429 rate_limited. */
+  readonly rateLimit: RateSpec;
+  /** How long credential-less refusals of one address are counted before their summary is audited. */
+  readonly refusalAuditInterval: number;
+}
+
+function guardFor(context: AdminContext, options: AdminServerOptions): AdminGuard {
+  const refusals = new RefusalAudit(
+    {
+      registry: context.revocation.registry,
+      clock: context.revocation.clock,
+      onError: (err, summary) =>
+        context.logger.error({ service: "admin", err, summary }, "refusal summary not audited"),
+    },
+    options.refusalAuditInterval,
+  );
+  return { refusalLimiter: new KeyedTokenBucket(options.rateLimit), refusals };
+}
+
 /** The admin listener: HTTPS on loopback by default, every request authenticated by an operator certificate. */
-export async function createAdminServer(context: AdminContext, tls: ListenerTls): Promise<FastifyInstance> {
+export async function createAdminServer(context: AdminContext, options: AdminServerOptions): Promise<FastifyInstance> {
+  const guard = guardFor(context, options);
+  // Refused by the router or the HTTP parser before any hook ran: audited like the auth failures.
+  const onEarlyRefusal = ({ address, code, url, detail }: EarlyRefusal) =>
+    guard.refusals
+      .refused({ action: "admin.request_refused", address, code, url, detail })
+      .catch((err: unknown) => context.logger.error({ service: "admin", err }, "refusal not audited"));
+  const paths: ErrorPaths = {
+    service: "admin",
+    logger: context.logger,
+    metrics: context.metrics,
+    showDetail: isAuthenticated,
+    onEarlyRefusal,
+  };
   const app = fastify({
-    logger: false,
-    bodyLimit: 64 * 1024,
-    https: {
-      ...tls,
+    ...httpsListenerOptions(options.limits, paths, {
+      ...options.tls,
       // Verified by OpenSSL, enforced per request, so that a refusal is a JSON answer and an audit entry.
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: "TLSv1.2",
-    },
+    }),
+    bodyLimit: 64 * 1024,
   });
+  capConnections(app.server, options.limits, paths);
   app.decorateRequest("operator", null);
-  installErrorHandling(app, "admin", context.logger, context.metrics, isAuthenticated);
-  app.addHook("onRequest", async (request) => authenticateOperator(context, request));
+  installErrorHandling(app, paths);
+  app.addHook("onRequest", async (request, reply) => authenticateOperator(context, guard, request, reply));
+  // Counts still held are written while the registry is open (main closes the registry after this).
+  app.addHook("onClose", async () => guard.refusals.close());
   for (const routes of [tokenRoutes, deviceRoutes, auditRoutes, operatorRoutes]) await app.register(routes, context);
   return app;
 }

@@ -6,8 +6,9 @@ import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
 import type { EnrollContext } from "./enroll-context.js";
 import { enrollRoutes } from "./enroll.routes.js";
-import { installErrorHandling } from "./errors.js";
+import { installErrorHandling, type ErrorPaths } from "./errors.js";
 import { estRoutes } from "./est.routes.js";
+import { capConnections, httpsListenerOptions, type ListenerLimits } from "./listener-limits.js";
 import type { ListenerTls } from "./listener-tls.js";
 
 export interface EnrollServerOptions {
@@ -15,6 +16,7 @@ export interface EnrollServerOptions {
   readonly tls: ListenerTls;
   readonly bodyLimit: number;
   readonly rateLimit: { readonly perAddress: RateSpec; readonly perToken: RateSpec };
+  readonly limits: ListenerLimits;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -24,18 +26,19 @@ export interface EnrollServerOptions {
  * require one: first boots have none, re-enrollment (RFC 7030 §3.3.2) must present one.
  */
 export async function createEnrollServer(options: EnrollServerOptions): Promise<FastifyInstance> {
+  const paths: ErrorPaths = { service: "enroll", logger: options.logger, metrics: options.metrics };
   const app = fastify({
-    logger: false,
-    bodyLimit: options.bodyLimit,
-    https: {
+    ...httpsListenerOptions(options.limits, paths, {
       ...options.tls,
       // The chain must reach a self-signed root for OpenSSL; renewDevice then requires a registry-known serial.
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: "TLSv1.2",
-    },
+    }),
+    bodyLimit: options.bodyLimit,
   });
-  installErrorHandling(app, "enroll", options.logger, options.metrics);
+  capConnections(app.server, options.limits, paths);
+  installErrorHandling(app, paths);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("application/json", { parseAs: "string" }, app.getDefaultJsonParser("error", "error"));
   app.addContentTypeParser("application/pkcs10", { parseAs: "string" }, (_request, body, done) => done(null, body));
@@ -46,7 +49,7 @@ export async function createEnrollServer(options: EnrollServerOptions): Promise<
     void reply.header("retry-after", String(addressLimiter.retryAfterSeconds(request.ip, Date.now())));
     throw new FleetgateError("rate_limited", `address ${request.ip}`);
   });
-  const { tls: _tls, ...shared } = options;
+  const { tls: _tls, limits: _limits, ...shared } = options;
   const context: EnrollContext = { ...shared, tokenLimiter: new KeyedTokenBucket(options.rateLimit.perToken) };
   await app.register(enrollRoutes, context);
   await app.register(estRoutes, context);

@@ -11,6 +11,10 @@ const FASTIFY_CODES: Readonly<Record<string, ErrorCode>> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: "malformed_request",
   FST_ERR_CTP_INVALID_JSON_BODY: "malformed_request",
   FST_ERR_VALIDATION: "malformed_request",
+  // The router's refusals (`frameworkErrors`): a path that is not valid percent-encoding, a path
+  // parameter longer than `maxParamLength` (fastify's default, 100 characters).
+  FST_ERR_BAD_URL: "malformed_request",
+  FST_ERR_MAX_PARAM_LENGTH: "uri_too_long",
 };
 
 export function toFleetgateError(error: unknown): FleetgateError {
@@ -39,27 +43,71 @@ export function sendError(reply: FastifyReply, error: FleetgateError, withDetail
  */
 export type DetailPolicy = (request: FastifyRequest) => boolean;
 
-/** One error path for a listener: a safe JSON body out, the internal cause to the log. */
-export function installErrorHandling(
-  app: FastifyInstance,
-  service: string,
-  logger: Logger,
-  metrics: Metrics,
-  showDetail: DetailPolicy = () => false,
+/** A refusal made before any hook or route ran (the router, the HTTP parser): nobody authenticated it. */
+export interface EarlyRefusal {
+  readonly address: string;
+  readonly code: ErrorCode;
+  readonly detail: string;
+  /** Null when the HTTP parser refused the request before its URL was known. */
+  readonly url: string | null;
+}
+
+/** One listener's error path: who it is, where refusals are logged and counted, who hears early ones. */
+export interface ErrorPaths {
+  readonly service: string;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly showDetail?: DetailPolicy;
+  /** The admin listener audits these like every other refusal it makes; answered once this settles. */
+  readonly onEarlyRefusal?: (refusal: EarlyRefusal) => Promise<void> | void;
+}
+
+/** Bounded: a log line carries at most this much of a hostile URL. */
+const MAX_LOGGED_URL = 256;
+
+export function boundedUrl(url: string): string {
+  return url.length > MAX_LOGGED_URL ? `${url.slice(0, MAX_LOGGED_URL)}…(${url.length} chars)` : url;
+}
+
+/** Logs and counts one refusal (the error handler, the router, the HTTP parser all come here). */
+export function noteRefusal(
+  paths: ErrorPaths,
+  error: FleetgateError,
+  at: { method: string; url: string | null; ip: string | undefined },
+  raw?: unknown,
 ): void {
+  const { service, logger, metrics } = paths;
+  const url = at.url === null ? null : boundedUrl(at.url);
+  const fields = { service, method: at.method, url, ip: at.ip, code: error.code, detail: error.detail };
+  if (error.code === "internal_error") logger.error({ ...fields, err: raw }, "request failed");
+  else logger.warn(fields, "request refused");
+  metrics.httpRefusals.inc({ service, code: error.code });
+}
+
+/**
+ * fastify's `frameworkErrors` seam: the router's refusals (bad percent-encoding, an over-long path
+ * parameter) as catalogue JSON, counted and logged like any other, and reported as early refusals.
+ */
+export function frameworkErrorHandler(paths: ErrorPaths) {
+  return (raw: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    const error = toFleetgateError(raw);
+    noteRefusal(paths, error, { method: request.method, url: request.url, ip: request.ip }, raw);
+    const early = {
+      address: request.ip,
+      code: error.code,
+      detail: error.detail ?? error.code,
+      url: boundedUrl(request.url),
+    };
+    void Promise.resolve(paths.onEarlyRefusal?.(early)).finally(() => sendError(reply, error));
+  };
+}
+
+/** One error path for a listener: a safe JSON body out, the internal cause to the log. */
+export function installErrorHandling(app: FastifyInstance, paths: ErrorPaths): void {
+  const { service, metrics, showDetail = () => false } = paths;
   app.setErrorHandler((raw: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const error = toFleetgateError(raw);
-    const fields = {
-      service,
-      method: request.method,
-      url: request.url,
-      ip: request.ip,
-      code: error.code,
-      detail: error.detail,
-    };
-    if (error.code === "internal_error") logger.error({ ...fields, err: raw }, "request failed");
-    else logger.warn(fields, "request refused");
-    metrics.httpRefusals.inc({ service, code: error.code });
+    noteRefusal(paths, error, { method: request.method, url: request.url, ip: request.ip }, raw);
     if (error.code === "rate_limited") void reply.header("retry-after", String(reply.getHeader("retry-after") ?? 1));
     if (error.code === "unavailable") void reply.header("retry-after", "2");
     return sendError(reply, error, showDetail(request));

@@ -1,9 +1,9 @@
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { FleetgateError } from "../../domain/errors.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
 import { pemToDer } from "../shared/pem.js";
-import { installErrorHandling, sendError } from "./errors.js";
+import { installErrorHandling, noteRefusal, sendError, toFleetgateError, type ErrorPaths } from "./errors.js";
+import { capConnections, httpListenerOptions, type ListenerLimits } from "./listener-limits.js";
 
 /** RFC 6960 Appendix A.1 media types; RFC 5280 §4.2.1.13 / RFC 2585 §4 for certificates and CRLs. */
 const MEDIA = {
@@ -24,6 +24,7 @@ export interface PkiServerOptions {
   readonly ocsp: { respond(requestDer: Uint8Array): Promise<OcspAnswer> };
   /** The CA certificates it serves, PEM. */
   readonly ca: { readonly rootPem: string; readonly issuingPem: string };
+  readonly limits: ListenerLimits;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -38,19 +39,22 @@ export interface PkiServerOptions {
  *   GET  /ocsp/{url-encoding of base64 of DER OCSPRequest}
  */
 export function createPkiServer(options: PkiServerOptions): FastifyInstance {
+  const paths: ErrorPaths = { service: SERVICE, logger: options.logger, metrics: options.metrics };
   const app = fastify({
-    logger: false,
+    ...httpListenerOptions(options.limits, paths),
     bodyLimit: OCSP_BODY_LIMIT,
     // A GET whose path is not even valid URL-encoding never reaches a route; it is still an OCSP request.
-    frameworkErrors: (error, request, reply) => {
-      options.metrics.httpRefusals.inc({ service: SERVICE, code: "malformed_request" });
+    frameworkErrors: (raw, request, reply) => {
+      const error = toFleetgateError(raw);
+      noteRefusal(paths, error, { method: request.method, url: request.url, ip: request.ip }, raw);
       if (request.url.startsWith("/ocsp/")) {
         return void options.ocsp.respond(new Uint8Array()).then((answer) => sendOcsp(reply, answer.der));
       }
-      return void sendError(reply, new FleetgateError("malformed_request", error.message));
+      return void sendError(reply, error);
     },
   });
-  installErrorHandling(app, SERVICE, options.logger, options.metrics);
+  capConnections(app.server, options.limits, paths);
+  installErrorHandling(app, paths);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
     MEDIA.ocspRequest,
