@@ -38,7 +38,7 @@ function program(): Command {
     .option("--prefix <prefix>", "device id prefix", "sim-")
     .addOption(new Option("--enroll-method <method>", "est | json").argParser(parse.enrollMethod).default("est"))
     .option("--enroll-url <url>", "enrollment base URL, e.g. https://localhost:8443")
-    .option("--mqtt-url <url>", "broker URL, e.g. mqtts://localhost:8883")
+    .option("--mqtt-url <urls>", "broker URL(s), comma-separated for a cluster, e.g. mqtts://a:8883,mqtts://b:8883")
     .option("--ca <file>", "root CA PEM (default DATA/pki/root-ca.crt)")
     .option("--concurrency <n>", "HTTPS requests (enrollments, renewals) in flight", parse.positiveInt, 64)
     .option(

@@ -138,9 +138,12 @@ class ConsumerSession implements TelemetryConsumer {
     void this.reconnect();
   }
 
+  /** A cluster's nodes in turn: the one it lost first (it may be back), then the next. */
   private async reconnect(): Promise<void> {
-    while (!this.closing) {
-      const outcome = await connectOnce(this.options.endpoints, this.credential);
+    const brokers = this.options.endpoints.mqttBrokers ?? [];
+    for (let attempt = 0; !this.closing; attempt++) {
+      const broker = brokers.length === 0 ? this.options.endpoints : brokers[attempt % brokers.length]!;
+      const outcome = await connectOnce(this.options.endpoints, this.credential, undefined, undefined, broker);
       if (outcome.ok && this.closing) return void outcome.client.end(true);
       if (outcome.ok) {
         this.budget.succeeded();

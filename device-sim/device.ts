@@ -8,7 +8,7 @@ import { EnrollError } from "./enroll-client.js";
 import { connectOnce } from "./mqtt-link.js";
 import { Outbox } from "./outbox.js";
 import { answerTo, commandFilter, eventTopic, SensorState, telemetryTopic } from "./telemetry.js";
-import type { RefusalStage } from "./types.js";
+import type { RefusalStage, MqttBroker } from "./types.js";
 
 export type DeviceState = "off" | "booting" | "connecting" | "online" | "switching" | "gave-up" | "stopped";
 
@@ -44,6 +44,8 @@ export class SimDevice {
   private sendAllowance = SEND_WINDOW;
   private lastTickAt = 0;
   private readonly sendRate: number;
+  /** Which broker node it uses now (cluster: chosen by its id, the next one after a failed attempt). */
+  private broker: number;
 
   constructor(
     readonly id: string,
@@ -53,6 +55,14 @@ export class SimDevice {
     this.budget = new RetryBudget(env.retry);
     this.intervalMs = 1000 / env.rate;
     this.sendRate = Math.min(MAX_SEND_RATE, Math.max(20, env.rate * 2));
+    this.broker = [...id].reduce((sum, ch) => sum + ch.charCodeAt(0), 0);
+  }
+
+  /** The node to try now; after a transient failure (a node down, a network blip) the next one. */
+  private brokerFor(attempt: "same" | "next"): MqttBroker {
+    const brokers = this.env.endpoints.mqttBrokers ?? [];
+    if (attempt === "next") this.broker += 1;
+    return brokers.length === 0 ? this.env.endpoints : brokers[this.broker % brokers.length]!;
   }
 
   get status(): DeviceState {
@@ -126,11 +136,13 @@ export class SimDevice {
       if (Date.now() >= this.credential!.notAfter)
         return this.giveUp(`certificate expired at ${new Date(this.credential!.notAfter).toISOString()}`);
       this.record.firstConnectAttemptAt ??= Date.now();
+      const broker = this.brokerFor("same");
       const outcome = await this.env.connects.run(() =>
-        connectOnce(this.env.endpoints, this.credential!, this.env.signal),
+        connectOnce(this.env.endpoints, this.credential!, this.env.signal, undefined, broker),
       );
       if (outcome.ok) return this.stopping ? void outcome.client.end(true) : this.goOnline(outcome.client);
       if (outcome.kind === "refused") this.refused("connect", outcome.reason);
+      else this.brokerFor("next");
       const decision = this.budget.failed(outcome.kind, outcome.reason);
       if (!decision.retry) return this.giveUp(`connect: ${decision.reason}`);
       await this.env.scheduler.sleep(decision.delayMs);

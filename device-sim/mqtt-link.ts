@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from "mqtt";
 import type { DeviceCredential } from "./credential-store.js";
-import type { FleetEndpoints } from "./types.js";
+import type { FleetEndpoints, MqttBroker } from "./types.js";
 
 export type ConnectOutcome =
   | { readonly ok: true; readonly client: MqttClient }
@@ -30,10 +30,11 @@ export function connectOnce(
   credential: DeviceCredential,
   signal?: AbortSignal,
   timeoutMs = 10_000,
+  broker: MqttBroker = endpoints,
 ): Promise<ConnectOutcome> {
   const client = mqtt.connect({
-    host: endpoints.mqttHost,
-    port: endpoints.mqttPort,
+    host: broker.mqttHost,
+    port: broker.mqttPort,
     protocol: "mqtts",
     protocolVersion: 4,
     clientId: credential.deviceId,

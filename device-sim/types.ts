@@ -7,12 +7,22 @@ export const SCENARIOS: readonly Scenario[] = ["steady", "storm", "revoke"];
 
 export type EnrollMethod = "est" | "json";
 
+export interface MqttBroker {
+  readonly mqttHost: string;
+  readonly mqttPort: number;
+}
+
 /** Where a device finds the server, and the root it trusts to verify it. */
 export interface FleetEndpoints {
   /** Base URL of the enrollment listener, e.g. https://localhost:8443 */
   readonly enrollUrl: string;
   readonly mqttHost: string;
   readonly mqttPort: number;
+  /**
+   * Every broker node a device may use (the first is mqttHost:mqttPort). A device starts on one chosen
+   * by its id and moves to the next when a connection attempt fails (a node went down).
+   */
+  readonly mqttBrokers?: readonly MqttBroker[];
   /** Root CA PEM (DATA/pki/root-ca.crt). */
   readonly caPem: string;
 }
