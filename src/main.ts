@@ -27,6 +27,7 @@ import { SqliteRegistry } from "./adapters/sqlite/registry.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { systemClock, type Clock, type EventBus, type Registry } from "./ports.js";
+import { startActivitySampler } from "./activity-sampler.js";
 import { readRuntimeInfo, removeRuntimeInfo, runtimeFile, writeRuntimeInfo } from "./runtime-file.js";
 import { initPki } from "../provisioning/init-pki.js";
 import { issueFirstOperator } from "../provisioning/operator-credential.js";
@@ -247,7 +248,9 @@ async function startListeners(
   const pki = await startPki(config, ca, deps, bus, logger, metrics, clock);
   closers.add(pki, async (p) => (p.crl.stop(), await p.app.close()));
   const pkiPort = await listen(pki.app, "pki", config.pki.host, config.pki.port, logger);
-  const adminContext = { enrollment: deps, revocation, sessions: gateway.sessions, acl: config.acl, logger, metrics };
+  const activity = closers.add(startActivitySampler(metrics, clock, logger), (sampler) => sampler.stop()).series;
+  const sessions = gateway.sessions;
+  const adminContext = { enrollment: deps, revocation, sessions, acl: config.acl, logger, metrics, activity };
   const admin = closers.add(await createAdminServer(adminContext, tls), (s) => s.close());
   const adminPort = await listen(admin, "admin", config.admin.host, config.admin.port, logger);
   const health = new HealthCheck(registry, clock, () => ({ sessions: gateway.sessions.size }));

@@ -34,6 +34,10 @@ export const ERROR_CATALOGUE = {
     status: 403,
     message: "This device is revoked; an operator must reset it before it can enroll again.",
   },
+  cross_origin_refused: {
+    status: 403,
+    message: "The admin API refuses requests from another origin (a page that is not the admin console).",
+  },
   not_found: { status: 404, message: "No such resource." },
   body_too_large: { status: 413, message: "The request body is larger than allowed." },
   unsupported_media_type: { status: 415, message: "The request's content type is not accepted here." },
