@@ -15,7 +15,12 @@ export interface SvgNode {
 export type SvgChild = SvgNode | string;
 
 export function el(tag: string, attrs: SvgAttrs = {}, ...children: (SvgChild | readonly SvgChild[] | null)[]): SvgNode {
-  const flat = children.flatMap((child) => (child === null ? [] : Array.isArray(child) ? child : [child as SvgChild]));
+  const flat: SvgChild[] = [];
+  for (const child of children) {
+    if (child === null) continue;
+    if (typeof child === "string" || !Array.isArray(child)) flat.push(child as SvgChild);
+    else flat.push(...(child as readonly SvgChild[]));
+  }
   return { tag, attrs, children: flat };
 }
 

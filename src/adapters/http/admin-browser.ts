@@ -96,8 +96,9 @@ function htmlRefusal(request: FastifyRequest, reply: FastifyReply, payload: unkn
     return payload;
   }
   void reply.header("content-type", "text/html; charset=utf-8").header("content-security-policy", REFUSAL_PAGE_CSP);
-  const detail = typeof body.detail === "string" ? ` (${body.detail})` : "";
-  return refusalPage(reply.statusCode, String(body.code ?? "error"), `${String(body.message ?? "")}${detail}`);
+  const text = (value: unknown) => (typeof value === "string" ? value : "");
+  const detail = text(body.detail) ? ` (${text(body.detail)})` : "";
+  return refusalPage(reply.statusCode, text(body.code) || "error", `${text(body.message)}${detail}`);
 }
 
 /** Installs the rules above on the admin listener (after operator authentication: refusals then carry detail). */

@@ -16,7 +16,7 @@ function packageRoot(from: string): string {
   throw new Error(`no fleetgate package.json above ${from}`);
 }
 
-/** Where `npm run build` puts the console (scripts/build-console.mjs): served from the package, no CDN. */
+/** Where `npm run build` puts the console (scripts/build-console.js): served from the package, no CDN. */
 export function consoleAssetsDir(): string {
   return join(packageRoot(fileURLToPath(import.meta.url)), "dist", "console");
 }

@@ -96,7 +96,7 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Uint8Array<ArrayB
   });
   const crypto = new pkijs.CryptoEngine({ name: "node", crypto: webcrypto as unknown as Crypto });
   const password = new TextEncoder().encode(input.password).buffer;
-  await (keyBag.bagValue as pkijs.PKCS8ShroudedKeyBag).makeInternalValues({ password, ...PBES2 }, crypto);
+  await keyBag.bagValue.makeInternalValues({ password, ...PBES2 }, crypto);
   await pfx.parsedValue!.authenticatedSafe!.makeInternalValues({ safeContents: [{}, { password, ...PBES2 }] }, crypto);
   await pfx.makeInternalValues(
     { password, iterations: MAC_ITERATIONS, pbkdf2HashAlgorithm: "SHA-256", hmacHashAlgorithm: "SHA-256" },
