@@ -90,4 +90,6 @@ function App() {
   );
 }
 
-render(<App />, document.getElementById("app")!);
+const root = document.getElementById("app")!;
+root.replaceChildren(); // the static "Loading…" line
+render(<App />, root);
