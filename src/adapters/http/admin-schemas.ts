@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifySchema } from "fastify";
 import { z } from "zod";
+import { MIN_P12_PASSWORD_LENGTH } from "../shared/pkcs12.js";
 import { AuditQuery, ExplainQuery } from "./admin-audit.routes.js";
 import { DeviceQuery, RevokeBody } from "./admin-device.routes.js";
 import { OperatorBody } from "./admin-operator.routes.js";
@@ -108,7 +109,7 @@ export const Overview = z.object({
 export const Profile = z.object({ name: z.string(), role: z.string(), lifetimeMs: z.number() });
 export const P12Body = z.strictObject({
   name: z.string().min(1).max(64),
-  password: z.string().min(8, "at least 8 characters").max(1024),
+  password: z.string().min(MIN_P12_PASSWORD_LENGTH, `at least ${MIN_P12_PASSWORD_LENGTH} characters`).max(1024),
 });
 
 const errors = { "4xx": jsonSchema(ErrorBody) };

@@ -26,6 +26,9 @@ const PBES2 = {
   iterationCount: 100_000,
 };
 
+/** The shortest password a .p12 may be sealed with (the CLI and the console's add-operator form). */
+export const MIN_P12_PASSWORD_LENGTH = 8;
+
 export interface Pkcs12Input {
   /** PKCS#8 private key PEM. */
   readonly keyPem: string;
