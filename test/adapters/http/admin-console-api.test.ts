@@ -1,4 +1,5 @@
-import { request, type ClientRequest } from "node:https";
+import type { ClientRequest } from "node:http";
+import { request } from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_EVENT_STREAMS } from "../../../src/adapters/http/admin-events.routes.js";
 import { connectDevice, enrollDevice, type EnrolledDevice } from "../../helpers/devices.js";
