@@ -19,7 +19,6 @@ export interface BarChartOptions {
 }
 
 const ROW = 26;
-const LEFT = 110;
 
 /** Horizontal bars, one per label, each with its value printed at its end (fleetgate vs Mosquitto). */
 export function barChart(options: BarChartOptions): SvgNode {
@@ -27,16 +26,18 @@ export function barChart(options: BarChartOptions): SvgNode {
   const top = 8;
   const height = top + options.bars.length * ROW + 22;
   const values = options.bars.map((b) => b.value ?? 0);
-  const x = linearScale(0, Math.max(...values, options.target?.value ?? 0) * 1.15, LEFT, width - 16, { tickCount: 4 });
+  // Room for the longest label (about 7 px a character at 12 px), at most 45% of the width.
+  const left = Math.min(width * 0.45, Math.max(60, ...options.bars.map((b) => b.label.length * 7 + 14)));
+  const x = linearScale(0, Math.max(...values, options.target?.value ?? 0) * 1.15, left, width - 16, { tickCount: 4 });
   const rows = options.bars.map((bar, i) => {
     const y = top + i * ROW;
-    const end = bar.value === null ? LEFT : x(bar.value);
+    const end = bar.value === null ? left : x(bar.value);
     const text = bar.value === null ? "not measured" : `${shortNumber(bar.value)} ${options.unit}`;
     return el(
       "g",
       { class: "bar", "data-label": bar.label, "data-value": bar.value === null ? "" : String(bar.value) },
-      el("text", { x: LEFT - 8, y: y + 15, "text-anchor": "end", "font-size": 12, fill: "currentColor" }, bar.label),
-      el("rect", { x: LEFT, y: y + 3, width: num(Math.max(0, end - LEFT)), height: ROW - 8, rx: 3, fill: bar.color }),
+      el("text", { x: left - 8, y: y + 15, "text-anchor": "end", "font-size": 12, fill: "currentColor" }, bar.label),
+      el("rect", { x: left, y: y + 3, width: num(Math.max(0, end - left)), height: ROW - 8, rx: 3, fill: bar.color }),
       el("text", { x: num(end + 6), y: y + 15, "font-size": 11, fill: "currentColor" }, text),
     );
   });

@@ -138,7 +138,7 @@ export function DevicesPage({ params }: { params: URLSearchParams }) {
                   <td>{d.role}</td>
                   <td>{d.profile}</td>
                   <td title={when(d.certificateNotAfter)}>{relative(d.certificateNotAfter)}</td>
-                  <td title={when(d.lastSeenAt)}>{relative(d.lastSeenAt)}</td>
+                  <td title={when(d.lastSeenAt)}>{d.online ? "now" : relative(d.lastSeenAt)}</td>
                 </tr>
               ))
             )}
