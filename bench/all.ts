@@ -2,13 +2,17 @@
  * `npm run bench`: the three benchmarks, one after another on this machine (never at once: each
  * measures CPU), then one table with the figures, the Mosquitto ratios and the targets.
  *
- *   npx tsx bench/all.ts [--quick] [--json]
+ *   npx tsx bench/all.ts [--quick] [--json] [--html FILE] [--from FILE.json]
  *
  * Each benchmark runs as its own process with `--json`; its progress goes to stderr as it runs.
- * `--quick` scales every benchmark down (a smoke run, not figures to report).
+ * `--quick` scales every benchmark down (a smoke run, not figures to report). `--html FILE` also
+ * writes the table as a self-contained page of bar charts; `--from` re-renders a saved `--json`
+ * output instead of running anything (e.g. `--from old.json --html old.html`).
  */
 import { spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { benchHtml, type BenchResults } from "./lib/bench-html.js";
 import type { BrokerReport } from "./lib/broker-report.js";
 import type { Report as EnrollReport } from "./lib/enroll-report.js";
 import { REPO_ROOT } from "./lib/fleetgate.js";
@@ -110,24 +114,40 @@ function stormRows(figures: StormFigures | null): Cell[][] {
   ];
 }
 
+/** A saved `--json` output (npm's banner lines before the JSON, if any, are skipped). */
+function savedResults(file: string): BenchResults {
+  const text = readFileSync(file, "utf8");
+  return JSON.parse(text.slice(text.indexOf("{"))) as BenchResults;
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { quick: { type: "boolean", default: false }, json: { type: "boolean", default: false } },
+    options: {
+      quick: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      html: { type: "string" },
+      from: { type: "string" },
+    },
     strict: true,
   });
+  if (values.from !== undefined) {
+    if (values.html === undefined) throw new Error("--from needs --html FILE");
+    writeFileSync(values.html, benchHtml(savedResults(values.from)));
+    console.error(`[bench] wrote ${values.html}`);
+    return 0;
+  }
   const quick = values.quick ?? false;
   const enroll = await runBenchmark<EnrollReport>("enroll.ts", quick);
   const broker = await runBenchmark<BrokerReport>("broker.ts", quick);
   const storm = await runBenchmark<{ storm: StormFigures }>("storm.ts", quick);
   const machine = machineInfo();
+  const results = { machine, enroll: enroll.report, broker: broker.report, storm: storm.report?.storm ?? null };
+  if (values.html !== undefined) {
+    writeFileSync(values.html, benchHtml(results));
+    console.error(`[bench] wrote ${values.html}`);
+  }
   if (values.json) {
-    console.log(
-      JSON.stringify(
-        { machine, enroll: enroll.report, broker: broker.report, storm: storm.report?.storm ?? null },
-        null,
-        2,
-      ),
-    );
+    console.log(JSON.stringify(results, null, 2));
   } else {
     const rows = [
       ...enrollRows(enroll.report),

@@ -25,6 +25,8 @@ export interface SimFlags {
   readonly concurrency: number;
   readonly maxRefusals: number;
   readonly json: boolean;
+  /** Also write the run as a self-contained HTML page with charts. */
+  readonly report?: string;
   readonly events: boolean;
   readonly progress: boolean;
 }

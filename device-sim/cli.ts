@@ -2,7 +2,10 @@
 import { Command, Option } from "commander";
 import { fleetAdminFromDataDir, type FleetAdmin } from "./admin.js";
 import { EndpointError, resolveEndpoints } from "./endpoints.js";
+import { writeFileSync } from "node:fs";
 import { runFleet, type FleetOptions } from "./fleet.js";
+import type { FleetRecording } from "./report.js";
+import { fleetReportHtml } from "./report-html.js";
 import * as parse from "./cli-options.js";
 import { progressView } from "./progress.js";
 import { formatSummary } from "./summary.js";
@@ -48,6 +51,7 @@ function program(): Command {
       4,
     )
     .option("--json", "print the report as JSON", false)
+    .option("--report <file.html>", "also write the report as a self-contained HTML page with charts")
     .option("--events", "print device events (enrolled, kicked, refused, gave up …) to stderr", false)
     .option("--no-progress", "no progress bar even on a terminal")
     .showHelpAfterError()
@@ -67,14 +71,20 @@ async function run(flags: parse.SimFlags): Promise<void> {
   const progress = progressView(flags.progress && !flags.json);
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
+  let recording: FleetRecording | null = null;
   const report = await runFleet({
     ...fleetOptions(flags, admin),
     endpoints,
     signal: stop.signal,
     onProgress: (p) => progress.update(p),
     onEvent: flags.events ? printEvent : undefined,
+    onRecording: flags.report ? (r) => (recording = r) : undefined,
   });
   progress.stop();
+  if (flags.report && recording) {
+    writeFileSync(flags.report, fleetReportHtml(report, recording));
+    console.error(`fleetgate-sim: report written to ${flags.report}`);
+  }
   console.log(flags.json ? JSON.stringify(report, null, 2) : formatSummary(report));
   process.exitCode = report.ok ? EXIT.ok : EXIT.failed;
 }

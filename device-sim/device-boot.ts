@@ -26,7 +26,7 @@ export async function obtainCredential(
   record.firstBoot = true;
   while (!env.signal.aborted) {
     try {
-      const credential = await enrollOnce(env, record.id);
+      const credential = await enrollOnce(env, record);
       record.enrolledAt = Date.now();
       env.emit({ type: "enrolled", deviceId: record.id, at: record.enrolledAt, method: env.method });
       budget.succeeded();
@@ -42,10 +42,14 @@ export async function obtainCredential(
   return { stopped: true };
 }
 
-async function enrollOnce(env: DeviceEnvironment, deviceId: string): Promise<DeviceCredential> {
-  const credential = await env.enrollments.run(async () =>
-    env.enroll.enroll(deviceId, await tokenFor(env.token, deviceId), env.method),
-  );
+async function enrollOnce(env: DeviceEnvironment, record: DeviceRecord): Promise<DeviceCredential> {
+  const credential = await env.enrollments.run(async () => {
+    const token = await tokenFor(env.token, record.id);
+    const started = performance.now();
+    const issued = await env.enroll.enroll(record.id, token, env.method);
+    record.enrollMs = performance.now() - started;
+    return issued;
+  });
   await env.store.save(credential);
   return credential;
 }

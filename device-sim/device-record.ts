@@ -10,6 +10,8 @@ export interface DeviceRecord {
   /** Enrolled during this run (first boot); false when stored credentials were reused. */
   firstBoot: boolean;
   enrolledAt: number | null;
+  /** The enrollment request that succeeded: CSR made, sent, certificate back (ms; queueing excluded). */
+  enrollMs: number | null;
   firstConnectAttemptAt: number | null;
   firstConnectedAt: number | null;
   connects: number;
@@ -32,6 +34,7 @@ export function newDeviceRecord(id: string): DeviceRecord {
     bootAt: null,
     firstBoot: false,
     enrolledAt: null,
+    enrollMs: null,
     firstConnectAttemptAt: null,
     firstConnectedAt: null,
     connects: 0,

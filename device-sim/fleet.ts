@@ -7,10 +7,11 @@ import type { RevocationRecord } from "./device-record.js";
 import { EnrollClient } from "./enroll-client.js";
 import { HttpsClient } from "./https-client.js";
 import { Limiter } from "./limiter.js";
-import { buildReport, type FleetReport } from "./report.js";
+import { buildReport, type FleetRecording, type FleetReport } from "./report.js";
 import { revokeDuringRun, type RevokePlan } from "./revoker.js";
 import { bootOffsetMs, defaultRampMs, defaultRevokeAtMs, deviceIds } from "./scenario.js";
 import { Scheduler } from "./scheduler.js";
+import { Timeline } from "./timeline.js";
 import {
   DEFAULT_RETRY,
   type EnrollMethod,
@@ -55,6 +56,8 @@ export interface FleetOptions {
   readonly drainTimeoutMs?: number;
   readonly onEvent?: (event: FleetEvent) => void;
   readonly onProgress?: (progress: FleetProgress) => void;
+  /** Hears everything recorded (the per-second timeline included) once the run is over: for `--report FILE.html`. */
+  readonly onRecording?: (recording: FleetRecording) => void;
 }
 
 const PROGRESS_INTERVAL_MS = 500;
@@ -85,6 +88,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   const startedAt = Date.now();
   scheduler.onTick((now) => devices.forEach((device) => device.tick(now)));
   watchProgress(options, scheduler, devices, consumer, startedAt);
+  const timeline = new Timeline();
+  scheduler.onTick((now) => timeline.offer(progressOf(devices, consumer, now - startedAt)));
   const powerOn = (device: SimDevice, i: number) =>
     scheduler
       .sleep(bootOffsetMs(scenario, i, devices.length, rampMs))
@@ -101,7 +106,9 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   await Promise.all(devices.map((device) => device.shutdown()));
   await Promise.allSettled(boots);
   await consumer.close();
-  return report(scenario, options, startedAt, endedAt, devices, consumer, await revocations);
+  const recording = record(scenario, options, startedAt, endedAt, devices, consumer, await revocations);
+  options.onRecording?.({ ...recording, timeline: timeline.samples });
+  return buildReport(recording);
 }
 
 function startFleetConsumer(options: FleetOptions): Promise<TelemetryConsumer> {
@@ -210,7 +217,7 @@ export function progressOf(
   };
 }
 
-function report(
+function record(
   scenario: Scenario,
   options: FleetOptions,
   startedAt: number,
@@ -218,8 +225,8 @@ function report(
   devices: readonly SimDevice[],
   consumer: TelemetryConsumer,
   revocations: RevocationRecord[],
-): FleetReport {
-  return buildReport({
+): FleetRecording {
+  return {
     scenario,
     startedAt,
     endedAt,
@@ -230,5 +237,5 @@ function report(
     revocations,
     commands: consumer.commands,
     consumerDisconnects: consumer.disconnects,
-  });
+  };
 }

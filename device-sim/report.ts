@@ -3,6 +3,7 @@ import type { DeviceRecord, RevocationRecord } from "./device-record.js";
 import { evaluateExpectations, type Expectation } from "./expectations.js";
 import { checkSequence, type SequenceStats } from "./sequence-check.js";
 import { distribution, ratePerSecond, type Distribution } from "./stats.js";
+import type { TimelineSample } from "./timeline.js";
 import type { Scenario } from "./types.js";
 
 /** Everything recorded during a run; the report is a pure function of it. */
@@ -17,6 +18,8 @@ export interface FleetRecording {
   readonly revocations: readonly RevocationRecord[];
   readonly commands: { readonly sent: ReadonlyMap<string, number>; readonly answered: ReadonlyMap<string, number> };
   readonly consumerDisconnects: number;
+  /** The fleet sampled every second (online, sent, received); only the HTML report reads it. */
+  readonly timeline?: readonly TimelineSample[];
 }
 
 export interface RevokedDeviceReport {

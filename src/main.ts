@@ -23,6 +23,7 @@ import { pkiExists, pkiPaths, readPrivateKeyPem, type PkiPaths } from "./adapter
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { systemClock, type Clock, type EventBus, type Registry, type SessionDirectory } from "./ports.js";
+import { startActivitySampler } from "./activity-sampler.js";
 import { removeRuntimeInfo, writeRuntimeInfo } from "./runtime-file.js";
 import { DataDirLock } from "./data-dir-lock.js";
 import { mqttConnectionCap } from "./fd-limit.js";
@@ -186,14 +187,9 @@ async function startListeners(
     (p) => p.close(),
   );
   const pkiPort = await listen(pki.app, "pki", config.pki.host, config.pki.port, logger);
-  const adminContext = {
-    enrollment: deps,
-    revocation,
-    sessions,
-    acl: config.acl,
-    notary: new CaNotary(core.ca),
-    ...observe,
-  };
+  const activity = closers.add(startActivitySampler(metrics, clock, logger), (sampler) => sampler.stop()).series;
+  const notary = new CaNotary(core.ca);
+  const adminContext = { enrollment: deps, revocation, sessions, acl: config.acl, notary, activity, ...observe };
   const { rateLimit: adminRateLimit, refusalAuditInterval } = config.admin;
   const adminOptions = { tls, limits: config.admin, rateLimit: adminRateLimit, refusalAuditInterval };
   const admin = closers.add(await createAdminServer(adminContext, adminOptions), (s) => s.close());

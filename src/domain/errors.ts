@@ -34,6 +34,10 @@ export const ERROR_CATALOGUE = {
     status: 403,
     message: "This device is revoked; an operator must reset it before it can enroll again.",
   },
+  cross_origin_refused: {
+    status: 403,
+    message: "The admin API refuses requests from another origin (a page that is not the admin console).",
+  },
   not_found: { status: 404, message: "No such resource." },
   request_timeout: {
     status: 408,

@@ -6,8 +6,9 @@ import {
   operatorPaths,
   writeOperatorCredential,
 } from "../../../provisioning/operator-credential.js";
-import { adminOptions, clientFor as client } from "./admin-client.js";
+import { adminOptions, AdminClient, clientFor as client } from "./admin-client.js";
 import { auditCheckpoint, auditVerify } from "./audit-commands.js";
+import { p12Password, registerOperatorExport, writeOperatorP12 } from "./pkcs12-output.js";
 import { CliError, EXIT, isoTime, printJson, printTable, text } from "./output.js";
 
 type Opts = Record<string, unknown>;
@@ -50,14 +51,19 @@ async function operatorAdd(name: string, opts: Opts): Promise<void> {
   // Checked before the server issues anything: otherwise a second `operator add NAME` records an
   // active operator certificate whose key is then thrown away.
   assertNoOperatorCredential(outDir, name);
+  const password = opts["p12"] ? await p12Password(opts) : null; // asked before anything is issued
   const { keyPem, csrDer } = await newKeyAndCsr(name);
   const issued = await client(opts).call<Row>("POST", "/v1/operators", {
     name,
     csr: Buffer.from(csrDer).toString("base64"),
   });
   const files = writeOperatorCredential(outDir, name, keyPem, String(issued["certificate"]));
+  const p12 =
+    password === null
+      ? ""
+      : `, ${await writeOperatorP12(config.dataDir, name, { keyPem, certificatePem: String(issued["certificate"]) }, `${outDir}/${name}.p12`, password)}`;
   console.log(
-    `operator ${name} added (serial ${String(issued["serial"])}, valid until ${String(issued["notAfter"])}): ${files.cert}, ${files.key}`,
+    `operator ${name} added (serial ${String(issued["serial"])}, valid until ${String(issued["notAfter"])}): ${files.cert}, ${files.key}${p12}`,
   );
 }
 
@@ -87,7 +93,10 @@ export function registerAdminCommands(program: Command): void {
   const operator = program.command("operator").description("operator credentials for the admin API");
   common(operator.command("add <name>").description("issue an operator credential (key made locally)"))
     .option("--out <dir>", "where to write <name>.crt and <name>.key")
+    .option("--p12", "also write <name>.p12 (password-protected PKCS#12) to import into a browser")
+    .option("--password-file <file>", "read the .p12 password from this file (else it is asked on the terminal)")
     .action(operatorAdd);
+  registerOperatorExport(operator);
   common(operator.command("list").description("list operators")).action(async (opts: Opts) => {
     const rows = await client(opts).call<Row[]>("GET", "/v1/operators");
     if (opts["json"]) return printJson(rows);

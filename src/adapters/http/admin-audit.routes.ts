@@ -7,7 +7,7 @@ import { CHECKPOINT_FORMAT } from "../../domain/audit-checkpoint.js";
 import { FleetgateError } from "../../domain/errors.js";
 import { actorOf, parse, render, type AdminContext } from "./admin-context.js";
 
-const AuditQuery = z.strictObject({
+export const AuditQuery = z.strictObject({
   after: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(10_000).default(100),
   subject: z.string().min(1).max(128).optional(),
@@ -27,7 +27,7 @@ const CheckpointBody = z.strictObject({
     value: z.base64().min(1).max(1024),
   }),
 });
-const ExplainQuery = z.strictObject({
+export const ExplainQuery = z.strictObject({
   device: z.string().min(1),
   action: z.enum(["publish", "subscribe"]),
   topic: z.string().min(1),

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { EnrollmentDeps } from "../../app/deps.js";
+import type { ActivitySeries } from "../../app/fleet-overview.js";
 import type { RevocationDeps } from "../../app/revoke-device.js";
 import type { AclConfig } from "../../domain/acl.js";
 import { FleetgateError } from "../../domain/errors.js";
@@ -21,6 +22,8 @@ export interface AdminContext {
   readonly notary: Notary;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Enrollments and messages per second over the last minutes (the console's overview). */
+  readonly activity: ActivitySeries;
 }
 
 declare module "fastify" {

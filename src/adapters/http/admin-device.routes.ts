@@ -10,7 +10,7 @@ import { durationString, IdParam } from "./admin-token.routes.js";
 
 export const PAGE_LIMIT = { default: 500, max: 1000 } as const;
 
-const DeviceQuery = z.strictObject({
+export const DeviceQuery = z.strictObject({
   status: z.enum(["active", "revoked"]).optional(),
   online: z.enum(["true", "false"]).optional(),
   expiring: durationString.optional(),
@@ -18,7 +18,7 @@ const DeviceQuery = z.strictObject({
   after: z.string().max(64).optional(),
   limit: z.coerce.number().int().min(1).max(PAGE_LIMIT.max).default(PAGE_LIMIT.default),
 });
-const RevokeBody = z.strictObject({ reason: z.string().default("unspecified") });
+export const RevokeBody = z.strictObject({ reason: z.string().default("unspecified") });
 
 /**
  * Devices: paginated listing (cursor = the last id of a page, in `x-next-cursor` and a Link header),

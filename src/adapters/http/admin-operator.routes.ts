@@ -7,7 +7,7 @@ import { strictBase64 } from "../shared/pem.js";
 import { actorOf, parse, render, type AdminContext } from "./admin-context.js";
 import { IdParam } from "./admin-token.routes.js";
 
-const OperatorBody = z.strictObject({ name: z.string().min(1).max(64), csr: z.string().min(1).max(16_384) });
+export const OperatorBody = z.strictObject({ name: z.string().min(1).max(64), csr: z.string().min(1).max(16_384) });
 
 /** Operators: list, add (the key is made by the client; the server signs its CSR), revoke. */
 export const operatorRoutes: FastifyPluginAsync<AdminContext> = async (app, context) => {

@@ -3,10 +3,17 @@ import { RefusalAudit } from "../../app/refusal-audit.js";
 import { KeyedTokenBucket, type RateSpec } from "../../domain/token-bucket.js";
 import type { ListenerTls } from "./listener-tls.js";
 import { authenticateOperator, type AdminGuard } from "./admin-auth.js";
+import { installBrowserSafety } from "./admin-browser.js";
+import { consoleRoutes } from "./admin-console.routes.js";
 import type { AdminContext } from "./admin-context.js";
 import { auditRoutes } from "./admin-audit.routes.js";
 import { deviceRoutes } from "./admin-device.routes.js";
+import { eventRoutes } from "./admin-events.routes.js";
+import { installOpenApi } from "./admin-openapi.js";
+import { operatorP12Routes } from "./admin-operator-p12.routes.js";
 import { operatorRoutes } from "./admin-operator.routes.js";
+import { overviewRoutes } from "./admin-overview.routes.js";
+import { installApiSchemas } from "./admin-schemas.js";
 import { tokenRoutes } from "./admin-token.routes.js";
 import { installErrorHandling, type EarlyRefusal, type ErrorPaths } from "./errors.js";
 import { capConnections, httpsListenerOptions, type ListenerLimits } from "./listener-limits.js";
@@ -69,6 +76,19 @@ export async function createAdminServer(context: AdminContext, options: AdminSer
   app.addHook("onRequest", async (request, reply) => authenticateOperator(context, guard, request, reply));
   // Counts still held are written while the registry is open (main closes the registry after this).
   app.addHook("onClose", async () => guard.refusals.close());
-  for (const routes of [tokenRoutes, deviceRoutes, auditRoutes, operatorRoutes]) await app.register(routes, context);
+  // The console (admin-browser.ts): CSRF rules after authentication, security headers on every answer.
+  installBrowserSafety(app, options.tls.cert);
+  installApiSchemas(app);
+  await installOpenApi(app);
+  const plugins = [
+    tokenRoutes,
+    deviceRoutes,
+    auditRoutes,
+    operatorRoutes,
+    operatorP12Routes,
+    overviewRoutes,
+    eventRoutes,
+  ];
+  for (const routes of [...plugins, consoleRoutes]) await app.register(routes, context);
   return app;
 }

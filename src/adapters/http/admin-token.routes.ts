@@ -14,7 +14,7 @@ export const durationString = z
     (s) => /[a-z]$/.test(s.trim()) && parseDuration(s) !== null,
     "expected a duration with a unit, like 30m, 24h or 7d",
   );
-const TokenBody = z.strictObject({
+export const TokenBody = z.strictObject({
   deviceId: z.string().optional(),
   prefix: z.string().optional(),
   uses: z.number().int().positive().optional(),

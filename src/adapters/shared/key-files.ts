@@ -33,10 +33,11 @@ export function pkiExists(paths: PkiPaths): boolean {
 }
 
 /** Writes a new file with the given mode; refuses to overwrite anything (O_EXCL). */
-export function writeNewFile(path: string, content: string, mode: number): void {
+export function writeNewFile(path: string, content: string | Uint8Array, mode: number): void {
   const fd = openSync(path, "wx", mode);
   try {
-    writeSync(fd, content);
+    if (typeof content === "string") writeSync(fd, content);
+    else writeSync(fd, content);
   } finally {
     closeSync(fd);
   }

@@ -1,0 +1,53 @@
+/**
+ * A tiny SVG element tree, built by the chart functions and rendered either to markup (the
+ * self-contained HTML reports) or to Preact elements (the console). Pure data: no DOM, no Node.
+ * Charts use presentation attributes only, never `style`, so the console's Content-Security-Policy
+ * (no inline styles) holds.
+ */
+export type SvgAttrs = Readonly<Record<string, string | number>>;
+
+export interface SvgNode {
+  readonly tag: string;
+  readonly attrs: SvgAttrs;
+  readonly children: readonly SvgChild[];
+}
+
+export type SvgChild = SvgNode | string;
+
+export function el(tag: string, attrs: SvgAttrs = {}, ...children: (SvgChild | readonly SvgChild[] | null)[]): SvgNode {
+  const flat: SvgChild[] = [];
+  for (const child of children) {
+    if (child === null) continue;
+    if (typeof child === "string" || !Array.isArray(child)) flat.push(child as SvgChild);
+    else flat.push(...(child as readonly SvgChild[]));
+  }
+  return { tag, attrs, children: flat };
+}
+
+const ESCAPES: Readonly<Record<string, string>> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+};
+
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+/** Markup for inline SVG in HTML; every attribute value and text node escaped. */
+export function renderSvg(node: SvgChild): string {
+  if (typeof node === "string") return escapeXml(node);
+  const attrs = Object.entries(node.attrs)
+    .map(([name, value]) => ` ${name}="${escapeXml(String(value))}"`)
+    .join("");
+  const tag = node.tag === "svg" && !("xmlns" in node.attrs) ? `svg xmlns="http://www.w3.org/2000/svg"` : node.tag;
+  if (node.children.length === 0) return `<${tag}${attrs}/>`;
+  return `<${tag}${attrs}>${node.children.map(renderSvg).join("")}</${node.tag}>`;
+}
+
+/** A number with at most `digits` decimals and no trailing zeros (coordinates, labels). */
+export function num(value: number, digits = 1): string {
+  return Number.isFinite(value) ? String(Number(value.toFixed(digits))) : "0";
+}
