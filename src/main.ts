@@ -20,7 +20,7 @@ import type { ListenerTls } from "./adapters/http/listener-tls.js";
 import { listen } from "./adapters/http/listen.js";
 import { createMetricsServer } from "./adapters/http/metrics-server.js";
 import { createPkiServer } from "./adapters/http/pki-server.js";
-import { MqttGateway } from "./adapters/mqtt/broker.js";
+import { MqttGateway, type BrokerOptions } from "./adapters/mqtt/broker.js";
 import { createMemoryPersistence } from "./adapters/mqtt/memory-persistence.js";
 import { pkiExists, pkiPaths, readPrivateKeyPem, type PkiPaths } from "./adapters/shared/key-files.js";
 import { SqliteRegistry } from "./adapters/sqlite/registry.js";
@@ -125,7 +125,8 @@ function listenerTls(paths: PkiPaths, ca: IssuingCa): ListenerTls {
   };
 }
 
-function startGateway(
+/** The MQTT gateway's options from the configuration (exported so tests can start one over their own store). */
+export function gatewayOptions(
   config: Config,
   nodeId: string,
   tls: ListenerTls,
@@ -133,10 +134,10 @@ function startGateway(
   bus: EventBus,
   logger: Logger,
   metrics: Metrics,
-) {
+): BrokerOptions {
   const { mqtt } = config;
   const retained = mqtt.retained;
-  return MqttGateway.start({
+  return {
     nodeId,
     host: mqtt.host,
     port: mqtt.port,
@@ -173,7 +174,7 @@ function startGateway(
     onFleetEvent: (event) => bus.publish(event),
     logger,
     metrics,
-  });
+  };
 }
 
 async function startPki(
@@ -234,7 +235,7 @@ async function startListeners(
   };
   const enroll = closers.add(await createEnrollServer(enrollOptions), (s) => s.close());
   const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
-  const gateway = closers.add(await startGateway(config, nodeId, tls, deps, bus, logger, metrics), (g) => g.close());
+  const gateway = closers.add(await MqttGateway.start(gatewayOptions(config, nodeId, tls, deps, bus, logger, metrics)), (g) => g.close());
   bus.onRevocation((event) => gateway.sessions.kick(event.deviceId, `revoked: ${event.reason}`));
   const lastSeen = new LastSeen(registry, clock);
   bus.subscribe((event) => event.type.startsWith("session.") && lastSeen.note(event.deviceId));
