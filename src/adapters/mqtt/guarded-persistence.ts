@@ -33,16 +33,28 @@ const payloadBytes = (packet: StoredPacket): number =>
  * Aedes's persistence, wrapped (passed to Aedes as `opts.persistence`, the documented seam): every
  * guard on stored state sits here, so swapping memory for Redis persistence keeps all of them.
  *  - A SUBSCRIBE is persisted once, with only its granted filters. Aedes calls addSubscriptions once
- *    per filter with the whole list (n filters → n² work); the first call of a list does it, the
- *    others share its promise.
+ *    per granted filter with the whole list (n filters → n² work): the calls share one store.
  *  - Outgoing QoS 1/2 queues and stored incoming QoS 2 packets are bounded per client id, across
  *    reconnects (Aedes's own bound is per connection).
  *  - Dropped publishes are never stored; a refused client never cleans the state of the id it sent.
  */
+/** A client id's inbound QoS 2 messages awaiting PUBREL: bytes by message id, and dropped ids (topic). */
+interface IncomingState {
+  readonly bytes: Map<number, number>;
+  total: number;
+  readonly dropped: Map<number, string>;
+}
+
+/** What has been stored of one SUBSCRIBE's list, and the store about to run for it. */
+interface SubscribeBatch {
+  readonly stored: Set<string>;
+  pending: Promise<void> | undefined;
+}
+
 export class GuardedPersistence implements AedesPersistence {
-  private readonly pendingSubscribes = new WeakMap<readonly Subscription[], Promise<void>>();
+  private readonly subscribes = new WeakMap<readonly Subscription[], SubscribeBatch>();
   private readonly outgoing = new Map<string, number>();
-  private readonly incoming = new Map<string, Map<number, number>>();
+  private readonly incoming = new Map<string, IncomingState>();
 
   constructor(
     private readonly inner: AedesPersistence,
@@ -54,20 +66,28 @@ export class GuardedPersistence implements AedesPersistence {
   }
 
   /**
-   * Aedes authorizes a SUBSCRIBE's filters in one synchronous loop (our authorizeSubscribe answers at
-   * once) and calls this from inside it, after each filter; storing on the next microtask sees every
-   * grant of the packet. A filter granted later than that would only be missing from storage: safe.
+   * Aedes (lib/handlers/subscribe.js storeSubscriptions) calls this once per granted filter, each time
+   * with the packet's whole list. It authorizes the filters in one synchronous loop (our
+   * authorizeSubscribe answers at once), so the calls of one packet come in one turn: they share one
+   * store, on the next microtask, of every filter granted by then. Should a filter be granted later
+   * (an authorizer that answers asynchronously), its call starts another store of what is new since.
    */
   addSubscriptions(client: ClientRef, subs: Subscription[]): Promise<void> {
-    let stored = this.pendingSubscribes.get(subs);
-    if (stored === undefined) {
-      stored = Promise.resolve().then(() => {
-        const granted = this.policy.granted(client, subs);
-        return granted.length > 0 ? this.inner.addSubscriptions(client, granted) : undefined;
-      });
-      this.pendingSubscribes.set(subs, stored);
+    let batch = this.subscribes.get(subs);
+    if (batch === undefined) {
+      batch = { stored: new Set(), pending: undefined };
+      this.subscribes.set(subs, batch);
     }
-    return stored;
+    batch.pending ??= this.storeGranted(client, subs, batch);
+    return batch.pending;
+  }
+
+  private async storeGranted(client: ClientRef, subs: readonly Subscription[], batch: SubscribeBatch): Promise<void> {
+    await Promise.resolve();
+    batch.pending = undefined;
+    const fresh = this.policy.granted(client, subs).filter((sub) => !batch.stored.has(sub.topic));
+    for (const sub of fresh) batch.stored.add(sub.topic);
+    if (fresh.length > 0) await this.inner.addSubscriptions(client, fresh);
   }
 
   outgoingEnqueueCombi(subs: { clientId: string }[], packet: StoredPacket): Promise<void> {
@@ -97,30 +117,73 @@ export class GuardedPersistence implements AedesPersistence {
     return cleared;
   }
 
+  /**
+   * Within the client id's bound or refused (Aedes then closes the connection). The room is taken
+   * before the store is awaited: Aedes handles a whole read's packets concurrently, and checking
+   * against what had finished storing would let all of them past. A dropped publish is not stored,
+   * only its id remembered (see droppedPacket); it takes a message's room, no bytes.
+   */
   async incomingStorePacket(client: ClientRef, packet: StoredPacket): Promise<void> {
-    if (this.policy.isDropped(packet)) return;
-    const stored = this.incoming.get(client.id) ?? new Map<number, number>();
+    const state = this.incomingOf(client.id);
     const id = packet.messageId ?? 0;
-    const bytes = payloadBytes(packet) + Buffer.byteLength(packet.topic);
-    const total = [...stored.values()].reduce((sum, b) => sum + b, 0) - (stored.get(id) ?? 0);
+    const dropped = this.policy.isDropped(packet);
+    const previous = state.bytes.get(id);
+    if (dropped && previous !== undefined) return; // a stored packet keeps its id (Aedes never gets here)
+    const bytes = dropped ? 0 : payloadBytes(packet) + Buffer.byteLength(packet.topic);
+    const isNew = previous === undefined && !state.dropped.has(id);
     const { incomingQos2, incomingQos2Bytes } = this.policy.limits;
-    if ((!stored.has(id) && stored.size >= incomingQos2) || total + bytes > incomingQos2Bytes) {
+    if (
+      (isNew && state.bytes.size + state.dropped.size >= incomingQos2) ||
+      state.total - (previous ?? 0) + bytes > incomingQos2Bytes
+    ) {
       this.policy.onLimit("qos2_store_full", client.id);
       throw new Error(`stored QoS 2 state of ${client.id} is at its limit`);
     }
-    await this.inner.incomingStorePacket(client, packet);
-    this.policy.onStoredQos2({ messages: stored.has(id) ? 0 : 1, bytes: bytes - (stored.get(id) ?? 0) });
-    stored.set(id, bytes);
-    this.incoming.set(client.id, stored);
+    if (dropped) {
+      state.dropped.set(id, packet.topic);
+      return;
+    }
+    state.bytes.set(id, bytes);
+    state.total += bytes - (previous ?? 0);
+    try {
+      await this.inner.incomingStorePacket(client, packet);
+    } catch (error) {
+      this.release(client.id, id, bytes, previous);
+      throw error;
+    }
+    this.policy.onStoredQos2({ messages: previous === undefined ? 1 : 0, bytes: bytes - (previous ?? 0) });
+  }
+
+  /** Undoes a reservation whose store failed (nothing was stored, so no gauge moved). */
+  private release(clientId: string, id: number, bytes: number, previous: number | undefined): void {
+    const state = this.incomingOf(clientId);
+    if (previous === undefined) state.bytes.delete(id);
+    else state.bytes.set(id, previous);
+    state.total -= bytes - (previous ?? 0);
+    this.dropIfEmpty(clientId, state);
+  }
+
+  /**
+   * A dropped QoS 2 publish was acknowledged (PUBREC) but not stored. Aedes frees the connection's QoS 2
+   * slot (maxInflightInbound) only for a PUBREL whose packet it finds, so the id is answered with a
+   * placeholder: without it, 1,000 rate-dropped QoS 2 messages would close a well-behaved connection.
+   */
+  async incomingGetPacket(client: ClientRef, packet: StoredPacket): Promise<StoredPacket> {
+    const topic = this.incoming.get(client.id)?.dropped.get(packet.messageId ?? 0);
+    if (topic === undefined) return this.inner.incomingGetPacket(client, packet);
+    return { cmd: "publish", topic, payload: Buffer.alloc(0), qos: 2, messageId: packet.messageId };
   }
 
   async incomingDelPacket(client: ClientRef, packet: StoredPacket): Promise<void> {
+    const id = packet.messageId ?? 0;
+    const state = this.incoming.get(client.id);
+    if (state?.dropped.delete(id)) return this.dropIfEmpty(client.id, state);
     await this.inner.incomingDelPacket(client, packet);
-    const stored = this.incoming.get(client.id);
-    const bytes = stored?.get(packet.messageId ?? 0);
-    if (stored === undefined || bytes === undefined) return;
-    stored.delete(packet.messageId ?? 0);
-    if (stored.size === 0) this.incoming.delete(client.id);
+    const bytes = state?.bytes.get(id);
+    if (state === undefined || bytes === undefined) return;
+    state.bytes.delete(id);
+    state.total -= bytes;
+    this.dropIfEmpty(client.id, state);
     this.policy.onStoredQos2({ messages: -1, bytes: -bytes });
   }
 
@@ -130,12 +193,24 @@ export class GuardedPersistence implements AedesPersistence {
     this.forgetIncoming(client.id);
   }
 
+  private incomingOf(clientId: string): IncomingState {
+    let state = this.incoming.get(clientId);
+    if (state === undefined) {
+      state = { bytes: new Map(), total: 0, dropped: new Map() };
+      this.incoming.set(clientId, state);
+    }
+    return state;
+  }
+
+  private dropIfEmpty(clientId: string, state: IncomingState): void {
+    if (state.bytes.size === 0 && state.dropped.size === 0) this.incoming.delete(clientId);
+  }
+
   private forgetIncoming(clientId: string): void {
-    const stored = this.incoming.get(clientId);
-    if (stored === undefined) return;
+    const state = this.incoming.get(clientId);
+    if (state === undefined) return;
     this.incoming.delete(clientId);
-    const bytes = [...stored.values()].reduce((sum, b) => sum + b, 0);
-    this.policy.onStoredQos2({ messages: -stored.size, bytes: -bytes });
+    this.policy.onStoredQos2({ messages: -state.bytes.size, bytes: -state.total });
   }
 
   async storeRetained(packet: StoredPacket): Promise<void> {
@@ -180,9 +255,6 @@ export class GuardedPersistence implements AedesPersistence {
   }
   outgoingStream(client: ClientRef): Readable {
     return this.inner.outgoingStream(client);
-  }
-  incomingGetPacket(client: ClientRef, packet: StoredPacket): Promise<StoredPacket> {
-    return this.inner.incomingGetPacket(client, packet);
   }
   putWill(client: ClientRef, packet: StoredPacket): Promise<void> {
     return this.inner.putWill(client, packet);
