@@ -182,13 +182,19 @@ function wire(socket: Socket): Wire {
   };
 }
 
+export interface TlsWire extends Wire {
+  readonly socket: TLSSocket;
+  /** The latest TLS session the server offered for resumption (TLS 1.3 ticket, TLS 1.2 session). */
+  session(): Buffer | undefined;
+}
+
 /** An mTLS connection to the test gateway (resolves once the handshake is done). */
 export function openTls(
   fg: Pick<TestFleetgate, "rootCaPem">,
   port: number,
   identity: { readonly certPem?: string; readonly keyPem?: string },
   extra: ConnectionOptions = {},
-): Promise<Wire & { readonly socket: TLSSocket }> {
+): Promise<TlsWire> {
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({
       host: "127.0.0.1",
@@ -199,7 +205,9 @@ export function openTls(
       key: identity.keyPem,
       ...extra,
     });
-    const connection = wire(socket) as Wire & { readonly socket: TLSSocket };
+    let ticket: Buffer | undefined;
+    socket.on("session", (session: Buffer) => (ticket = session));
+    const connection: TlsWire = { ...wire(socket), socket, session: () => ticket };
     socket.once("secureConnect", () => resolve(connection));
     socket.once("error", reject);
   });
