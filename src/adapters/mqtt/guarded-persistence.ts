@@ -36,7 +36,8 @@ const payloadBytes = (packet: StoredPacket): number =>
  *    per granted filter with the whole list (n filters → n² work): the calls share one store.
  *  - Outgoing QoS 1/2 queues and stored incoming QoS 2 packets are bounded per client id, across
  *    reconnects (Aedes's own bound is per connection).
- *  - Dropped publishes are never stored; a refused client never cleans the state of the id it sent.
+ *  - Dropped publishes are never stored (retained, queued or awaiting PUBREL); a refused client never
+ *    cleans the state of the id it sent.
  */
 /** A client id's inbound QoS 2 messages awaiting PUBREL: bytes by message id, and dropped ids (topic). */
 interface IncomingState {
@@ -90,12 +91,18 @@ export class GuardedPersistence implements AedesPersistence {
     if (fresh.length > 0) await this.inner.addSubscriptions(client, fresh);
   }
 
+  /**
+   * Aedes queues a QoS 1/2 publish for every persistent subscription whose filter matches it, before any
+   * authorizeForward: a dropped publish would take room in the queue of every `#` subscriber.
+   */
   outgoingEnqueueCombi(subs: { clientId: string }[], packet: StoredPacket): Promise<void> {
+    if (this.policy.isDropped(packet)) return Promise.resolve();
     const admitted = subs.filter((sub) => this.admitOutgoing(sub.clientId));
     return admitted.length > 0 ? this.inner.outgoingEnqueueCombi(admitted, packet) : Promise.resolve();
   }
 
   outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    if (this.policy.isDropped(packet)) return Promise.resolve();
     return this.admitOutgoing(sub.clientId) ? this.inner.outgoingEnqueue(sub, packet) : Promise.resolve();
   }
 
