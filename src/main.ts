@@ -235,7 +235,10 @@ async function startListeners(
   };
   const enroll = closers.add(await createEnrollServer(enrollOptions), (s) => s.close());
   const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
-  const gateway = closers.add(await MqttGateway.start(gatewayOptions(config, nodeId, tls, deps, bus, logger, metrics)), (g) => g.close());
+  const gateway = closers.add(
+    await MqttGateway.start(gatewayOptions(config, nodeId, tls, deps, bus, logger, metrics)),
+    (g) => g.close(),
+  );
   bus.onRevocation((event) => gateway.sessions.kick(event.deviceId, `revoked: ${event.reason}`));
   const lastSeen = new LastSeen(registry, clock);
   bus.subscribe((event) => event.type.startsWith("session.") && lastSeen.note(event.deviceId));

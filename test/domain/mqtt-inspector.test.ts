@@ -120,13 +120,17 @@ const bytewise = (bytes: Buffer) => [...bytes].map((b) => Uint8Array.of(b));
 describe("MqttInspector behind PacketSizeGuard", () => {
   it("refuses exactly the first packet with an ill-formed string, too many filters or too many bytes, however the stream is cut", () => {
     fc.assert(
-      fc.property(fc.array(packet, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), (packets, cuts) => {
-        const stream = Buffer.concat(packets.map((p) => p.bytes));
-        const expected = packets.find((p) => !p.expected.ok)?.expected ?? ok;
-        expect(verdictOf([stream])).toEqual(expected);
-        expect(verdictOf(splitAt(stream, cuts))).toEqual(expected);
-        expect(verdictOf(bytewise(stream))).toEqual(expected);
-      }),
+      fc.property(
+        fc.array(packet, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        (packets, cuts) => {
+          const stream = Buffer.concat(packets.map((p) => p.bytes));
+          const expected = packets.find((p) => !p.expected.ok)?.expected ?? ok;
+          expect(verdictOf([stream])).toEqual(expected);
+          expect(verdictOf(splitAt(stream, cuts))).toEqual(expected);
+          expect(verdictOf(bytewise(stream))).toEqual(expected);
+        },
+      ),
       { numRuns: 3_000 },
     );
   });
@@ -134,7 +138,13 @@ describe("MqttInspector behind PacketSizeGuard", () => {
   it("gives the same verdict on arbitrary bytes (any framing, any garbage) cut anywhere as on the whole", () => {
     const typeBytes = fc.constantFrom(0x10, 0x30, 0x32, 0x34, 0x82, 0xa2, 0xc0, 0x62);
     const garbage = fc
-      .array(fc.oneof(fc.uint8Array({ maxLength: 30 }), typeBytes.map((t) => Uint8Array.of(t))), { maxLength: 12 })
+      .array(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 30 }),
+          typeBytes.map((t) => Uint8Array.of(t)),
+        ),
+        { maxLength: 12 },
+      )
       .map((parts) => Buffer.concat(parts));
     fc.assert(
       fc.property(garbage, fc.array(fc.nat(), { maxLength: 12 }), (stream, cuts) => {

@@ -19,11 +19,8 @@ function whatwgWellFormed(bytes: Uint8Array): boolean {
   }
 }
 
-
 const anyBytes = fc.uint8Array({ maxLength: 24 });
-const edgeBytes = fc
-  .array(fc.constantFrom(...UTF8_EDGE_BYTES, 0x41), { maxLength: 8 })
-  .map((a) => Uint8Array.from(a));
+const edgeBytes = fc.array(fc.constantFrom(...UTF8_EDGE_BYTES, 0x41), { maxLength: 8 }).map((a) => Uint8Array.from(a));
 
 describe("isWellFormedUtf8", () => {
   it("agrees with the reference on the cases the issue names", () => {

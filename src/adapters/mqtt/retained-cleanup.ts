@@ -18,7 +18,8 @@ export async function clearRetainedOf(
   const topics = new Set(owned);
   const patterns = deviceNamespaces(acl, deviceId);
   if (patterns.length > 0)
-    for await (const packet of persistence.createRetainedStreamCombi(patterns)) topics.add((packet as StoredPacket).topic);
+    for await (const packet of persistence.createRetainedStreamCombi(patterns))
+      topics.add((packet as StoredPacket).topic);
   for (const topic of topics)
     await persistence.storeRetained({ topic, payload: Buffer.alloc(0), qos: 0, retain: true });
   return topics.size;

@@ -124,14 +124,22 @@ describe.each(["TLSv1.3", "TLSv1.2"] as const)("EST simplereenroll over a resume
       body: { code: "client_certificate_required", message: expect.any(String) },
     });
     // The refusal came from the validity check, on the resumed session (the handshake had nothing to verify).
-    await waitForLogs(fg, { msg: "request refused", code: "client_certificate_required", detail: `serial ${certificate.serial} is expired` });
+    await waitForLogs(fg, {
+      msg: "request refused",
+      code: "client_certificate_required",
+      detail: `serial ${certificate.serial} is expired`,
+    });
     expect(await fg.running.registry.listCertificates(id)).toHaveLength(1);
     expect((await fg.running.registry.getCertificate(certificate.serial))?.status).toBe("active");
     expect((await fg.running.registry.auditHead()).seq).toBe(auditBefore);
 
     // A fresh handshake with it fails verification: the same answer.
     const fresh = await send(fg, false, certificate, `${EST}/simplereenroll`, await renewalBody(id), version);
-    expect({ status: fresh.status, reused: fresh.reused, code: (JSON.parse(fresh.body) as { code: string }).code }).toEqual({
+    expect({
+      status: fresh.status,
+      reused: fresh.reused,
+      code: (JSON.parse(fresh.body) as { code: string }).code,
+    }).toEqual({
       status: 401,
       reused: false,
       code: "client_certificate_required",

@@ -29,9 +29,9 @@ describe("DenialLog", () => {
     expect(lines(logs, { msg: "denied", reason: "publish_not_permitted" })).toHaveLength(5);
     expect(lines(logs, { msg: "denied", reason: "publish_rate_exceeded", deviceId: "dev-2" })).toHaveLength(5);
     // The individual lines are the first ones, with their detail.
-    expect(lines(logs, { msg: "denied", deviceId: "dev-1", reason: "publish_rate_exceeded" }).map((l) => l["n"])).toEqual(
-      [...Array(20).keys()],
-    );
+    expect(
+      lines(logs, { msg: "denied", deviceId: "dev-1", reason: "publish_rate_exceeded" }).map((l) => l["n"]),
+    ).toEqual([...Array(20).keys()]);
 
     log.flush();
     const aggregated = lines(logs, { msg: "denied (more, aggregated)" });

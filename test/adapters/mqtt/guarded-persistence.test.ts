@@ -38,7 +38,7 @@ function policy(granted: Set<string>): PersistencePolicy {
 
 const client = { id: "dev-1" };
 const subscriptions = (n: number): Subscription[] =>
-  Array.from({ length: n }, (_, i) => ({ topic: `devices/dev-1/commands/f${i}`, qos: 1 }) as Subscription);
+  Array.from({ length: n }, (_, i): Subscription => ({ topic: `devices/dev-1/commands/f${i}`, qos: 1 }));
 
 describe("GuardedPersistence.addSubscriptions", () => {
   it("stores a SUBSCRIBE of 2,000 filters in one call, with the granted filters only", async () => {

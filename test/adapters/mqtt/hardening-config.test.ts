@@ -79,7 +79,10 @@ describe("fleetgate serve with an invalid ACL template in fleetgate.json", { tim
       join(dataDir, "fleetgate.json"),
       JSON.stringify({ acl: { gateway: { publish: [template], subscribe: [] } } }),
     );
-    const ports = ["--enroll-port", "--mqtt-port", "--metrics-port", "--admin-port", "--pki-port"].flatMap((f) => [f, "0"]);
+    const ports = ["--enroll-port", "--mqtt-port", "--metrics-port", "--admin-port", "--pki-port"].flatMap((f) => [
+      f,
+      "0",
+    ]);
     const result = await runCli({ dataDir }, ["serve", ...ports]);
     expect({ code: result.code, killed: result.killedOnTimeout }).toEqual({ code: 2, killed: false });
     expect(result.stderr).toContain("fleetgate: invalid configuration:");
@@ -110,7 +113,11 @@ describe("mqtt.keepalive", () => {
       await expect(connectDevice(strict, devices[0]!, { keepalive })).rejects.toMatchObject({ code: 5 });
     }
     expect(await metricValue(strict, "fleetgate_mqtt_refusals_total", { reason: "keepalive_out_of_bounds" })).toBe(2);
-    await waitForLogs(strict, { msg: "connection refused", reason: "keepalive_out_of_bounds", detail: "keepalive 0s outside 5-3600" });
+    await waitForLogs(strict, {
+      msg: "connection refused",
+      reason: "keepalive_out_of_bounds",
+      detail: "keepalive 0s outside 5-3600",
+    });
     const client = await connectDevice(strict, devices[0]!, { keepalive: 5 });
     clients.push(client);
     expect(client.connected).toBe(true);

@@ -44,8 +44,12 @@ describe("a flood of denials", () => {
     // 20 SUBSCRIBEs of 64 denied filters of ~900 bytes each (~59 KB per packet).
     const subscriber = await connectDevice(fg, devs[1]!);
     const deniedBefore = await denials("subscribe_not_permitted");
-    const filters = Array.from({ length: 64 }, (_, i) => `devices/dev-1/commands/${String(i).padStart(3, "0")}/${"x".repeat(880)}`);
-    for (let round = 0; round < 20; round++) expect(await subackCodes(subscriber, filters)).toEqual(Array(64).fill(128));
+    const filters = Array.from(
+      { length: 64 },
+      (_, i) => `devices/dev-1/commands/${String(i).padStart(3, "0")}/${"x".repeat(880)}`,
+    );
+    for (let round = 0; round < 20; round++)
+      expect(await subackCodes(subscriber, filters)).toEqual(Array(64).fill(128));
     expect((await denials("subscribe_not_permitted")) - deniedBefore).toBe(20 * 64);
 
     const individualRate = matching({ msg: "denied", reason: "publish_rate_exceeded", deviceId: "dev-1" });
@@ -60,12 +64,18 @@ describe("a flood of denials", () => {
     await fg.close();
     closed = true;
     const aggregated = (reason: string) =>
-      matching({ msg: "denied (more, aggregated)", reason }).reduce((sum, line) => sum + (line["repeated"] as number), 0);
+      matching({ msg: "denied (more, aggregated)", reason }).reduce(
+        (sum, line) => sum + (line["repeated"] as number),
+        0,
+      );
     expect(individualRate.length + aggregated("publish_rate_exceeded")).toBe(dropped);
     expect(
       matching({ msg: "denied", reason: "subscribe_not_permitted" }).length + aggregated("subscribe_not_permitted"),
     ).toBe(20 * 64);
-    const bytes = matching({ reason: "subscribe_not_permitted" }).reduce((sum, line) => sum + JSON.stringify(line).length, 0);
+    const bytes = matching({ reason: "subscribe_not_permitted" }).reduce(
+      (sum, line) => sum + JSON.stringify(line).length,
+      0,
+    );
     console.log(
       `${dropped} dropped publishes → ${individualRate.length} lines + aggregated; ` +
         `1,280 denied filters (${((20 * 64 * 900) / 1e6).toFixed(1)} MB of filters) → ${(bytes / 1e3).toFixed(1)} kB of log`,

@@ -34,8 +34,13 @@ function fixture(mqtt: NonNullable<ConfigInput["mqtt"]>) {
     ["wide-1", "wide"],
   ];
   beforeAll(async () => {
-    state.fg = await startTestFleetgate({ ...roles, mqtt: { host: "127.0.0.1", port: 0, maxOutgoingQueue: 5, ...mqtt } });
-    state.devs = new Map((await Promise.all(ids.map(([id, p]) => enrollDevice(state.fg, id, p)))).map((d) => [d.id, d]));
+    state.fg = await startTestFleetgate({
+      ...roles,
+      mqtt: { host: "127.0.0.1", port: 0, maxOutgoingQueue: 5, ...mqtt },
+    });
+    state.devs = new Map(
+      (await Promise.all(ids.map(([id, p]) => enrollDevice(state.fg, id, p)))).map((d) => [d.id, d]),
+    );
   });
   afterAll(async () => {
     await Promise.all(clients.map((client) => client.endAsync(true)));

@@ -20,7 +20,9 @@ import { eventually, metricValue, waitForLogs } from "../../helpers/mqtt-kit.js"
 
 function fixture(mqtt: NonNullable<ConfigInput["mqtt"]>, devices: string[]) {
   const state = {} as { fg: TestFleetgate; devs: Map<string, EnrolledDevice> };
-  const { clients, connect } = trackedConnections(() => state.fg);
+  const tracked = trackedConnections(() => state.fg);
+  const { clients } = tracked;
+  const connect = (device: EnrolledDevice) => tracked.connect(device);
   const raw: Wire[] = [];
   beforeAll(async () => {
     state.fg = await startTestFleetgate({ mqtt: { host: "127.0.0.1", port: 0, ...mqtt } });
@@ -60,7 +62,8 @@ describe("mqtt.handshakeTimeout = 1 s", () => {
     const trickle = await tcp();
     let sent = 0;
     const dripping = setInterval(() => {
-      if (!trickle.isClosed() && sent < PARTIAL_CLIENT_HELLO.length) trickle.send(PARTIAL_CLIENT_HELLO.subarray(sent, ++sent));
+      if (!trickle.isClosed() && sent < PARTIAL_CLIENT_HELLO.length)
+        trickle.send(PARTIAL_CLIENT_HELLO.subarray(sent, ++sent));
     }, 150);
     // A complete mTLS handshake with an enrolled device's certificate, then silence (no CONNECT).
     const noConnect = await openTls(state.fg, state.fg.running.ports.mqtt, dev("dev-1"));
@@ -176,7 +179,9 @@ describe("connections are told apart by their whole address pair (the server lis
       await eventually(async () => (await gauges()).connections === 2, `round ${round}: two connections`);
       expect(await gauges()).toEqual({ connections: 2, pending: 2 });
       // A third from the same client port: maxConnections (checked first) is reached.
-      const before = await metricValue(state.fg, "fleetgate_mqtt_denials_total", { reason: "connection_limit_reached" });
+      const before = await metricValue(state.fg, "fleetgate_mqtt_denials_total", {
+        reason: "connection_limit_reached",
+      });
       const three = await tcp("127.0.0.1", "127.0.0.3", port);
       await three.closed;
       expect(await metricValue(state.fg, "fleetgate_mqtt_denials_total", { reason: "connection_limit_reached" })).toBe(

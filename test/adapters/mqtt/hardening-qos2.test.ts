@@ -31,7 +31,9 @@ function fixture(mqtt: NonNullable<ConfigInput["mqtt"]>, ids: string[]) {
   beforeAll(async () => {
     state.fg = await startTestFleetgate({ mqtt: { host: "127.0.0.1", port: 0, ...mqtt } });
     const profile = (id: string) => (id.startsWith("svc") ? "service" : "device");
-    state.devs = new Map((await Promise.all(ids.map((id) => enrollDevice(state.fg, id, profile(id))))).map((d) => [d.id, d]));
+    state.devs = new Map(
+      (await Promise.all(ids.map((id) => enrollDevice(state.fg, id, profile(id))))).map((d) => [d.id, d]),
+    );
   });
   afterAll(async () => {
     for (const wire of wires) wire.close();
@@ -153,7 +155,7 @@ describe("mqtt.maxStoredQos2 = 5 messages, 2,000 bytes per client id", () => {
 });
 
 describe("rate-dropped QoS 2 publishes (publishRate burst 1, practically no refill)", () => {
-  const { state, session, client, stored, denials } = fixture({ publishRate: { perSecond: 0.001, burst: 1 } }, [
+  const { client, stored, denials } = fixture({ publishRate: { perSecond: 0.001, burst: 1 } }, [
     "dev-1",
     "dev-2",
     "svc-1",

@@ -57,16 +57,22 @@ describe.each(["TLSv1.3", "TLSv1.2"] as const)("MQTT admission over a resumed %s
     const resumed = await connectOnce(certificate, version, second.session ?? first.session);
     expect({ code: resumed.code, reused: resumed.reused }).toEqual({ code: 5, reused: true });
     expect(await metricValue(fg, "fleetgate_mqtt_refusals_total", { reason: "certificate_expired" })).toBe(expired + 1);
-    await waitForLogs(fg, { msg: "connection refused", reason: "certificate_expired", detail: `serial ${certificate.serial}` });
+    await waitForLogs(fg, {
+      msg: "connection refused",
+      reason: "certificate_expired",
+      detail: `serial ${certificate.serial}`,
+    });
 
     // Without the session, the handshake itself fails verification.
-    const failures = await metricValue(fg, "fleetgate_mqtt_handshake_failures_total", { reason: "certificate_expired" });
+    const failures = await metricValue(fg, "fleetgate_mqtt_handshake_failures_total", {
+      reason: "certificate_expired",
+    });
     // (TLS 1.2 fails the client's handshake; in TLS 1.3 the client finishes first and sees the close.)
     const fresh = mq.openTls(fg, fg.running.ports.mqtt, certificate, { maxVersion: version });
     await fresh.then((wire) => wire.closed).catch(() => undefined);
     await waitForLogs(fg, { msg: "TLS handshake failed", reason: "certificate_expired" });
-    expect(await metricValue(fg, "fleetgate_mqtt_handshake_failures_total", { reason: "certificate_expired" })).toBeGreaterThan(
-      failures,
-    );
+    expect(
+      await metricValue(fg, "fleetgate_mqtt_handshake_failures_total", { reason: "certificate_expired" }),
+    ).toBeGreaterThan(failures);
   });
 });

@@ -127,7 +127,12 @@ describe("broker total: 2,500 bytes retained; role `sensor` may not retain", () 
       mqtt: {
         host: "127.0.0.1",
         port: 0,
-        retained: { maxPerDevice: 10, maxBytesPerDevice: 1000, maxTotalBytes: 2500, roles: { sensor: { maxPerDevice: 0 } } },
+        retained: {
+          maxPerDevice: 10,
+          maxBytesPerDevice: 1000,
+          maxTotalBytes: 2500,
+          roles: { sensor: { maxPerDevice: 0 } },
+        },
       },
       profiles: { sensor: { role: "sensor", lifetime: "1d" } },
       acl: { sensor: { publish: ["devices/{cn}/telemetry"], subscribe: [] } },

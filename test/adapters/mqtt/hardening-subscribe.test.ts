@@ -61,7 +61,9 @@ describe("2,000 granted filters in one persistent-session SUBSCRIBE (limits rais
       mqtt: { maxFiltersPerSubscribe: 2_010, maxSubscriptionsPerClient: 2_010, maxPacketSize: 256 * 1024 },
       persistence: counting.store,
     });
-    devs = await Promise.all(["dev-1", "dev-2", "dev-3", "svc-1"].map((id, i) => enrollDevice(fg, id, i < 3 ? "device" : "service")));
+    devs = await Promise.all(
+      ["dev-1", "dev-2", "dev-3", "svc-1"].map((id, i) => enrollDevice(fg, id, i < 3 ? "device" : "service")),
+    );
   });
   afterAll(async () => {
     await Promise.all(clients.map((client) => client.endAsync(true)));
@@ -100,7 +102,9 @@ describe("2,000 granted filters in one persistent-session SUBSCRIBE (limits rais
     const stores = counting.stores.slice(storesBefore);
     expect(stores).toHaveLength(1);
     expect(stores[0]).toEqual({ clientId: "dev-1", topics: granted });
-    expect(await valueOf(extra.metrics, "fleetgate_mqtt_denials_total", { reason: "subscribe_not_permitted" })).toBe(10);
+    expect(await valueOf(extra.metrics, "fleetgate_mqtt_denials_total", { reason: "subscribe_not_permitted" })).toBe(
+      10,
+    );
 
     await device.endAsync();
     const { client: again, connack } = await connectWithConnack(fg, dev1, { ...port(), clean: false });
