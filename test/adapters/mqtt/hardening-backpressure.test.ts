@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tlsSocketOf } from "../../../src/adapters/mqtt/inspected-connection.js";
 import { connectDevice, enrollDevice, type EnrolledDevice } from "../../helpers/devices.js";
 import { startTestFleetgate, type TestFleetgate } from "../../helpers/fleetgate.js";
-import * as mq from "../../helpers/mqtt-bytes.js";
+import * as wire from "../../helpers/mqtt-bytes.js";
 import { eventually, metricValue, recorder, until, waitForLogs } from "../../helpers/mqtt-kit.js";
 
 /*
@@ -14,6 +14,10 @@ import { eventually, metricValue, recorder, until, waitForLogs } from "../../hel
  * wrapper passes that backpressure through, so a stalled subscriber's buffered output stays bounded
  * (about mqemitter's concurrency of 100 messages, not everything published) and it is disconnected at
  * the drain timeout; other subscribers then get the traffic again. Timings are printed, not asserted.
+ * Printed, and not bounded by the wrapper: until the drain timeout the whole fan-out waits (Aedes keeps
+ * up to 100 deliveries in flight and they are stuck on the stalled one), and what publishers send
+ * meanwhile waits in mqemitter's queue; that queue grows with the publishers' rate (an Aedes design
+ * matter, the same without the wrapper; reported as its own issue).
  */
 
 const MESSAGE_BYTES = 48 * 1024;
@@ -23,7 +27,7 @@ const AEDES_CONCURRENCY = 100; // Aedes default, the number of messages mqemitte
 let fg: TestFleetgate;
 let devs: Map<string, EnrolledDevice>;
 const clients: MqttClient[] = [];
-const wires: mq.Wire[] = [];
+const wires: wire.Wire[] = [];
 
 beforeAll(async () => {
   fg = await startTestFleetgate({
@@ -37,7 +41,7 @@ beforeAll(async () => {
   devs = new Map(enrolled.map((d) => [d.id, d]));
 });
 afterAll(async () => {
-  for (const wire of wires) wire.close();
+  for (const open of wires) open.close();
   await Promise.all(clients.map((client) => client.endAsync(true)));
   await fg?.close();
   for (const device of devs?.values() ?? []) device.cleanup();
@@ -46,12 +50,12 @@ afterAll(async () => {
 describe("a subscriber that stops reading", { timeout: 90_000 }, () => {
   it("has bounded buffers on the broker and is closed at the drain timeout; the others carry on", async () => {
     // The slow one subscribes, then never reads again: the kernel buffers fill, then Node's, then Aedes waits.
-    const slow = await mq.openTls(fg, fg.running.ports.mqtt, devs.get("svc-slow")!);
+    const slow = await wire.openTls(fg, fg.running.ports.mqtt, devs.get("svc-slow")!);
     wires.push(slow);
-    slow.send(mq.connect({ clientId: "svc-slow" }));
-    await slow.waitFor((r) => mq.connackCode(r) === 0, "CONNACK");
-    slow.send(mq.subscribe(1, ["devices/+/telemetry/#"], 0));
-    await slow.waitFor((r) => mq.ofType(r, mq.TYPE.suback).length === 1, "SUBACK");
+    slow.send(wire.connect({ clientId: "svc-slow" }));
+    await slow.waitFor((r) => wire.connackCode(r) === 0, "CONNACK");
+    slow.send(wire.subscribe(1, ["devices/+/telemetry/#"], 0));
+    await slow.waitFor((r) => wire.ofType(r, wire.TYPE.suback).length === 1, "SUBACK");
     slow.socket.pause();
 
     const fast = await connectDevice(fg, devs.get("svc-fast")!);
@@ -64,10 +68,17 @@ describe("a subscriber that stops reading", { timeout: 90_000 }, () => {
     const broker = fg.running.gateway.broker as unknown as { clients: Record<string, Client | undefined> };
     // What Aedes has written and the wrapper not yet seen through the TLS socket (chunks handed on to the
     // socket count here until it takes them), and what the TLS socket holds.
+    // What Aedes has written and the wrapper not yet seen through the TLS socket (chunks handed on to the
+    // socket count here until it takes them), and what the TLS socket holds. Also watched, not bounded
+    // by the wrapper: mqemitter's queue of messages waiting for the stalled fan-out (see the report).
     let maxBuffered = 0;
     let maxSocket = 0;
+    let maxQueued = 0;
+    type Conn = NodeJS.WritableStream & { writableLength: number };
+    const mq = (fg.running.gateway.broker as unknown as { mq: { length: number } }).mq;
     const sampler = setInterval(() => {
-      const conn = broker.clients["svc-slow"]?.conn as (NodeJS.WritableStream & { writableLength: number }) | undefined;
+      maxQueued = Math.max(maxQueued, mq.length);
+      const conn = broker.clients["svc-slow"]?.conn as Conn | undefined;
       if (!conn) return;
       maxBuffered = Math.max(maxBuffered, conn.writableLength);
       maxSocket = Math.max(maxSocket, tlsSocketOf(conn)?.writableLength ?? 0);
@@ -94,7 +105,8 @@ describe("a subscriber that stops reading", { timeout: 90_000 }, () => {
       `stalled subscriber: dropped ${closedAfter} ms after the flood began; buffered for it at most ` +
         `${(maxBuffered / 1e6).toFixed(1)} MB (TLS socket ${(maxSocket / 1e6).toFixed(1)} MB) of ` +
         `${((PUBLISHED * MESSAGE_BYTES) / 1e6).toFixed(1)} MB published; ` +
-        `the other subscriber got ${seen.length} messages, longest pause ${longestGap} ms`,
+        `the other subscriber got ${seen.length} messages, longest pause ${longestGap} ms; ` +
+        `${maxQueued} messages waited in the broker's fan-out queue at most`,
     );
     expect(maxBuffered).toBeGreaterThan(0);
     expect(maxBuffered).toBeLessThan((AEDES_CONCURRENCY + 2) * (MESSAGE_BYTES + 64));
