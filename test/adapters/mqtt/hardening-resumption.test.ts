@@ -9,7 +9,9 @@ import { metricValue, waitForLogs } from "../../helpers/mqtt-kit.js";
  * Hardening, break 4, MQTT side: a resumed TLS session restores the first handshake's verdict on the
  * client certificate, dates included. Promise protected: admission judges the certificate's validity
  * on every CONNECT, so a session resumed after the certificate expired is refused with CONNACK 5
- * (counted as certificate_expired), while a fresh handshake with it fails verification.
+ * (counted as certificate_expired), while a fresh handshake with it fails verification. (MQTT admission
+ * already checked the dates before the hardening, 2cd67a4 authorize-client.ts; this guards it, on both
+ * TLS versions, next to the EST case in test/adapters/http/hardening-resumed-session.test.ts.)
  */
 
 let fg: TestFleetgate;
