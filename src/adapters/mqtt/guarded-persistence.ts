@@ -7,6 +7,7 @@ import type {
   StoredPacket,
   StoredSubscription,
 } from "./persistence.js";
+import { InboundQos2Ledger } from "./inbound-qos2-ledger.js";
 
 /** The decisions the wrapper asks for; it decides nothing itself (hooks.ts and limits.ts do). */
 export interface PersistencePolicy {
@@ -29,6 +30,12 @@ export interface PersistencePolicy {
 const payloadBytes = (packet: StoredPacket): number =>
   typeof packet.payload === "string" ? Buffer.byteLength(packet.payload) : packet.payload.length;
 
+/** What has been stored of one SUBSCRIBE's list, and the store about to run for it. */
+interface SubscribeBatch {
+  readonly stored: Set<string>;
+  pending: Promise<void> | undefined;
+}
+
 /**
  * Aedes's persistence, wrapped (passed to Aedes as `opts.persistence`, the documented seam): every
  * guard on stored state sits here, so swapping memory for Redis persistence keeps all of them.
@@ -39,28 +46,20 @@ const payloadBytes = (packet: StoredPacket): number =>
  *  - Dropped publishes are never stored (retained, queued or awaiting PUBREL); a refused client never
  *    cleans the state of the id it sent.
  */
-/** A client id's inbound QoS 2 messages awaiting PUBREL: bytes by message id, and dropped ids (topic). */
-interface IncomingState {
-  readonly bytes: Map<number, number>;
-  total: number;
-  readonly dropped: Map<number, string>;
-}
-
-/** What has been stored of one SUBSCRIBE's list, and the store about to run for it. */
-interface SubscribeBatch {
-  readonly stored: Set<string>;
-  pending: Promise<void> | undefined;
-}
-
 export class GuardedPersistence implements AedesPersistence {
   private readonly subscribes = new WeakMap<readonly Subscription[], SubscribeBatch>();
   private readonly outgoing = new Map<string, number>();
-  private readonly incoming = new Map<string, IncomingState>();
+  private readonly incoming: InboundQos2Ledger;
 
   constructor(
     private readonly inner: AedesPersistence,
     private readonly policy: PersistencePolicy,
-  ) {}
+  ) {
+    this.incoming = new InboundQos2Ledger({
+      messages: policy.limits.incomingQos2,
+      bytes: policy.limits.incomingQos2Bytes,
+    });
+  }
 
   async setup(broker: unknown): Promise<void> {
     await this.inner.setup(broker);
@@ -128,46 +127,26 @@ export class GuardedPersistence implements AedesPersistence {
    * Within the client id's bound or refused (Aedes then closes the connection). The room is taken
    * before the store is awaited: Aedes handles a whole read's packets concurrently, and checking
    * against what had finished storing would let all of them past. A dropped publish is not stored,
-   * only its id remembered (see droppedPacket); it takes a message's room, no bytes.
+   * only its id remembered (see incomingGetPacket).
    */
   async incomingStorePacket(client: ClientRef, packet: StoredPacket): Promise<void> {
-    const state = this.incomingOf(client.id);
     const id = packet.messageId ?? 0;
     const dropped = this.policy.isDropped(packet);
-    const previous = state.bytes.get(id);
-    if (dropped && previous !== undefined) return; // a stored packet keeps its id (Aedes never gets here)
     const bytes = dropped ? 0 : payloadBytes(packet) + Buffer.byteLength(packet.topic);
-    const isNew = previous === undefined && !state.dropped.has(id);
-    const { incomingQos2, incomingQos2Bytes } = this.policy.limits;
-    if (
-      (isNew && state.bytes.size + state.dropped.size >= incomingQos2) ||
-      state.total - (previous ?? 0) + bytes > incomingQos2Bytes
-    ) {
+    const room = this.incoming.reserve(client.id, id, bytes, dropped ? packet.topic : undefined);
+    if (!room.ok) {
       this.policy.onLimit("qos2_store_full", client.id);
       throw new Error(`stored QoS 2 state of ${client.id} is at its limit`);
     }
-    if (dropped) {
-      state.dropped.set(id, packet.topic);
-      return;
-    }
-    state.bytes.set(id, bytes);
-    state.total += bytes - (previous ?? 0);
+    if (dropped) return;
     try {
       await this.inner.incomingStorePacket(client, packet);
     } catch (error) {
-      this.release(client.id, id, bytes, previous);
+      this.incoming.undo(client.id, id, bytes, room.previous);
       throw error;
     }
+    const { previous } = room;
     this.policy.onStoredQos2({ messages: previous === undefined ? 1 : 0, bytes: bytes - (previous ?? 0) });
-  }
-
-  /** Undoes a reservation whose store failed (nothing was stored, so no gauge moved). */
-  private release(clientId: string, id: number, bytes: number, previous: number | undefined): void {
-    const state = this.incomingOf(clientId);
-    if (previous === undefined) state.bytes.delete(id);
-    else state.bytes.set(id, previous);
-    state.total -= bytes - (previous ?? 0);
-    this.dropIfEmpty(clientId, state);
   }
 
   /**
@@ -176,22 +155,17 @@ export class GuardedPersistence implements AedesPersistence {
    * placeholder: without it, 1,000 rate-dropped QoS 2 messages would close a well-behaved connection.
    */
   async incomingGetPacket(client: ClientRef, packet: StoredPacket): Promise<StoredPacket> {
-    const topic = this.incoming.get(client.id)?.dropped.get(packet.messageId ?? 0);
+    const topic = this.incoming.droppedTopic(client.id, packet.messageId ?? 0);
     if (topic === undefined) return this.inner.incomingGetPacket(client, packet);
     return { cmd: "publish", topic, payload: Buffer.alloc(0), qos: 2, messageId: packet.messageId };
   }
 
   async incomingDelPacket(client: ClientRef, packet: StoredPacket): Promise<void> {
     const id = packet.messageId ?? 0;
-    const state = this.incoming.get(client.id);
-    if (state?.dropped.delete(id)) return this.dropIfEmpty(client.id, state);
+    if (this.incoming.releaseDropped(client.id, id)) return;
     await this.inner.incomingDelPacket(client, packet);
-    const bytes = state?.bytes.get(id);
-    if (state === undefined || bytes === undefined) return;
-    state.bytes.delete(id);
-    state.total -= bytes;
-    this.dropIfEmpty(client.id, state);
-    this.policy.onStoredQos2({ messages: -1, bytes: -bytes });
+    const bytes = this.incoming.release(client.id, id);
+    if (bytes !== undefined) this.policy.onStoredQos2({ messages: -1, bytes: -bytes });
   }
 
   async cleanIncoming(client: ClientRef): Promise<void> {
@@ -200,24 +174,9 @@ export class GuardedPersistence implements AedesPersistence {
     this.forgetIncoming(client.id);
   }
 
-  private incomingOf(clientId: string): IncomingState {
-    let state = this.incoming.get(clientId);
-    if (state === undefined) {
-      state = { bytes: new Map(), total: 0, dropped: new Map() };
-      this.incoming.set(clientId, state);
-    }
-    return state;
-  }
-
-  private dropIfEmpty(clientId: string, state: IncomingState): void {
-    if (state.bytes.size === 0 && state.dropped.size === 0) this.incoming.delete(clientId);
-  }
-
   private forgetIncoming(clientId: string): void {
-    const state = this.incoming.get(clientId);
-    if (state === undefined) return;
-    this.incoming.delete(clientId);
-    this.policy.onStoredQos2({ messages: -state.bytes.size, bytes: -state.total });
+    const held = this.incoming.forget(clientId);
+    if (held) this.policy.onStoredQos2({ messages: -held.messages, bytes: -held.bytes });
   }
 
   async storeRetained(packet: StoredPacket): Promise<void> {

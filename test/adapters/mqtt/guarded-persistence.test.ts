@@ -80,3 +80,67 @@ describe("GuardedPersistence.addSubscriptions", () => {
     );
   });
 });
+
+describe("GuardedPersistence inbound QoS 2 bound (mqtt.maxStoredQos2: 3 messages, 100 bytes here)", () => {
+  const packet = (messageId: number, payload = "12345"): StoredPacket => ({
+    cmd: "publish",
+    topic: "t", // 1 byte: each packet holds 1 + payload bytes
+    payload: Buffer.from(payload),
+    qos: 2,
+    messageId,
+  });
+  const bounded = (store: AedesPersistence) => {
+    const limits: string[] = [];
+    const deltas: { messages: number; bytes: number }[] = [];
+    const guarded = new GuardedPersistence(store, {
+      ...policy(new Set()),
+      limits: { outgoingQueue: 10, incomingQos2: 3, incomingQos2Bytes: 100 },
+      onLimit: (reason) => limits.push(reason),
+      onStoredQos2: (delta) => deltas.push(delta),
+    });
+    return { guarded, limits, deltas };
+  };
+
+  it("holds when the stores of one turn run concurrently, as Aedes runs a read's packets", async () => {
+    const { guarded, limits, deltas } = bounded(createMemoryPersistence());
+    const outcomes = await Promise.allSettled(
+      [1, 2, 3, 4, 5].map((id) => guarded.incomingStorePacket(client, packet(id))),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "rejected", "rejected"]);
+    expect(limits).toEqual(["qos2_store_full", "qos2_store_full"]);
+    expect(deltas.reduce((sum, d) => sum + d.messages, 0)).toBe(3);
+    // A retransmission of a held id replaces it; a PUBREL frees its room.
+    await guarded.incomingStorePacket(client, packet(2, "123456789"));
+    await guarded.incomingDelPacket(client, packet(1));
+    await guarded.incomingStorePacket(client, packet(6));
+    expect(deltas.reduce((sum, d) => sum + d.bytes, 0)).toBe(6 + 10 + 6);
+  });
+
+  it("gives the room back when the store underneath fails", async () => {
+    const store = createMemoryPersistence();
+    const storePacket = store.incomingStorePacket.bind(store);
+    let failures = 2;
+    store.incomingStorePacket = (c, p) =>
+      failures-- > 0 ? Promise.reject(new Error("store down")) : storePacket(c, p);
+    const { guarded, limits } = bounded(store);
+    for (const id of [1, 2])
+      await expect(guarded.incomingStorePacket(client, packet(id))).rejects.toThrow("store down");
+    for (const id of [3, 4, 5]) await guarded.incomingStorePacket(client, packet(id));
+    expect(limits).toEqual([]);
+    await expect(guarded.incomingStorePacket(client, packet(6))).rejects.toThrow("at its limit");
+  });
+
+  it("remembers a dropped publish by id only, answers its PUBREL, and counts it against the messages", async () => {
+    const { guarded, deltas } = bounded(createMemoryPersistence());
+    const dropped = { ...packet(1), topic: "\u0000dropped" };
+    await guarded.incomingStorePacket(client, dropped);
+    expect(await guarded.incomingGetPacket(client, { ...packet(1), topic: "" })).toMatchObject({ messageId: 1 });
+    expect(deltas).toEqual([]);
+    await guarded.incomingStorePacket(client, packet(2));
+    await guarded.incomingStorePacket(client, packet(3));
+    await expect(guarded.incomingStorePacket(client, packet(4))).rejects.toThrow("at its limit");
+    await guarded.incomingDelPacket(client, packet(1));
+    await expect(guarded.incomingGetPacket(client, packet(1))).rejects.toThrow();
+    await guarded.incomingStorePacket(client, packet(4));
+  });
+});
