@@ -113,8 +113,12 @@ const ConfigSchema = z.strictObject({
       maxPendingPerAddress: z.number().int().positive().default(500),
       // keep-alive 0 would let an idle session live for ever: 5 s is the least a client may ask for.
       keepalive: z
-        .strictObject({ min: z.number().int().min(0), max: z.number().int().max(65535) })
-        .default({ min: 5, max: 3600 }),
+        .strictObject({
+          min: z.number().int().min(0).max(65535).default(5),
+          max: z.number().int().min(0).max(65535).default(3600),
+        })
+        .refine((bounds) => bounds.min <= bounds.max, "min must not be above max")
+        .prefault({}),
       maxOutgoingQueue: z.number().int().positive().default(1000),
       maxSubscriptionsPerClient: z.number().int().positive().default(100),
       maxFiltersPerSubscribe: z.number().int().positive().default(64),

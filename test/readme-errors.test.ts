@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ERROR_CATALOGUE, ERROR_CODES, type ErrorCode } from "../src/domain/errors.js";
+import { MQTT_DENIALS, MQTT_REFUSALS } from "../src/domain/mqtt-refusals.js";
 
 /*
  * The README's error table and the catalogue in src/domain/errors.ts must stay in step: every code
@@ -58,5 +59,45 @@ describe("README error table", () => {
       ).toBe(true);
       expect(status, `README line ${row.line}: \`${code}\``).toBe(ERROR_CATALOGUE[code as ErrorCode].status);
     }
+  });
+});
+
+/** The rows of the table whose header row is exactly `header`, as cells. */
+function tableAfter(markdown: string, header: string): string[][] {
+  const lines = markdown.split("\n");
+  const start = lines.findIndex((line) => line.trim() === header);
+  if (start < 0) return [];
+  const rows: string[][] = [];
+  for (const line of lines.slice(start + 2)) {
+    if (!line.trim().startsWith("|")) break;
+    rows.push(
+      line
+        .trim()
+        .replace(/^\||\|$/g, "")
+        .split("|")
+        .map((c) => c.trim()),
+    );
+  }
+  return rows;
+}
+
+/*
+ * The MQTT tables too: every connection refusal with its CONNACK return code and every packet or
+ * connection denial (src/domain/mqtt-refusals.ts), and nothing else.
+ */
+describe("README MQTT tables", () => {
+  const markdown = existsSync(README) ? readFileSync(README, "utf8") : "";
+  const code = (cell: string | undefined) => /^`([a-z0-9_]+)`$/.exec(cell ?? "")?.[1];
+
+  it("lists every connection refusal with its CONNACK return code", () => {
+    const rows = tableAfter(markdown, "| reason | CONNACK | meaning |");
+    const documented = Object.fromEntries(rows.map((row) => [code(row[0]), Number(row[1])]));
+    const expected = Object.fromEntries(Object.entries(MQTT_REFUSALS).map(([reason, r]) => [reason, r.returnCode]));
+    expect(documented).toEqual(expected);
+  });
+
+  it("lists every denial reason of fleetgate_mqtt_denials_total, and no other", () => {
+    const rows = tableAfter(markdown, "| reason | meaning |");
+    expect(rows.map((row) => code(row[0])).sort()).toEqual(Object.keys(MQTT_DENIALS).sort());
   });
 });

@@ -22,7 +22,10 @@ function pem(label: string, der: ArrayBuffer): string {
   return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
 }
 
-/** Enrolls `count` devices `${prefix}00001`… with `token`; throws on the first failure (the setup is not what is measured). */
+/**
+ * Enrolls `count` devices `${prefix}00001`… with `token`; throws on the first failure (the setup is not what
+ * is measured).
+ */
 export async function enrollDevices(
   target: EnrollTarget,
   prefix: string,

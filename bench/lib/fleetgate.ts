@@ -28,7 +28,7 @@ export async function runCli(args: readonly string[]): Promise<string> {
     return stdout;
   } catch (error) {
     const failed = error as { stderr?: string; message: string };
-    throw new Error(`fleetgate ${args.join(" ")} failed: ${failed.stderr?.trim() || failed.message}`);
+    throw new Error(`fleetgate ${args.join(" ")} failed: ${failed.stderr?.trim() || failed.message}`, { cause: error });
   }
 }
 
@@ -112,7 +112,10 @@ export interface FleetgateServer extends ChildServer {
   readonly ports: Readonly<Record<string, number>>;
 }
 
-/** `fleetgate serve --data DIR` as a child process, ready once the `service: "enroll"` (or `readyService`) line appears. */
+/**
+ * `fleetgate serve --data DIR` as a child process, ready once the `service: "enroll"` (or `readyService`)
+ * line appears.
+ */
 export async function startServer(options: ServerStart): Promise<FleetgateServer> {
   const readyService = options.readyService ?? "enroll";
   const isReady = (line: LogLine) => line["service"] === readyService && typeof line["port"] === "number";

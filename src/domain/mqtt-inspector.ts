@@ -118,12 +118,17 @@ function checkFilters(body: Uint8Array, withQos: boolean, maxFilters: number): I
   return null;
 }
 
-/** §3.1.2–§3.1.3: protocol name, level, flags, keep-alive, then client id, will topic+message, user name. */
+/**
+ * §3.1.2–§3.1.3: protocol name, level, flags, keep-alive, then client id, will topic+message, user name.
+ * Only levels 3 and 4 have this layout: an MQTT 5 CONNECT carries properties after the keep-alive, and
+ * read as 3.1.1 they would pass for strings; Aedes answers other levels with CONNACK 1 [MQTT-3.1.2-2].
+ */
 function checkConnect(body: Uint8Array): InspectionProblem | null {
   const fields = new Fields(body);
   if (fields.next() === null) return null; // protocol name
+  const level = fields.byte(fields.offset);
   const flags = fields.byte(fields.offset + 1);
-  if (flags === undefined) return null;
+  if (flags === undefined || (level !== 3 && level !== 4)) return null;
   fields.skip(4); // level, flags, keep-alive
   const strings: (Uint8Array | null)[] = [fields.next()]; // client id
   if (flags & 0x04) {

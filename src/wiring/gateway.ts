@@ -4,12 +4,17 @@ import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { EventBus } from "../ports.js";
 import type { ListenerTls } from "../adapters/http/listener-tls.js";
-import { MqttGateway } from "../adapters/mqtt/broker.js";
+import { MqttGateway, type BrokerOptions } from "../adapters/mqtt/broker.js";
 import { createMemoryPersistence } from "../adapters/mqtt/memory-persistence.js";
 import type { Cluster } from "./cluster.js";
 
 /** The MQTT gateway from the configuration: memory store on one node, Redis store and leases in a cluster. */
-export function startGateway(
+export function startGateway(...args: Parameters<typeof gatewayOptions>): Promise<MqttGateway> {
+  return MqttGateway.start(gatewayOptions(...args));
+}
+
+/** The gateway's options from the configuration (exported: tests start extra gateways over their own store). */
+export function gatewayOptions(
   config: Config,
   node: { readonly nodeId: string; readonly maxConnections: number },
   tls: ListenerTls,
@@ -17,9 +22,9 @@ export function startGateway(
   bus: EventBus,
   cluster: Cluster | null,
   observe: { readonly logger: Logger; readonly metrics: Metrics },
-): Promise<MqttGateway> {
+): BrokerOptions {
   const { mqtt } = config;
-  return MqttGateway.start({
+  return {
     nodeId: node.nodeId,
     host: mqtt.host,
     port: mqtt.port,
@@ -39,7 +44,7 @@ export function startGateway(
     ...(cluster === null ? {} : { mq: cluster.store.mq, takeover: cluster.takeover }),
     onFleetEvent: (event) => bus.publish(event),
     ...observe,
-  });
+  };
 }
 
 /** `maxConnections`: mqtt.maxConnections, or less when the file-descriptor limit allows less (fd-limit.ts). */

@@ -97,7 +97,10 @@ describe("PacketSizeGuard", () => {
     });
   });
 
-  /** Body lengths: mostly small, some near the limit (where off-by-one errors live), a few up to the protocol maximum. */
+  /**
+   * Body lengths: mostly small, some near the limit (where off-by-one errors live), a few up to the protocol
+   * maximum.
+   */
   const packetLength = (limit: number) =>
     fc.oneof(
       { weight: 4, arbitrary: fc.integer({ min: 0, max: 300 }) },

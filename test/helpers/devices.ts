@@ -80,12 +80,15 @@ export function nextMessage(client: MqttClient, timeoutMs = 5_000): Promise<{ to
 /** connectDevice that remembers every client it made, so a fixture can end them all in afterAll. */
 export function trackedConnections(fg: () => TestFleetgate): {
   readonly clients: MqttClient[];
-  connect(device: { certPem: string; keyPem: string; id?: string }, extra?: IClientOptions): Promise<MqttClient>;
+  readonly connect: (
+    device: { certPem: string; keyPem: string; id?: string },
+    extra?: IClientOptions,
+  ) => Promise<MqttClient>;
 } {
   const clients: MqttClient[] = [];
   return {
     clients,
-    async connect(device, extra = {}) {
+    connect: async (device, extra = {}) => {
       const client = await connectDevice(fg(), device, extra);
       clients.push(client);
       return client;

@@ -6,7 +6,7 @@ import {
   operatorPaths,
   writeOperatorCredential,
 } from "../../../provisioning/operator-credential.js";
-import { adminOptions, AdminClient, clientFor as client } from "./admin-client.js";
+import { adminOptions, clientFor as client } from "./admin-client.js";
 import { auditCheckpoint, auditVerify } from "./audit-commands.js";
 import { p12Password, registerOperatorExport, writeOperatorP12 } from "./pkcs12-output.js";
 import { CliError, EXIT, isoTime, printJson, printTable, text } from "./output.js";

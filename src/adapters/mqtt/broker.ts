@@ -11,7 +11,7 @@ import type { DenialLog } from "./denial-log.js";
 import type { GuardedPersistence } from "./guarded-persistence.js";
 import { handshakeFailureReason } from "./handshake-failure.js";
 import { InspectedConnection, tlsSocketOf } from "./inspected-connection.js";
-import { clearRetainedNamespace } from "./retained-cleanup.js";
+import { clearRetainedOf } from "./retained-cleanup.js";
 import type { LocalSessions, Session } from "./sessions.js";
 
 export type { BrokerOptions } from "./broker-options.js";
@@ -151,8 +151,8 @@ export class MqttGateway {
   /** A kicked device's persistent session and retained messages, gone on every node's store. */
   private async discard(deviceId: string): Promise<void> {
     await this.persistence.discardSession({ id: deviceId, brokerId: this.broker.id });
-    this.retained.release(deviceId);
-    await clearRetainedNamespace(this.persistence, this.options.acl, deviceId);
+    const owned = this.retained.release(deviceId);
+    await clearRetainedOf(this.persistence, this.options.acl, deviceId, owned);
   }
 
   get pendingConnections(): number {

@@ -9,9 +9,17 @@ export interface GateLimits {
   readonly connectRatePerAddress: RateSpec;
 }
 
-/** A connection identified the same way before TLS (raw socket) and after (TLS socket). */
-export function connectionKey(socket: Pick<Socket, "remoteAddress" | "remotePort">): string {
-  return `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
+type Endpoints = Pick<Socket, "remoteAddress" | "remotePort" | "localAddress" | "localPort">;
+
+/**
+ * A connection identified the same way before TLS (raw socket) and after (TLS socket): by both of its
+ * ends, the one thing two live TCP connections never share. The client end alone is not enough on a
+ * server listening on several addresses (0.0.0.0, the default): one client port may reach each of
+ * them at once, and those connections would count once and, closing, take each other's state along.
+ */
+export function connectionKey(socket: Endpoints): string {
+  const local = `${socket.localAddress ?? "?"}:${socket.localPort ?? 0}`;
+  return `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}>${local}`;
 }
 
 /**

@@ -7,6 +7,7 @@ import type {
   StoredPacket,
   StoredSubscription,
 } from "../shared/aedes-persistence.js";
+import { InboundQos2Ledger } from "./inbound-qos2-ledger.js";
 
 /** The decisions the wrapper asks for; it decides nothing itself (hooks.ts and limits.ts do). */
 export interface PersistencePolicy {
@@ -37,53 +38,78 @@ function readable(source: Readable | AsyncIterable<unknown>): Readable {
 const payloadBytes = (packet: StoredPacket): number =>
   typeof packet.payload === "string" ? Buffer.byteLength(packet.payload) : packet.payload.length;
 
+/** What has been stored of one SUBSCRIBE's list, and the store about to run for it. */
+interface SubscribeBatch {
+  readonly stored: Set<string>;
+  pending: Promise<void> | undefined;
+}
+
 /**
  * Aedes's persistence, wrapped (passed to Aedes as `opts.persistence`, the documented seam): every
  * guard on stored state sits here, so swapping memory for Redis persistence keeps all of them.
  *  - A SUBSCRIBE is persisted once, with only its granted filters. Aedes calls addSubscriptions once
- *    per filter with the whole list (n filters → n² work); the first call of a list does it, the
- *    others share its promise.
+ *    per granted filter with the whole list (n filters → n² work): the calls share one store.
  *  - Outgoing QoS 1/2 queues and stored incoming QoS 2 packets are bounded per client id, across
  *    reconnects (Aedes's own bound is per connection).
- *  - Dropped publishes are never stored; a refused client never cleans the state of the id it sent.
+ *  - Dropped publishes are never stored (retained, queued or awaiting PUBREL); a refused client never
+ *    cleans the state of the id it sent.
  */
 export class GuardedPersistence implements AedesPersistence {
-  private readonly pendingSubscribes = new WeakMap<readonly Subscription[], Promise<void>>();
+  private readonly subscribes = new WeakMap<readonly Subscription[], SubscribeBatch>();
   private readonly outgoing = new Map<string, number>();
-  private readonly incoming = new Map<string, Map<number, number>>();
+  private readonly incoming: InboundQos2Ledger;
 
   constructor(
     private readonly inner: AedesPersistence,
     private readonly policy: PersistencePolicy,
-  ) {}
+  ) {
+    this.incoming = new InboundQos2Ledger({
+      messages: policy.limits.incomingQos2,
+      bytes: policy.limits.incomingQos2Bytes,
+    });
+  }
 
   async setup(broker: unknown): Promise<void> {
     await this.inner.setup(broker);
   }
 
   /**
-   * Aedes authorizes a SUBSCRIBE's filters in one synchronous loop (our authorizeSubscribe answers at
-   * once) and calls this from inside it, after each filter; storing on the next microtask sees every
-   * grant of the packet. A filter granted later than that would only be missing from storage: safe.
+   * Aedes (lib/handlers/subscribe.js storeSubscriptions) calls this once per granted filter, each time
+   * with the packet's whole list. It authorizes the filters in one synchronous loop (our
+   * authorizeSubscribe answers at once), so the calls of one packet come in one turn: they share one
+   * store, on the next microtask, of every filter granted by then. Should a filter be granted later
+   * (an authorizer that answers asynchronously), its call starts another store of what is new since.
    */
   addSubscriptions(client: ClientRef, subs: Subscription[]): Promise<void> {
-    let stored = this.pendingSubscribes.get(subs);
-    if (stored === undefined) {
-      stored = Promise.resolve().then(() => {
-        const granted = this.policy.granted(client, subs);
-        return granted.length > 0 ? this.inner.addSubscriptions(client, granted) : undefined;
-      });
-      this.pendingSubscribes.set(subs, stored);
+    let batch = this.subscribes.get(subs);
+    if (batch === undefined) {
+      batch = { stored: new Set(), pending: undefined };
+      this.subscribes.set(subs, batch);
     }
-    return stored;
+    batch.pending ??= this.storeGranted(client, subs, batch);
+    return batch.pending;
   }
 
+  private async storeGranted(client: ClientRef, subs: readonly Subscription[], batch: SubscribeBatch): Promise<void> {
+    await Promise.resolve();
+    batch.pending = undefined;
+    const fresh = this.policy.granted(client, subs).filter((sub) => !batch.stored.has(sub.topic));
+    for (const sub of fresh) batch.stored.add(sub.topic);
+    if (fresh.length > 0) await this.inner.addSubscriptions(client, fresh);
+  }
+
+  /**
+   * Aedes queues a QoS 1/2 publish for every persistent subscription whose filter matches it, before any
+   * authorizeForward: a dropped publish would take room in the queue of every `#` subscriber.
+   */
   outgoingEnqueueCombi(subs: { clientId: string }[], packet: StoredPacket): Promise<void> {
+    if (this.policy.isDropped(packet)) return Promise.resolve();
     const admitted = subs.filter((sub) => this.admitOutgoing(sub.clientId));
     return admitted.length > 0 ? this.inner.outgoingEnqueueCombi(admitted, packet) : Promise.resolve();
   }
 
   outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    if (this.policy.isDropped(packet)) return Promise.resolve();
     return this.admitOutgoing(sub.clientId) ? this.inner.outgoingEnqueue(sub, packet) : Promise.resolve();
   }
 
@@ -105,31 +131,49 @@ export class GuardedPersistence implements AedesPersistence {
     return cleared;
   }
 
+  /**
+   * Within the client id's bound or refused (Aedes then closes the connection). The room is taken
+   * before the store is awaited: Aedes handles a whole read's packets concurrently, and checking
+   * against what had finished storing would let all of them past. A dropped publish is not stored,
+   * only its id remembered (see incomingGetPacket).
+   */
   async incomingStorePacket(client: ClientRef, packet: StoredPacket): Promise<void> {
-    if (this.policy.isDropped(packet)) return;
-    const stored = this.incoming.get(client.id) ?? new Map<number, number>();
     const id = packet.messageId ?? 0;
-    const bytes = payloadBytes(packet) + Buffer.byteLength(packet.topic);
-    const total = [...stored.values()].reduce((sum, b) => sum + b, 0) - (stored.get(id) ?? 0);
-    const { incomingQos2, incomingQos2Bytes } = this.policy.limits;
-    if ((!stored.has(id) && stored.size >= incomingQos2) || total + bytes > incomingQos2Bytes) {
+    const dropped = this.policy.isDropped(packet);
+    const bytes = dropped ? 0 : payloadBytes(packet) + Buffer.byteLength(packet.topic);
+    const room = this.incoming.reserve(client.id, id, bytes, dropped ? packet.topic : undefined);
+    if (!room.ok) {
       this.policy.onLimit("qos2_store_full", client.id);
       throw new Error(`stored QoS 2 state of ${client.id} is at its limit`);
     }
-    await this.inner.incomingStorePacket(client, packet);
-    this.policy.onStoredQos2({ messages: stored.has(id) ? 0 : 1, bytes: bytes - (stored.get(id) ?? 0) });
-    stored.set(id, bytes);
-    this.incoming.set(client.id, stored);
+    if (dropped) return;
+    try {
+      await this.inner.incomingStorePacket(client, packet);
+    } catch (error) {
+      this.incoming.undo(client.id, id, bytes, room.previous);
+      throw error;
+    }
+    const { previous } = room;
+    this.policy.onStoredQos2({ messages: previous === undefined ? 1 : 0, bytes: bytes - (previous ?? 0) });
+  }
+
+  /**
+   * A dropped QoS 2 publish was acknowledged (PUBREC) but not stored. Aedes frees the connection's QoS 2
+   * slot (maxInflightInbound) only for a PUBREL whose packet it finds, so the id is answered with a
+   * placeholder: without it, 1,000 rate-dropped QoS 2 messages would close a well-behaved connection.
+   */
+  async incomingGetPacket(client: ClientRef, packet: StoredPacket): Promise<StoredPacket> {
+    const topic = this.incoming.droppedTopic(client.id, packet.messageId ?? 0);
+    if (topic === undefined) return this.inner.incomingGetPacket(client, packet);
+    return { cmd: "publish", topic, payload: Buffer.alloc(0), qos: 2, messageId: packet.messageId };
   }
 
   async incomingDelPacket(client: ClientRef, packet: StoredPacket): Promise<void> {
+    const id = packet.messageId ?? 0;
+    if (this.incoming.releaseDropped(client.id, id)) return;
     await this.inner.incomingDelPacket(client, packet);
-    const stored = this.incoming.get(client.id);
-    const bytes = stored?.get(packet.messageId ?? 0);
-    if (stored === undefined || bytes === undefined) return;
-    stored.delete(packet.messageId ?? 0);
-    if (stored.size === 0) this.incoming.delete(client.id);
-    this.policy.onStoredQos2({ messages: -1, bytes: -bytes });
+    const bytes = this.incoming.release(client.id, id);
+    if (bytes !== undefined) this.policy.onStoredQos2({ messages: -1, bytes: -bytes });
   }
 
   async cleanIncoming(client: ClientRef): Promise<void> {
@@ -139,11 +183,8 @@ export class GuardedPersistence implements AedesPersistence {
   }
 
   private forgetIncoming(clientId: string): void {
-    const stored = this.incoming.get(clientId);
-    if (stored === undefined) return;
-    this.incoming.delete(clientId);
-    const bytes = [...stored.values()].reduce((sum, b) => sum + b, 0);
-    this.policy.onStoredQos2({ messages: -stored.size, bytes: -bytes });
+    const held = this.incoming.forget(clientId);
+    if (held) this.policy.onStoredQos2({ messages: -held.messages, bytes: -held.bytes });
   }
 
   async storeRetained(packet: StoredPacket): Promise<void> {
@@ -188,9 +229,6 @@ export class GuardedPersistence implements AedesPersistence {
   }
   outgoingStream(client: ClientRef): Readable {
     return readable(this.inner.outgoingStream(client));
-  }
-  incomingGetPacket(client: ClientRef, packet: StoredPacket): Promise<StoredPacket> {
-    return this.inner.incomingGetPacket(client, packet);
   }
   putWill(client: ClientRef, packet: StoredPacket): Promise<void> {
     return this.inner.putWill(client, packet);

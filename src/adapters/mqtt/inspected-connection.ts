@@ -36,7 +36,8 @@ export class InspectedConnection extends Duplex {
       if (!this.push(chunk)) socket.pause();
     });
     socket.once("end", () => this.push(null));
-    socket.once("error", (error: Error) => this.destroy(error));
+    // `on`, not `once`: a second error from the socket must not go unhandled (and crash the process).
+    socket.on("error", (error: Error) => this.destroy(error));
     socket.once("close", () => this.destroy());
   }
 

@@ -16,7 +16,10 @@ import {
 
 type Seen = { topic: string; payload: string }[];
 
-/** One fleetgate plus enrolled dev-1..3 and svc-1, a connected service subscribed to all it may read, and a broker-level tap. */
+/**
+ * One fleetgate plus enrolled dev-1..3 and svc-1, a connected service subscribed to all it may read, and a
+ * broker-level tap.
+ */
 function fixture(overrides: Parameters<typeof startTestFleetgate>[0] = {}) {
   const state = {} as {
     fg: TestFleetgate;
@@ -64,7 +67,10 @@ describe("topic permissions (default: a forbidden publish disconnects)", () => {
   const { state, connect, track } = fixture();
   const dev = (n: number) => state.devs[n - 1]!;
 
-  /** dev-2 publishes on its own telemetry; once the service has it, anything published before it has been dispatched. */
+  /**
+   * dev-2 publishes on its own telemetry; once the service has it, anything published before it has been
+   * dispatched.
+   */
   async function sentinel(label: string): Promise<void> {
     const other = await connect(dev(2));
     await other.publishAsync("devices/dev-2/telemetry", label, { qos: 1 });

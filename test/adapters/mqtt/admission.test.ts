@@ -34,7 +34,10 @@ describe("MQTT admission", () => {
   let fg: TestFleetgate;
   let dev1: EnrolledDevice;
   let svc: EnrolledDevice;
-  /** A second service identity for the CLI: a client id is one session, so svc-1's CLI use would take over `service`. */
+  /**
+   * A second service identity for the CLI: a client id is one session, so svc-1's CLI use would take over
+   * `service`.
+   */
   let svcCli: EnrolledDevice;
   let service: MqttClient;
   let telemetry: { topic: string; payload: string }[];
@@ -59,7 +62,10 @@ describe("MQTT admission", () => {
     return telemetry.map((m) => `${m.topic} ${m.payload}`);
   }
 
-  /** Runs `attempts` and checks that exactly `n` TLS handshake failures with `reason` and `error` were logged and counted. */
+  /**
+   * Runs `attempts` and checks that exactly `n` TLS handshake failures with `reason` and `error` were logged
+   * and counted.
+   */
   async function expectHandshakeFailures(
     reason: string,
     error: string,
@@ -75,7 +81,10 @@ describe("MQTT admission", () => {
     expect(countLogs(fg, { msg: "client connected" })).toBe(sessions);
   }
 
-  /** A handshake the server aborts after verifying the client certificate: MQTT.js sees the socket close before any CONNACK. */
+  /**
+   * A handshake the server aborts after verifying the client certificate: MQTT.js sees the socket close
+   * before any CONNACK.
+   */
   const closedBeforeConnack = (error: unknown) => {
     const e = error as NodeJS.ErrnoException;
     return e.message === "closed before CONNACK" || e.code === "ECONNRESET";

@@ -48,7 +48,10 @@ describe("SessionRegistry.kick", () => {
     return device;
   }
 
-  /** Reconnects dev-1 persistently and reports the session-present flag and what arrives before a fresh sentinel command. */
+  /**
+   * Reconnects dev-1 persistently and reports the session-present flag and what arrives before a fresh
+   * sentinel command.
+   */
   async function reconnectDev1(): Promise<{ sessionPresent: boolean; received: string[] }> {
     const { client, connack } = await connectWithConnack(fg, dev1, { clean: false });
     clients.push(client);

@@ -7,7 +7,10 @@ import { closed, countLogs, eventually, metricValue, recorder, until, waitForLog
 
 const TOPIC = "devices/dev-1/telemetry"; // 23 bytes
 
-/** One fleetgate with the given mqtt limits, dev-1..3 and svc-1 enrolled. Enrollment is HTTPS, so it does not use up MQTT limits. */
+/**
+ * One fleetgate with the given mqtt limits, dev-1..3 and svc-1 enrolled. Enrollment is HTTPS, so it does not
+ * use up MQTT limits.
+ */
 function fixture(mqtt: NonNullable<ConfigInput["mqtt"]>) {
   const state = {} as { fg: TestFleetgate; devs: EnrolledDevice[]; svc: EnrolledDevice };
   const { clients, connect } = trackedConnections(() => state.fg);

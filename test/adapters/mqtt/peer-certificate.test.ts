@@ -1,4 +1,3 @@
-import type { Client } from "aedes";
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { connect, createServer, type TLSSocket } from "node:tls";
