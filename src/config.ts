@@ -227,6 +227,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   FLEETGATE_REGISTRY: "registry",
   FLEETGATE_REDIS: "cluster.redis",
   FLEETGATE_NODE_ID: "cluster.nodeId",
+  FLEETGATE_CLUSTER_KEY_PREFIX: "cluster.keyPrefix",
 };
 
 type Tree = Record<string, unknown>;
