@@ -5,6 +5,7 @@ import { DEFAULT_ACL, templateProblem } from "./domain/acl.js";
 import { DEFAULT_ALLOWED_KEYS } from "./domain/csr-policy.js";
 import { parseDuration } from "./domain/duration.js";
 import { DEFAULT_PROFILES, ROLE_PATTERN } from "./domain/profile.js";
+import { Pkcs11ConfigSchema } from "./adapters/ca/pkcs11/config.js";
 
 /**
  * The whole configuration, validated once at start-up and frozen. Sources, weakest first:
@@ -31,6 +32,19 @@ const aclTemplate = z.string().superRefine((template, ctx) => {
   if (problem !== null)
     ctx.addIssue({ code: "custom", message: `ACL template ${JSON.stringify(template)}: ${problem}` });
 });
+
+/**
+ * `ca`: where new CA keys are made (`init`, `ca rotate`): 0600 files or the PKCS#11 token of `pkcs11`.
+ * Which key an existing CA uses is recorded in pki/issuing-cas.json, not here.
+ */
+const caSection = z
+  .strictObject({
+    key: z.enum(["file", "pkcs11"]).default("file"),
+    rootKey: z.enum(["file", "pkcs11"]).default("file"),
+    /** How long superseded certificates are kept after they expire (then pruned from the registry). */
+    supersededRetention: duration.default(24 * 3_600_000),
+  })
+  .prefault({});
 
 const ConfigSchema = z.strictObject({
   dataDir: z.string().min(1).default("./data"),
@@ -126,6 +140,19 @@ const ConfigSchema = z.strictObject({
       z.strictObject({ publish: z.array(aclTemplate), subscribe: z.array(aclTemplate) }),
     )
     .default(() => structuredClone(DEFAULT_ACL)),
+  ca: caSection,
+  pkcs11: Pkcs11ConfigSchema.optional(),
+});
+
+/** A CA key in a token needs to know which token: refused at start-up, naming what to set. */
+const CheckedConfigSchema = ConfigSchema.superRefine((config, ctx) => {
+  for (const key of ["key", "rootKey"] as const)
+    if (config.ca[key] === "pkcs11" && config.pkcs11 === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["pkcs11"],
+        message: `ca.${key} is pkcs11: set pkcs11.module, pkcs11.token and pkcs11.keyLabel (the PIN comes from FLEETGATE_PKCS11_PIN or pkcs11.pinFile)`,
+      });
 });
 
 export type Config = Readonly<z.output<typeof ConfigSchema>>;
@@ -151,6 +178,12 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   FLEETGATE_ADMIN_PORT: "admin.port",
   FLEETGATE_METRICS_HOST: "metrics.host",
   FLEETGATE_METRICS_PORT: "metrics.port",
+  FLEETGATE_CA_KEY: "ca.key",
+  FLEETGATE_CA_ROOT_KEY: "ca.rootKey",
+  FLEETGATE_PKCS11_MODULE: "pkcs11.module",
+  FLEETGATE_PKCS11_TOKEN: "pkcs11.token",
+  FLEETGATE_PKCS11_KEY_LABEL: "pkcs11.keyLabel",
+  FLEETGATE_PKCS11_PIN_FILE: "pkcs11.pinFile",
 };
 
 type Tree = Record<string, unknown>;
@@ -186,6 +219,8 @@ function envValue(key: string, raw: string): unknown {
       .split(",")
       .map((s) => s.trim())
       .filter(Boolean);
+  // A token or key label of digits is still a label.
+  if (key.startsWith("pkcs11.")) return raw;
   return /^\d+$/.test(raw) ? Number(raw) : raw;
 }
 
@@ -240,7 +275,7 @@ function withBuiltInEntries(input: Tree): Tree {
 
 /** Validates one merged input; throws a ConfigError naming every bad key and what it allows. */
 export function parseConfig(input: Tree): Config {
-  const result = ConfigSchema.safeParse(withBuiltInEntries(input));
+  const result = CheckedConfigSchema.safeParse(withBuiltInEntries(input));
   if (!result.success) throw new ConfigError(`invalid configuration:\n${formatIssues(result.error)}`);
   const config = result.data;
   config.dataDir = resolve(config.dataDir);

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { EnrollmentDeps } from "./app/deps.js";
@@ -8,28 +7,27 @@ import type { RevocationDeps } from "./app/revoke-device.js";
 import type { Config } from "./config.js";
 import type { KeySpec } from "./domain/csr-policy.js";
 import type { CertificateProfile } from "./domain/profile.js";
-import { CrlPublisher } from "./adapters/ca/crl.js";
 import { decodeCsr } from "./adapters/ca/csr-decoder.js";
-import { loadIssuingCa, type IssuingCa } from "./adapters/ca/issuing-ca.js";
-import { OcspResponder } from "./adapters/ca/ocsp.js";
-import { X509Signer } from "./adapters/ca/signer.js";
 import { InProcessEventBus } from "./adapters/events/in-process-bus.js";
 import { createAdminServer } from "./adapters/http/admin-server.js";
 import { createEnrollServer } from "./adapters/http/enroll-server.js";
-import type { ListenerTls } from "./adapters/http/listener-tls.js";
+import { replaceListenerTls, type ListenerTls } from "./adapters/http/listener-tls.js";
 import { listen } from "./adapters/http/listen.js";
 import { createMetricsServer } from "./adapters/http/metrics-server.js";
-import { createPkiServer } from "./adapters/http/pki-server.js";
 import { MqttGateway } from "./adapters/mqtt/broker.js";
 import { createMemoryPersistence } from "./adapters/mqtt/memory-persistence.js";
-import { pkiExists, pkiPaths, readPrivateKeyPem, type PkiPaths } from "./adapters/shared/key-files.js";
+import { pkiExists, pkiPaths, type PkiPaths } from "./adapters/shared/key-files.js";
 import { SqliteRegistry } from "./adapters/sqlite/registry.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
-import { systemClock, type Clock, type EventBus, type Registry } from "./ports.js";
+import { systemClock, type CertificateSigner, type Clock, type EventBus, type Registry } from "./ports.js";
 import { readRuntimeInfo, removeRuntimeInfo, runtimeFile, writeRuntimeInfo } from "./runtime-file.js";
 import { initPki } from "../provisioning/init-pki.js";
 import { issueFirstOperator } from "../provisioning/operator-credential.js";
+import type { CrlPublisher } from "./adapters/ca/crl.js";
+import { openPki, startPkiServices, type PkiServices } from "./pki-wiring.js";
+import { PkiRuntime } from "./pki-runtime.js";
+import { withCaKeys } from "./pki-init.js";
 
 export function registryFile(dataDir: string): string {
   return join(dataDir, "registry.db");
@@ -41,20 +39,13 @@ export function profilesFrom(config: Config): Map<string, CertificateProfile> {
   );
 }
 
-export function revocationUrls(config: Config): { crl: string; ocsp: string } {
-  const base = config.pki.publicUrl.replace(/\/+$/, "");
-  return { crl: `${base}/crl/issuing-ca.crl`, ocsp: `${base}/ocsp` };
-}
-
 function enrollmentDeps(
   config: Config,
-  paths: PkiPaths,
-  ca: IssuingCa,
+  signer: CertificateSigner,
   registry: Registry,
   clock: Clock,
   bus?: EventBus,
 ): EnrollmentDeps {
-  const signer = X509Signer.create(ca, paths, revocationUrls(config));
   const profiles = profilesFrom(config);
   return {
     registry,
@@ -67,13 +58,27 @@ function enrollmentDeps(
   };
 }
 
-/** `fleetgate init`: the CA hierarchy, server certificate, registry and the first operator credential. */
-export async function initDataDir(config: Config, logger: Logger): Promise<PkiPaths> {
+/**
+ * `fleetgate init`: the CA hierarchy (keys in files or, with ca.key / ca.rootKey `pkcs11`, in the token),
+ * server certificate, registry and the first operator credential.
+ */
+export async function initDataDir(
+  config: Config,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<PkiPaths> {
   const paths = pkiPaths(config.dataDir);
-  await initPki(paths, { hostnames: config.hostnames });
+  await withCaKeys(config, env, (keys) =>
+    initPki(
+      paths,
+      { hostnames: config.hostnames, keyTypes: { root: config.ca.rootKey, issuing: config.ca.key } },
+      keys,
+    ),
+  );
+  const pki = await openPki(config, env);
   const registry = SqliteRegistry.open(registryFile(config.dataDir));
   try {
-    const deps = enrollmentDeps(config, paths, loadIssuingCa(paths), registry, systemClock);
+    const deps = enrollmentDeps(config, pki.signer, registry, systemClock);
     const operator = await issueFirstOperator(deps, config.dataDir);
     logger.info(
       { dataDir: config.dataDir, pki: paths.dir, operator: operator.cert },
@@ -81,6 +86,7 @@ export async function initDataDir(config: Config, logger: Logger): Promise<PkiPa
     );
   } finally {
     await registry.close();
+    await pki.close();
   }
   return paths;
 }
@@ -99,8 +105,11 @@ export interface RunningFleetgate {
   readonly deps: EnrollmentDeps;
   readonly gateway: MqttGateway;
   readonly revocation: RevocationDeps;
-  /** The issuing CA's current CRL (what the PKI listener serves). */
+  /** The active issuing CA's current CRL (what /crl/issuing-ca.crl serves). */
   readonly crl: Pick<CrlPublisher, "crlNumber" | "der" | "refresh">;
+  /** The issuing CAs, server certificate and every CA's CRL; `pki.reload()` is what SIGHUP does. */
+  readonly pki: PkiRuntime;
+  readonly crls: PkiServices["crls"];
   close(): Promise<void>;
 }
 
@@ -114,15 +123,6 @@ class Closers {
   async closeAll(): Promise<void> {
     for (const close of this.stack.splice(0).reverse()) await close();
   }
-}
-
-function listenerTls(paths: PkiPaths, ca: IssuingCa): ListenerTls {
-  // readPrivateKeyPem refuses a key file others can read.
-  return {
-    key: readPrivateKeyPem(paths.serverKey),
-    cert: readFileSync(paths.serverCert),
-    ca: [ca.pem, readFileSync(paths.rootCert, "utf8")],
-  };
 }
 
 function startGateway(
@@ -176,37 +176,18 @@ function startGateway(
   });
 }
 
-async function startPki(
-  config: Config,
-  ca: IssuingCa,
-  deps: EnrollmentDeps,
-  bus: EventBus,
-  logger: Logger,
-  metrics: Metrics,
-  clock: Clock,
-) {
-  const crl = new CrlPublisher(deps.registry, ca, {
-    clock,
-    onRefresh: (info) => logger.info({ service: "pki", ...info }, "CRL signed"),
-    onError: (err: unknown) => logger.error({ service: "pki", err }, "CRL re-sign failed; previous CRL still served"),
-  });
-  const ocsp = new OcspResponder(deps.registry, ca, {
-    clock,
-    onError: (err: unknown) => logger.error({ service: "pki", err }, "OCSP internal error"),
-  });
-  await crl.refresh("startup");
-  crl.start();
-  // Subscribed after the kicker: sessions close first, then the CRL is re-signed.
-  bus.onRevocation(async () => void (await crl.refresh("revocation")));
-  const app = createPkiServer({
-    crl,
-    ocsp,
-    // The files as written by init, byte for byte.
-    ca: { rootPem: deps.signer.rootCaPem, issuingPem: readFileSync(pkiPaths(config.dataDir).issuingCert, "utf8") },
-    logger,
-    metrics,
-  });
-  return { app, crl };
+/** The active CA's publisher, whichever CA that is at the moment of the call. */
+function activeCrl(pki: PkiRuntime, services: PkiServices): RunningFleetgate["crl"] {
+  const current = () => services.crls.publisher(pki.ring.active.id)!;
+  return {
+    get crlNumber() {
+      return current().crlNumber;
+    },
+    get der() {
+      return current().der;
+    },
+    refresh: (reason?: string) => current().refresh(reason),
+  };
 }
 
 async function startListeners(
@@ -214,16 +195,16 @@ async function startListeners(
   logger: Logger,
   clock: Clock,
   closers: Closers,
+  env: NodeJS.ProcessEnv,
 ): Promise<RunningFleetgate> {
   const nodeId = hostname();
-  const paths = pkiPaths(config.dataDir);
   const registry = closers.add(SqliteRegistry.open(registryFile(config.dataDir)), (r) => r.close());
   const metrics = new Metrics();
   metrics.watchExpiry((before) => registry.countActiveCertificatesExpiringBefore(before));
-  const ca = loadIssuingCa(paths);
-  const tls = listenerTls(paths, ca);
+  const pki = closers.add(await openPki(config, env), (p) => p.close());
+  const tls = pki.listenerTls();
   const bus = new InProcessEventBus(logger, nodeId);
-  const deps = enrollmentDeps(config, paths, ca, registry, clock, bus);
+  const deps = enrollmentDeps(config, pki.signer, registry, clock, bus);
   const enrollOptions = {
     deps,
     tls,
@@ -244,17 +225,34 @@ async function startListeners(
   );
   closers.add(flusher, async (timer) => (clearInterval(timer), await lastSeen.flush().catch(() => 0)));
   const revocation: RevocationDeps = { registry, bus, clock };
-  const pki = await startPki(config, ca, deps, bus, logger, metrics, clock);
-  closers.add(pki, async (p) => (p.crl.stop(), await p.app.close()));
-  const pkiPort = await listen(pki.app, "pki", config.pki.host, config.pki.port, logger);
-  const adminContext = { enrollment: deps, revocation, sessions: gateway.sessions, acl: config.acl, logger, metrics };
+  const services = closers.add(await startPkiServices({ config, pki, registry, bus, logger, metrics, clock }), (p) =>
+    p.stop(),
+  );
+  const pkiPort = await listen(services.app, "pki", config.pki.host, config.pki.port, logger);
+  const adminContext = {
+    enrollment: deps,
+    revocation,
+    sessions: gateway.sessions,
+    acl: config.acl,
+    pki,
+    logger,
+    metrics,
+  };
   const admin = closers.add(await createAdminServer(adminContext, tls), (s) => s.close());
+  // A PKI reload (issuing-CA rollover, new server certificate) reaches every TLS listener's next handshake.
+  pki.onReload((reloaded) => {
+    const next = reloaded.listenerTls();
+    for (const app of [enroll, admin]) replaceListenerTls(app, next);
+    gateway.replaceTls(next);
+  });
   const adminPort = await listen(admin, "admin", config.admin.host, config.admin.port, logger);
   const health = new HealthCheck(registry, clock, () => ({ sessions: gateway.sessions.size }));
   const metricsServer = closers.add(createMetricsServer(metrics, health, logger), (s) => s.close());
   const metricsPort = await listen(metricsServer, "metrics", config.metrics.host, config.metrics.port, logger);
   const ports = { enroll: enrollPort, mqtt: gateway.port, metrics: metricsPort, admin: adminPort, pki: pkiPort };
-  return { nodeId, ports, registry, metrics, deps, gateway, revocation, crl: pki.crl, close: () => closers.closeAll() };
+  const crl = activeCrl(pki, services);
+  const close = () => closers.closeAll();
+  return { nodeId, ports, registry, metrics, deps, gateway, revocation, crl, pki, crls: services.crls, close };
 }
 
 /**
@@ -266,6 +264,7 @@ export async function startFleetgate(
   config: Config,
   logger: Logger,
   clock: Clock = systemClock,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<RunningFleetgate> {
   if (!pkiExists(pkiPaths(config.dataDir))) {
     throw new Error(`no PKI in ${config.dataDir}; run \`fleetgate init --data ${config.dataDir}\` first`);
@@ -280,7 +279,7 @@ export async function startFleetgate(
   }
   const closers = new Closers();
   try {
-    const running = await startListeners(config, logger, clock, closers);
+    const running = await startListeners(config, logger, clock, closers, env);
     writeRuntimeInfo(config.dataDir, { pid: process.pid, ports: running.ports, adminHost: config.admin.host });
     closers.add(config.dataDir, (dataDir) => removeRuntimeInfo(dataDir, process.pid));
     return running;

@@ -1,5 +1,6 @@
 import type { ChainedEntry } from "./domain/audit-chain.js";
 import type { TokenRecord } from "./domain/bootstrap-token.js";
+import type { CaState } from "./domain/issuing-cas.js";
 import type { CertificateStatus, DeviceStatus, OperatorStatus } from "./domain/registry-facts.js";
 
 export type { CertificateStatus, DeviceStatus, OperatorStatus };
@@ -46,6 +47,8 @@ export interface CertificateRecord {
   readonly revokedAt: number | null;
   /** RFC 5280 reason name; "superseded" for a renewed certificate. */
   readonly revocationReason: string | null;
+  /** The id of the issuing CA that signed it (`ca-1`, `ca-2`… in pki/issuing-cas.json). */
+  readonly issuer: string;
 }
 
 /** What admission and re-enrollment judge about a presented certificate (src/domain/certificate-standing.ts). */
@@ -66,6 +69,8 @@ export interface OperatorRecord {
   readonly createdAt: number;
   readonly notAfter: number;
   readonly revokedAt: number | null;
+  /** The id of the issuing CA that signed the operator's certificate. */
+  readonly issuer: string;
 }
 
 /** A certificate that stopped being active (revoked, or superseded by a renewal), as a CRL needs it. */
@@ -75,6 +80,22 @@ export interface RevokedCertificate {
   readonly revokedAt: number;
   readonly reason: string;
   readonly notAfter: number;
+}
+
+/** Which inactive certificates of one issuer a CRL needs: those expiring at or after `notAfterFrom`. */
+export interface RevokedQuery {
+  readonly issuer: string;
+  readonly notAfterFrom: number;
+}
+
+/** What an issuing CA still vouches for (whether it may be retired; `fleetgate ca list`). */
+export interface IssuerUsage {
+  /** Certificates it issued that have not expired yet, whatever their status (revoked ones need its CRL). */
+  readonly validCertificates: number;
+  /** Active operators whose certificate it issued and that have not expired. */
+  readonly activeOperators: number;
+  /** The latest notAfter of anything it issued (certificates and active operators), null if nothing. */
+  readonly lastNotAfter: number | null;
 }
 
 /** One audit log entry as stored: hash-chained (src/domain/audit-chain.ts). */
@@ -142,8 +163,9 @@ export interface Registry {
   certificateState(serial: string): Promise<CertificateState | undefined>;
   /** Active certificates whose notAfter is before `before` (expiry metrics). */
   countActiveCertificatesExpiringBefore(before: number): Promise<number>;
-  /** Every certificate that is revoked or superseded with a recorded time (the CRL decides which it lists). */
-  listRevokedCertificates(): Promise<RevokedCertificate[]>;
+  /** The issuer's revoked or superseded certificates with a recorded time (the CRL decides which it lists). */
+  listRevokedCertificates(query: RevokedQuery): Promise<RevokedCertificate[]>;
+  issuerUsage(issuer: string, now: number): Promise<IssuerUsage>;
   currentCrl(issuer: string): Promise<CrlRecord | undefined>;
   listOperators(): Promise<OperatorRecord[]>;
   getOperator(serial: string): Promise<OperatorRecord | undefined>;
@@ -172,7 +194,11 @@ export interface RegistryTx {
   /** Locks the issuer's CRL state: one CRL number at a time, cluster-wide. */
   crlState(issuer: string): Promise<{ readonly number: number; readonly thisUpdate: number } | undefined>;
   /** Not locked (that would block revocations while a CRL is signed): the CRL state lock orders signers. */
-  revokedCertificates(): Promise<RevokedCertificate[]>;
+  revokedCertificates(query: RevokedQuery): Promise<RevokedCertificate[]>;
+  /** Superseded certificates whose notAfter is before `before`, in serial order, at most `limit` (locked). */
+  supersededExpiredBefore(before: number, limit: number): Promise<CertificateRecord[]>;
+  /** Certificates of `issuer` not revoked and not expired at `at` (locked, their devices first). */
+  unrevokedValidCertificatesOf(issuer: string, at: number): Promise<CertificateRecord[]>;
 
   insertToken(token: TokenRecord): Promise<void>;
   updateToken(id: string, changes: Partial<Pick<TokenRecord, "usesLeft" | "revokedAt">>): Promise<void>;
@@ -186,6 +212,8 @@ export interface RegistryTx {
     serial: string,
     changes: Partial<Pick<CertificateRecord, "status" | "revokedAt" | "revocationReason">>,
   ): Promise<void>;
+  /** Removes superseded certificates (a certificate of any other status is never deleted). */
+  deleteSupersededCertificates(serials: readonly string[]): Promise<number>;
   insertOperator(operator: OperatorRecord): Promise<void>;
   updateOperator(serial: string, changes: Pick<OperatorRecord, "status" | "revokedAt">): Promise<void>;
   /** Appends the next entry (its seq must be head.seq + 1, its prevHash head.hash) and moves the head. */
@@ -226,13 +254,75 @@ export interface SignedCertificate {
   readonly der: Uint8Array<ArrayBuffer>;
   readonly notBefore: number;
   readonly notAfter: number;
+  /** The id of the issuing CA that signed it, and its certificate (the chain a device needs). */
+  readonly issuer: string;
+  readonly issuerPem: string;
 }
 
 export interface CertificateSigner {
+  /** Signs with the active issuing CA (after a rollover, the new one). */
   sign(request: SignRequest): Promise<SignedCertificate>;
-  /** PEM of the issuing CA (the chain a device needs) and of the root. */
+  /** PEM of the active issuing CA and of the root. */
   readonly issuingCaPem: string;
   readonly rootCaPem: string;
+  /** Every CA certificate a device must know now: the issuing CAs still trusted (active first), then the root. */
+  readonly caCertificatesPem: readonly string[];
+}
+
+// ── The PKI a server runs with ────────────────────────────────────────────────────────────────
+
+/** One issuing CA as operators see it (`fleetgate ca list`). */
+export interface IssuingCaInfo {
+  readonly id: string;
+  readonly state: CaState;
+  readonly subject: string;
+  readonly serial: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly key: "file" | "pkcs11";
+}
+
+/** The listeners' own TLS certificate. */
+export interface ServerCertificateInfo {
+  readonly serial: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly names: readonly string[];
+  /** The id of the issuing CA that signed it, null if none of the trusted ones did. */
+  readonly issuer: string | null;
+}
+
+export interface RootCertificateInfo {
+  readonly subject: string;
+  readonly serial: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+/** What a reload changed: the CA set trusted now, and whether the server certificate was replaced. */
+export interface PkiReload {
+  readonly activeCa: string;
+  readonly trusted: readonly string[];
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly serverCertificateChanged: boolean;
+  readonly serverCertificate: ServerCertificateInfo;
+}
+
+/**
+ * The issuing CAs and server certificate of a running server, as the files in pki/ say (the CLI writes
+ * them: `ca activate`, `server-cert renew`). A reload reads them again and swaps them in for new
+ * connections and new certificates; connections already open keep what they have.
+ */
+export interface PkiControl {
+  /** Every CA in pki/issuing-cas.json, retired ones included, the active one first. */
+  issuingCas(): readonly IssuingCaInfo[];
+  serverCertificate(): ServerCertificateInfo;
+  rootCertificate(): RootCertificateInfo;
+  /** Throws FleetgateError("pki_invalid") and keeps the current PKI if the files cannot be loaded. */
+  reload(): Promise<PkiReload>;
+  /** Marks the CA retired on disk (its key file is deleted), then reloads: nothing trusts it any more. */
+  retire(id: string): Promise<PkiReload>;
 }
 
 // ── Live sessions and events ──────────────────────────────────────────────────────────────────

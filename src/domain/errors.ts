@@ -35,10 +35,18 @@ export const ERROR_CATALOGUE = {
     message: "This device is revoked; an operator must reset it before it can enroll again.",
   },
   not_found: { status: 404, message: "No such resource." },
+  ca_in_use: {
+    status: 409,
+    message: "This issuing CA cannot be retired: it is active or still vouches for valid certificates.",
+  },
   body_too_large: { status: 413, message: "The request body is larger than allowed." },
   unsupported_media_type: { status: 415, message: "The request's content type is not accepted here." },
   rate_limited: { status: 429, message: "Too many requests; slow down." },
   internal_error: { status: 500, message: "Internal error; the operator can find details in the server log." },
+  pki_invalid: {
+    status: 500,
+    message: "The PKI files on disk could not be loaded; the server keeps the certificates it had.",
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

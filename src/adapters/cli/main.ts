@@ -8,6 +8,7 @@ import { PkiExistsError } from "../../../provisioning/init-pki.js";
 import { CliError, EXIT } from "./output.js";
 import { registerAdminCommands } from "./admin-commands.js";
 import { registerRegistryCommands } from "./registry-commands.js";
+import { onReloadSignal, registerCaCommands } from "./ca-commands.js";
 
 type Opts = Record<string, unknown>;
 
@@ -28,6 +29,8 @@ function serveFlags(opts: Opts): Record<string, unknown> {
     const port = portFlag(opts[`${service}Port`]);
     if (port !== undefined) flags[service] = { port };
   }
+  const ca = { key: opts["caKey"], rootKey: opts["rootKey"] };
+  if (ca.key !== undefined || ca.rootKey !== undefined) flags["ca"] = ca;
   return flags;
 }
 
@@ -53,6 +56,7 @@ async function serve(opts: Opts): Promise<void> {
   };
   process.once("SIGINT", () => stop("SIGINT"));
   process.once("SIGTERM", () => stop("SIGTERM"));
+  onReloadSignal(running, logger);
 }
 
 function program(): Command {
@@ -66,6 +70,8 @@ function program(): Command {
     .description("create the CA hierarchy, server certificate and registry in the data dir")
     .option("--data <dir>", "data directory (env FLEETGATE_DATA, default ./data)")
     .option("--hostname <name>", "extra DNS name or IP for the server certificate (repeatable)", collect, [])
+    .option("--ca-key <where>", "where the issuing CA key is made: file or pkcs11 (config ca.key)")
+    .option("--root-key <where>", "where the root CA key is made: file or pkcs11 (config ca.rootKey)")
     .action(init);
   cli
     .command("serve")
@@ -81,6 +87,7 @@ function program(): Command {
     .action(serve);
   registerRegistryCommands(cli);
   registerAdminCommands(cli);
+  registerCaCommands(cli);
   return cli;
 }
 

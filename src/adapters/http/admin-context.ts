@@ -6,7 +6,7 @@ import type { AclConfig } from "../../domain/acl.js";
 import { FleetgateError } from "../../domain/errors.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
-import type { SessionDirectory } from "../../ports.js";
+import type { PkiControl, SessionDirectory } from "../../ports.js";
 
 /**
  * What the admin listener's plugins share. Imports no other http module, so the server and every
@@ -17,6 +17,8 @@ export interface AdminContext {
   readonly revocation: RevocationDeps;
   readonly sessions: SessionDirectory;
   readonly acl: AclConfig;
+  /** The issuing CAs and server certificate of this server (issuing-CA rollover, certificate reload). */
+  readonly pki: PkiControl;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -61,6 +63,7 @@ const INSTANT_FIELDS = new Set([
   "connectedAt",
   "certificateNotAfter",
   "at",
+  "lastNotAfter",
 ]);
 
 /** A record with every instant field (epoch ms) rendered as ISO 8601, nested arrays and objects too. */

@@ -1,10 +1,11 @@
 import fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
-import type { ListenerTls } from "./listener-tls.js";
+import { listenerContext, type ListenerTls } from "./listener-tls.js";
 import { authenticateOperator } from "./admin-auth.js";
 import type { AdminContext } from "./admin-context.js";
 import { auditRoutes } from "./admin-audit.routes.js";
 import { deviceRoutes } from "./admin-device.routes.js";
 import { operatorRoutes } from "./admin-operator.routes.js";
+import { pkiRoutes } from "./admin-pki.routes.js";
 import { tokenRoutes } from "./admin-token.routes.js";
 import { installErrorHandling } from "./errors.js";
 
@@ -19,16 +20,15 @@ export async function createAdminServer(context: AdminContext, tls: ListenerTls)
     logger: false,
     bodyLimit: 64 * 1024,
     https: {
-      ...tls,
+      ...listenerContext(tls),
       // Verified by OpenSSL, enforced per request, so that a refusal is a JSON answer and an audit entry.
       requestCert: true,
       rejectUnauthorized: false,
-      minVersion: "TLSv1.2",
     },
   });
   app.decorateRequest("operator", null);
   installErrorHandling(app, "admin", context.logger, context.metrics, isAuthenticated);
   app.addHook("onRequest", async (request) => authenticateOperator(context, request));
-  for (const routes of [tokenRoutes, deviceRoutes, auditRoutes, operatorRoutes]) await app.register(routes, context);
+  for (const routes of [tokenRoutes, deviceRoutes, auditRoutes, operatorRoutes, pkiRoutes]) await app.register(routes, context);
   return app;
 }

@@ -8,7 +8,7 @@ import type { EnrollContext } from "./enroll-context.js";
 import { enrollRoutes } from "./enroll.routes.js";
 import { installErrorHandling } from "./errors.js";
 import { estRoutes } from "./est.routes.js";
-import type { ListenerTls } from "./listener-tls.js";
+import { listenerContext, type ListenerTls } from "./listener-tls.js";
 
 export interface EnrollServerOptions {
   readonly deps: EnrollmentDeps;
@@ -28,11 +28,10 @@ export async function createEnrollServer(options: EnrollServerOptions): Promise<
     logger: false,
     bodyLimit: options.bodyLimit,
     https: {
-      ...options.tls,
+      ...listenerContext(options.tls),
       // The chain must reach a self-signed root for OpenSSL; renewDevice then requires a registry-known serial.
       requestCert: true,
       rejectUnauthorized: false,
-      minVersion: "TLSv1.2",
     },
   });
   installErrorHandling(app, "enroll", options.logger, options.metrics);

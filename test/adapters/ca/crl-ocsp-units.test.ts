@@ -6,6 +6,8 @@ import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initPki } from "../../../provisioning/init-pki.js";
+import { CaKeys } from "../../../src/adapters/ca/ca-keys.js";
+import { caFiles } from "../../../src/adapters/ca/ca-manifest.js";
 import { CrlPublisher, signCrl, type CrlRegistry } from "../../../src/adapters/ca/crl.js";
 import { loadIssuingCa, type IssuingCa } from "../../../src/adapters/ca/issuing-ca.js";
 import { serialInteger } from "../../../src/adapters/ca/pkix-values.js";
@@ -26,8 +28,8 @@ let tmp: TempDir;
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "fleetgate-pki-units-"));
   paths = pkiPaths(dataDir);
-  await initPki(paths, { hostnames: ["localhost"] });
-  issuer = loadIssuingCa(paths);
+  await initPki(paths, { hostnames: ["localhost"] }, new CaKeys(paths, undefined, {}));
+  issuer = loadIssuingCa({ issuingCert: paths.issuingCert, issuingKey: caFiles(paths, "ca-1").key });
   tmp = makeTempDir("fleetgate-pki-units-files-");
 });
 afterAll(() => {
@@ -203,6 +205,7 @@ function record(
     issuedAt: 0,
     revokedAt,
     revocationReason,
+    issuer: "ca-1",
   };
 }
 
@@ -217,9 +220,9 @@ function singleResponses(der: Uint8Array<ArrayBuffer>): pkijs.SingleResponse[] {
 }
 
 describe("OcspResponder", () => {
-  it("answers superseded certificates good, and revoked ones with time and (only if specified) reason", async () => {
+  it("answers superseded certificates revoked (superseded), and revoked ones with time and (only if specified) reason", async () => {
     const responder = new OcspResponder(
-      fakeRegistry([record("0a", "superseded"), record("0b", "revoked"), record("0c", "revoked", "superseded")]),
+      fakeRegistry([record("0a", "active"), record("0b", "revoked"), record("0c", "superseded", "superseded")]),
       issuer,
     );
     const answer = await responder.respond(requestDer(certId("0a"), certId("0b", "sha256"), certId("0c")));

@@ -126,13 +126,16 @@ function crlNumberOf(text: string): number {
 }
 
 describe("CRL (RFC 5280 §5)", () => {
-  it("is served as DER at the distribution point URL written into every certificate", async () => {
+  it("is served as DER at the distribution point URL written into every certificate: the CA's own CRL", async () => {
     const ext = await ssl("x509", "-in", files.good, "-noout", "-ext", "crlDistributionPoints");
     const url = /URI:(\S+)/.exec(ext.out)?.[1];
-    expect(url).toBe(`${base}/crl/issuing-ca.crl`);
+    expect(url).toBe(`${base}/crl/ca-1.crl`);
     const res = await http(url!);
     expect([res.status, res.type]).toEqual([200, "application/pkix-crl"]);
     expect(res.body[0]).toBe(0x30);
+    // The active CA's CRL also answers at /crl/issuing-ca.crl, the same document.
+    expect((await http("/crl/issuing-ca.crl")).body.equals(res.body)).toBe(true);
+    expect((await http("/crl/ca-2.crl")).status).toBe(404);
   });
 
   it("verifies with openssl crl -CAfile against the CA bundle", async () => {
