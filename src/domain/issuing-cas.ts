@@ -35,10 +35,13 @@ export function activeCa<T extends CaFacts>(cas: readonly T[]): T {
   return active[0]!;
 }
 
-/** The CAs every listener trusts and whose CRL and OCSP are served: the active one first. */
+const generation = (id: string): number => Number(/^ca-(\d+)$/.exec(id)?.[1] ?? 0);
+
+/** The CAs every listener trusts and whose CRL and OCSP are served: the active one first, then newest first. */
 export function trustedCas<T extends CaFacts>(cas: readonly T[]): T[] {
   const active = activeCa(cas);
-  return [active, ...cas.filter((ca) => ca.state === "retiring")];
+  const retiring = cas.filter((ca) => ca.state === "retiring").sort((a, b) => generation(b.id) - generation(a.id));
+  return [active, ...retiring];
 }
 
 /** A rollover: `added` becomes active, the CA that was active starts retiring. */
