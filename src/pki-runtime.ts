@@ -130,7 +130,12 @@ export class PkiRuntime implements PkiControl {
   rootCertificate(): RootCertificateInfo {
     const root = new x509.X509Certificate(this.current.ring.rootPem);
     const { subject, notBefore, notAfter } = root;
-    return { subject, serial: root.serialNumber.toLowerCase(), notBefore: notBefore.getTime(), notAfter: notAfter.getTime() };
+    return {
+      subject,
+      serial: root.serialNumber.toLowerCase(),
+      notBefore: notBefore.getTime(),
+      notAfter: notAfter.getTime(),
+    };
   }
 
   reload(): Promise<PkiReload> {

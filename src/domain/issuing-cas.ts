@@ -81,7 +81,8 @@ export function assertRetirable(ca: CaFacts | undefined, id: string, usage: CaUs
   if (usage.signsServerCertificate)
     throw new FleetgateError("ca_in_use", `the server certificate was issued by ${id}: fleetgate server-cert renew`);
   if (usage.validCertificates > 0) {
-    const until = usage.lastNotAfter === null ? "" : ` (the last expires ${new Date(usage.lastNotAfter).toISOString()})`;
+    const until =
+      usage.lastNotAfter === null ? "" : ` (the last expires ${new Date(usage.lastNotAfter).toISOString()})`;
     throw new FleetgateError(
       "ca_in_use",
       `${usage.validCertificates} certificate(s) issued by ${id} are still valid${until}; --force revokes them`,

@@ -69,7 +69,8 @@ beforeAll(async () => {
     (value) => value?.pid === server.child.pid,
     30_000,
   );
-  if (!info || info.pid !== server.child.pid) throw new Error(`serve did not start: ${server.stderr()}${server.stdout()}`);
+  if (!info || info.pid !== server.child.pid)
+    throw new Error(`serve did not start: ${server.stderr()}${server.stdout()}`);
   ports = { ...info.ports };
   rootPem = readFileSync(pkiPaths(dataDir).rootCert, "utf8");
   held = await new Promise<TLSSocket>((resolve, reject) => {

@@ -2,7 +2,6 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hashToken } from "../../src/domain/bootstrap-token.js";
 import { derToPem } from "../../src/adapters/shared/pem.js";
 import { subtle, x509 } from "../../src/adapters/shared/x509.js";
 import { normalizeSerial } from "../../src/domain/identity.js";

@@ -29,6 +29,7 @@ export async function createAdminServer(context: AdminContext, tls: ListenerTls)
   app.decorateRequest("operator", null);
   installErrorHandling(app, "admin", context.logger, context.metrics, isAuthenticated);
   app.addHook("onRequest", async (request) => authenticateOperator(context, request));
-  for (const routes of [tokenRoutes, deviceRoutes, auditRoutes, operatorRoutes, pkiRoutes]) await app.register(routes, context);
+  for (const routes of [tokenRoutes, deviceRoutes, auditRoutes, operatorRoutes, pkiRoutes])
+    await app.register(routes, context);
   return app;
 }

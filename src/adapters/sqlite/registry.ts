@@ -112,7 +112,10 @@ export class SqliteRegistry implements Registry {
   }
   async issuerUsage(issuer: string, now: number): Promise<IssuerUsage> {
     const certificates = this.one("issuedCertificates", (r) => r, { issuer, now })!;
-    return toIssuerUsage(certificates, this.one("issuedOperators", (r) => r, { issuer, now })!);
+    return toIssuerUsage(
+      certificates,
+      this.one("issuedOperators", (r) => r, { issuer, now })!,
+    );
   }
   async currentCrl(issuer: string): Promise<CrlRecord | undefined> {
     const crl = this.one("crlState", (r) => r, issuer);
