@@ -230,6 +230,8 @@ export function compareKeys(file: Report, pkcs11: Report): KeyComparison {
       pair("server CPU ms per enrollment", (r) => r.results.serverCpuMsPerEnrollment),
       pair("latency p50 ms", (r) => ms(r.latencyMs["all"]!.p50)),
       pair("latency p99 ms", (r) => ms(r.latencyMs["all"]!.p99)),
+      // Machine-wide CPU of everything else during each run: how comparable the two runs were.
+      pair("other processes busy, cores", (r) => r.results.otherProcessesCoresBusy),
     ],
   };
 }
