@@ -78,6 +78,7 @@ async function main(): Promise<void> {
             serial: `b${i.toString(16).padStart(12, "0")}`,
             deviceId: id,
             pem: "",
+            issuer: "ca-1",
             notBefore: now,
             notAfter: now + (i % 50 === 0 ? 3 : 300) * DAY,
             status: revoked ? "revoked" : "active",

@@ -3,7 +3,11 @@
  * (as real first boots are), with p50/p95/p99 latency and the server's CPU per enrollment.
  *
  *   npx tsx bench/enroll.ts [--devices 2000] [--concurrency 32] [--method json|est|both]
- *                           [--warmup 100] [--timeout-ms 30000] [--profile DIR] [--json]
+ *                           [--warmup 100] [--timeout-ms 30000] [--profile DIR] [--ca-key file|pkcs11] [--json]
+ *
+ * `--ca-key pkcs11` measures twice, one after the other on fresh data dirs: with the issuing CA key in a
+ * file, then in a SoftHSM2 token (`fleetgate init --ca-key pkcs11`, a private token dir), and reports
+ * the two side by side.
  *
  * A fresh data dir is made with the real CLI (`fleetgate init`, `fleetgate token create`), its
  * enroll rate limits are raised so they never bind, and `fleetgate serve` runs as a separate
@@ -32,7 +36,15 @@ import {
   writeConfig,
   type FleetgateServer,
 } from "./lib/fleetgate.js";
-import { buildReport, humanReport, type Measurement, type Report } from "./lib/enroll-report.js";
+import {
+  buildReport,
+  compareKeys,
+  comparisonText,
+  humanReport,
+  type Measurement,
+  type Report,
+} from "./lib/enroll-report.js";
+import { createSoftHsm } from "../test/helpers/softhsm.js";
 import { runPool } from "./lib/pool.js";
 import { selfCpuMs, systemCpu, type SystemCpu } from "./lib/proc-cpu.js";
 import { round } from "./lib/stats.js";
@@ -47,6 +59,7 @@ interface Options {
   readonly warmup: number;
   readonly timeoutMs: number;
   readonly profileDir: string | null;
+  readonly caKey: "file" | "pkcs11";
   readonly json: boolean;
 }
 
@@ -58,6 +71,7 @@ const USAGE = `usage: npx tsx bench/enroll.ts [--devices N] [--concurrency C] [-
   --warmup W       untimed enrollments first, with their own token and devices (default 100, 0 = none)
   --timeout-ms T   per-request timeout (default 30000)
   --profile DIR    run the server under node --cpu-prof, keep the profile in DIR, summarize it
+  --ca-key K       file (default), or pkcs11: measure with the CA key in a file, then in SoftHSM2, side by side
   --json           machine-readable report on stdout (progress stays on stderr)`;
 
 /** The options, or null when help was asked for; throws on bad flags. */
@@ -71,6 +85,7 @@ function parseOptions(argv: readonly string[]): Options | null {
       warmup: { type: "string" },
       "timeout-ms": { type: "string" },
       profile: { type: "string" },
+      "ca-key": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -80,6 +95,8 @@ function parseOptions(argv: readonly string[]): Options | null {
   const method = values.method ?? "both";
   if (method !== "json" && method !== "est" && method !== "both")
     throw new Error(`--method must be json, est or both (got ${method})`);
+  const caKey = values["ca-key"] ?? "file";
+  if (caKey !== "file" && caKey !== "pkcs11") throw new Error(`--ca-key must be file or pkcs11 (got ${caKey})`);
   return {
     devices: integerFlag(values.devices, "devices", 2000, 1),
     concurrency: integerFlag(values.concurrency, "concurrency", 32, 1),
@@ -87,6 +104,7 @@ function parseOptions(argv: readonly string[]): Options | null {
     warmup: integerFlag(values.warmup, "warmup", 100, 0),
     timeoutMs: integerFlag(values["timeout-ms"], "timeout-ms", 30_000, 1),
     profileDir: values.profile ? resolve(values.profile) : null,
+    caKey,
     json: values.json ?? false,
   };
 }
@@ -110,10 +128,26 @@ interface Setup {
   readonly csrSeconds: number;
 }
 
-async function makeDataDir(cleanup: Cleanup): Promise<string> {
+const PKCS11_PIN = "bench-pin";
+
+/** A private SoftHSM2 token (as the tests make one) and the data dir's pkcs11 configuration, before init. */
+function useSoftHsm(dataDir: string, cleanup: Cleanup): void {
+  const hsm = createSoftHsm(); // sets SOFTHSM2_CONF, which the CLI and the server inherit
+  cleanup.add(() => hsm.remove());
+  hsm.initToken("fleetgate-bench", { pin: PKCS11_PIN });
+  process.env.FLEETGATE_PKCS11_PIN = PKCS11_PIN;
+  writeConfig(dataDir, {
+    pkcs11: { module: hsm.module, token: "fleetgate-bench", keyLabel: "bench-issuing" },
+    ca: { key: "pkcs11" },
+  });
+  note(`issuing CA key in SoftHSM2 (${hsm.module}, token dir ${hsm.dir})`);
+}
+
+async function makeDataDir(cleanup: Cleanup, caKey: "file" | "pkcs11"): Promise<string> {
   const dataDir = mkdtempSync(join(tmpdir(), "fleetgate-bench-"));
   cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
-  note(`data dir ${dataDir}: fleetgate init`);
+  if (caKey === "pkcs11") useSoftHsm(dataDir, cleanup);
+  note(`data dir ${dataDir}: fleetgate init${caKey === "pkcs11" ? " --ca-key pkcs11" : ""}`);
   await initDataDir(dataDir);
   writeConfig(dataDir, unlimitedEnrollConfig());
   note("enroll rate limits raised for the benchmark (perAddress and perToken: 1e6/s, burst 1e6)");
@@ -189,8 +223,8 @@ function describeExit(server: FleetgateServer): string {
   return exitCode === null && signalCode === null ? "still running" : `exited (code ${exitCode}, signal ${signalCode})`;
 }
 
-async function run(options: Options, cleanup: Cleanup): Promise<Report> {
-  const dataDir = await makeDataDir(cleanup);
+async function runOnce(options: Options, cleanup: Cleanup, caKey: "file" | "pkcs11"): Promise<Report> {
+  const dataDir = await makeDataDir(cleanup, caKey);
   const server = await startServer({
     dataDir,
     logFile: join(dataDir, "server.log"),
@@ -220,6 +254,7 @@ async function run(options: Options, cleanup: Cleanup): Promise<Report> {
     warmup,
     rateLimitsRaised: true,
     csrPregenerationSeconds: round(setup.csrSeconds, 2),
+    caKey,
   } as const;
   const report = buildReport(runInfo, measurement, registered);
   const profile = options.profileDir ? newestProfile(options.profileDir, server.pid) : null;
@@ -227,15 +262,35 @@ async function run(options: Options, cleanup: Cleanup): Promise<Report> {
   return report;
 }
 
-/** Prints the report; 0 when every enrollment succeeded and the registry agrees, else 1. */
-function finish(report: Report, options: Options): number {
-  console.log(options.json ? JSON.stringify(report, null, 2) : humanReport(report));
+type Outcome = Report | { readonly file: Report; readonly pkcs11: Report };
+
+/** One run with the file key; with --ca-key pkcs11 a second with SoftHSM2, each on its own data dir and server. */
+async function run(options: Options, cleanup: Cleanup): Promise<Outcome> {
+  const file = await runOnce(options, cleanup, "file");
+  if (options.caKey === "file") return file;
+  note("second run: the same enrollments with the issuing CA key in SoftHSM2");
+  return { file, pkcs11: await runOnce(options, cleanup, "pkcs11") };
+}
+
+function complete(report: Report): boolean {
   const { ok, registeredDevices } = report.results;
   if (registeredDevices !== ok)
     console.error(
       `bench:enroll: the registry holds ${String(registeredDevices)} bench devices, expected ${String(ok)}`,
     );
-  return report.failures.count === 0 && registeredDevices === ok ? 0 : 1;
+  return report.failures.count === 0 && registeredDevices === ok;
+}
+
+/** Prints the report; 0 when every enrollment succeeded and the registry agrees, else 1. */
+function finish(outcome: Outcome, options: Options): number {
+  if ("results" in outcome) {
+    console.log(options.json ? JSON.stringify(outcome, null, 2) : humanReport(outcome));
+    return complete(outcome) ? 0 : 1;
+  }
+  const comparison = compareKeys(outcome.file, outcome.pkcs11);
+  if (options.json) console.log(JSON.stringify({ ...outcome, comparison }, null, 2));
+  else console.log(`${humanReport(outcome.pkcs11)}\n\n${comparisonText(comparison)}`);
+  return complete(outcome.file) && complete(outcome.pkcs11) ? 0 : 1;
 }
 
 process.exitCode = await benchMain({ name: "bench:enroll", usage: USAGE, parse: parseOptions, run, finish });

@@ -1,4 +1,9 @@
+import { readFileSync } from "node:fs";
 import { AdminClient } from "../src/adapters/cli/admin-client.js";
+import { caFiles } from "../src/adapters/ca/ca-manifest.js";
+import { pkiPaths } from "../src/adapters/shared/key-files.js";
+import { withCaKeys } from "../src/wiring/pki-init.js";
+import { rotateIssuingCa } from "../provisioning/ca-rotation.js";
 import { loadConfig, type Config } from "../src/config.js";
 import type { TokenSource } from "./types.js";
 
@@ -9,6 +14,11 @@ export interface FleetAdmin {
   /** A single-device `service` token for the consumer, created on first use. */
   readonly consumerToken: TokenSource;
   readonly revokeDevice: (deviceId: string) => Promise<void>;
+  /**
+   * `fleetgate ca rotate` (one step: the root key must be in the data dir or the token), then the running
+   * server's PKI reload over the admin API; the new CA's id and certificate.
+   */
+  readonly rotateCa: () => Promise<{ readonly id: string; readonly certificatePem: string }>;
 }
 
 export interface FleetAdminOptions {
@@ -45,6 +55,14 @@ export function fleetAdmin(config: Config, options: FleetAdminOptions): FleetAdm
           `${error.message}. The consumer needs a service profile: add "service": {"role": "service", "lifetime": "90d"} to "profiles" in fleetgate.json`,
         );
       }),
+    rotateCa: async () => {
+      const paths = pkiPaths(config.dataDir);
+      const activation = await withCaKeys(config, process.env, (keys) =>
+        rotateIssuingCa({ paths, keys, hostnames: config.hostnames }, config.ca.key),
+      );
+      await client.call("POST", "/v1/pki/reload", {});
+      return { id: activation.id, certificatePem: readFileSync(caFiles(paths, activation.id).cert, "utf8") };
+    },
     revokeDevice: async (deviceId) => {
       await client.call("POST", `/v1/devices/${encodeURIComponent(deviceId)}/revoke`, {
         reason: options.revocationReason ?? "keyCompromise",

@@ -11,6 +11,7 @@ export interface SimFlags {
   readonly scenario: Scenario;
   readonly revoke?: number;
   readonly revokeAt?: number;
+  readonly rotateAt?: number;
   readonly ramp?: number;
   readonly state?: string;
   readonly data?: string;
@@ -71,6 +72,9 @@ export function flagProblem(flags: SimFlags): string | null {
     return "give --token (a group token: fleetgate token create --prefix sim- --uses N) or --data DIR of a running server";
   if (flags.scenario === "revoke" && !flags.data)
     return "the revoke scenario revokes through the admin API: give --data DIR (with its operator credential)";
+  if (flags.scenario === "rotate" && !flags.data)
+    return "the rotate scenario rotates the issuing CA in the data dir: give --data DIR (with the root key)";
+  if (flags.rotateAt !== undefined && flags.scenario !== "rotate") return "--rotate-at needs --scenario rotate";
   if (flags.revoke !== undefined && flags.scenario !== "revoke") return "--revoke K needs --scenario revoke";
   if (flags.revoke !== undefined && flags.revoke > flags.devices)
     return `--revoke ${flags.revoke} is more than --devices ${flags.devices}`;

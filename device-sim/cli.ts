@@ -21,11 +21,20 @@ function program(): Command {
     .option("--devices <n>", "number of devices", parse.positiveInt, 10)
     .option("--rate <msgs-per-s>", "telemetry messages per second per device", parse.positiveNumber, 1)
     .option("--duration <duration>", "run length, e.g. 60s or 5m", parse.duration, 60_000)
-    .addOption(new Option("--scenario <name>", "steady | storm | revoke").argParser(parse.scenario).default("steady"))
+    .addOption(
+      new Option("--scenario <name>", "steady | storm | revoke | renew | rotate")
+        .argParser(parse.scenario)
+        .default("steady"),
+    )
     .option("--revoke <k>", "revoke scenario: devices an operator revokes mid-run (default 1)", parse.positiveInt)
     .option(
       "--revoke-at <duration>",
       "revoke scenario: when (default: after the ramp, at 40% of the run)",
+      parse.duration,
+    )
+    .option(
+      "--rotate-at <duration>",
+      "rotate scenario: when the issuing CA rotates (default: at 40% of the run)",
       parse.duration,
     )
     .option(
@@ -105,6 +114,7 @@ function fleetOptions(flags: parse.SimFlags, admin: FleetAdmin | null): Omit<Fle
       admin && flags.scenario === "revoke"
         ? { count: flags.revoke ?? 1, atMs: flags.revokeAt, revokeDevice: admin.revokeDevice }
         : undefined,
+    rotate: admin && flags.scenario === "rotate" ? { atMs: flags.rotateAt, rotateCa: admin.rotateCa } : undefined,
     httpConcurrency: flags.concurrency,
     retry: { maxRefusals: flags.maxRefusals },
   };

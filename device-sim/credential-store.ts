@@ -9,6 +9,8 @@ export interface DeviceCredential {
   readonly certPem: string;
   readonly serial: string;
   readonly notAfter: number;
+  /** The issuing CA that signed it (its subject, as node:crypto prints it). */
+  readonly issuer: string;
   /**
    * When the certificate was received. The CA backdates notBefore (clock skew), so the
    * certificate's own validity period would put "two thirds of the lifetime" too early.
@@ -22,10 +24,14 @@ interface Meta {
   readonly obtainedAt: number;
 }
 
-/** Serial and notAfter from the certificate itself. */
-export function certificateFacts(certPem: string): { serial: string; notAfter: number } {
+/** Serial, notAfter and issuer from the certificate itself. */
+export function certificateFacts(certPem: string): { serial: string; notAfter: number; issuer: string } {
   const certificate = new X509Certificate(certPem);
-  return { serial: certificate.serialNumber.toLowerCase(), notAfter: Date.parse(certificate.validTo) };
+  return {
+    serial: certificate.serialNumber.toLowerCase(),
+    notAfter: Date.parse(certificate.validTo),
+    issuer: certificate.issuer,
+  };
 }
 
 /** `<state>/<device id>/{key.pem (0600), cert.pem, meta.json}`, one folder per device. */

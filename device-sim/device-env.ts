@@ -21,6 +21,8 @@ export interface DeviceEnvironment {
   readonly rate: number;
   /** Renew when this fraction of the certificate's lifetime (from receipt to notAfter) has passed. */
   readonly renewAtFraction: number;
+  /** Renewals move by up to ±renewJitter/2 of the lifetime at random (device-sim/renewal.ts). */
+  readonly renewJitter: number;
   /** Aborted when the run ends: loops stop, requests in flight are cancelled. */
   readonly signal: AbortSignal;
   readonly emit: (event: FleetEvent) => void;

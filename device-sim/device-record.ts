@@ -16,6 +16,10 @@ export interface DeviceRecord {
   firstConnectedAt: number | null;
   connects: number;
   renewals: number;
+  /** When each renewal succeeded. */
+  renewedAt: number[];
+  /** The issuing CA of the certificate the device holds now (node:crypto's subject format). */
+  issuer: string | null;
   /** Times the server closed an established session (a kick, from the device's point of view). */
   kicks: number[];
   refusals: { at: number; stage: RefusalStage; reason: string }[];
@@ -39,6 +43,8 @@ export function newDeviceRecord(id: string): DeviceRecord {
     firstConnectedAt: null,
     connects: 0,
     renewals: 0,
+    renewedAt: [],
+    issuer: null,
     kicks: [],
     refusals: [],
     gaveUp: null,
@@ -53,5 +59,15 @@ export interface RevocationRecord {
   readonly deviceId: string;
   readonly requestedAt: number;
   readonly doneAt: number;
+  readonly error: string | null;
+}
+
+/** An operator rollover of the issuing CA the fleet asked for (the rotate scenario). */
+export interface RotationRecord {
+  readonly requestedAt: number;
+  readonly doneAt: number;
+  /** The new active CA's id and subject (node:crypto's format, as devices see their certificate's issuer). */
+  readonly caId: string | null;
+  readonly subject: string | null;
   readonly error: string | null;
 }

@@ -7,6 +7,7 @@ import { newDeviceRecord, type DeviceRecord } from "./device-record.js";
 import { EnrollError } from "./enroll-client.js";
 import { connectOnce } from "./mqtt-link.js";
 import { Outbox } from "./outbox.js";
+import { renewalTime } from "./renewal.js";
 import { answerTo, commandFilter, eventTopic, SensorState, telemetryTopic } from "./telemetry.js";
 import type { RefusalStage, MqttBroker } from "./types.js";
 
@@ -24,8 +25,8 @@ const SWITCH_DRAIN_MS = 5_000;
 
 /**
  * One simulated device, behaving like firmware: boot (stored or enrolled credentials), connect,
- * sample telemetry at its rate, answer commands, renew at two thirds of the certificate's life and
- * reconnect with it, and back off (then give up) when the server refuses it.
+ * sample telemetry at its rate, answer commands, renew at two thirds of the certificate's life (with
+ * jitter) over EST simplereenroll and reconnect with it, and back off (then give up) when the server refuses it.
  */
 export class SimDevice {
   readonly record: DeviceRecord;
@@ -90,6 +91,7 @@ export class SimDevice {
     if ("gaveUp" in outcome) return this.giveUp(outcome.gaveUp);
     if ("stopped" in outcome) return;
     this.credential = outcome.credential;
+    this.record.issuer = outcome.credential.issuer;
     this.planRenewal();
     await this.connectLoop();
   }
@@ -201,7 +203,7 @@ export class SimDevice {
 
   private planRenewal(): void {
     const { obtainedAt, notAfter } = this.credential!;
-    this.renewAt = obtainedAt + (notAfter - obtainedAt) * this.env.renewAtFraction;
+    this.renewAt = renewalTime(obtainedAt, notAfter, this.env.renewAtFraction, this.env.renewJitter);
   }
 
   private async renew(): Promise<void> {
@@ -212,6 +214,8 @@ export class SimDevice {
       this.credential = renewed;
       this.renewFailures = 0;
       this.record.renewals++;
+      this.record.renewedAt.push(Date.now());
+      this.record.issuer = renewed.issuer;
       this.planRenewal();
       this.env.emit({ type: "renewed", deviceId: this.id, at: Date.now(), notAfter: renewed.notAfter });
       await this.switchConnection();

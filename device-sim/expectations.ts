@@ -65,7 +65,57 @@ export function evaluateExpectations(
     countCheck("telemetry in order", others, (s) => s.outOfOrder, "out of order"),
   ];
   if (recording.scenario === "revoke") expectations.push(...revocationExpectations(recording, others, revoked));
+  if (recording.scenario === "renew" || recording.scenario === "rotate")
+    expectations.push(...renewalExpectations(others));
+  if (recording.scenario === "rotate") expectations.push(...rotationExpectations(recording, others));
   return expectations;
+}
+
+/** Short-lived certificates: every device renewed over simplereenroll, and the server refused no renewal. */
+function renewalExpectations(others: readonly Judged[]): Expectation[] {
+  const renewals = others.reduce((n, j) => n + j.device.renewals, 0);
+  return [
+    check(
+      "every device renewed",
+      others.filter((j) => j.device.renewals === 0).map((j) => j.device.id),
+      `${renewals} renewals across ${others.length} devices`,
+    ),
+    check(
+      "no renewal refused",
+      others
+        .filter((j) => j.device.refusals.some((r) => r.stage === "renew"))
+        .map((j) => `${j.device.id} (${j.device.refusals.find((r) => r.stage === "renew")!.reason})`),
+      "every renewal was accepted",
+    ),
+  ];
+}
+
+/**
+ * Issuing-CA rollover: it went through, every device renewed after it and holds a certificate of the new
+ * CA (the old one stayed trusted meanwhile, so nothing was refused), and telemetry kept flowing (above).
+ */
+function rotationExpectations(recording: FleetRecording, others: readonly Judged[]): Expectation[] {
+  const rotation = recording.rotation ?? null;
+  const done = rotation !== null && rotation.error === null;
+  const after = done ? rotation.doneAt : Infinity;
+  const movedOver = (j: Judged) => j.device.issuer === rotation?.subject && j.device.renewedAt.some((at) => at > after);
+  return [
+    {
+      name: "the issuing CA rotated",
+      ok: done,
+      detail: rotation === null ? "the run ended before the rotation" : (rotation.error ?? `now ${rotation.caId}`),
+    },
+    check(
+      "every device renewed onto the new CA",
+      done ? others.filter((j) => !movedOver(j)).map((j) => j.device.id) : ["(no rotation)"],
+      `${others.length} devices hold a certificate of ${rotation?.caId ?? "-"}`,
+    ),
+    check(
+      "no device was refused",
+      others.filter((j) => j.device.refusals.length > 0).map((j) => `${j.device.id} (${j.device.refusals[0]!.reason})`),
+      "no refusal at enrollment, connect or renewal",
+    ),
+  ];
 }
 
 function revocationExpectations(

@@ -3,12 +3,12 @@ import { CredentialStore } from "./credential-store.js";
 import { startConsumer, type TelemetryConsumer } from "./consumer.js";
 import { SimDevice } from "./device.js";
 import type { DeviceEnvironment } from "./device-env.js";
-import type { RevocationRecord } from "./device-record.js";
+import type { RevocationRecord, RotationRecord } from "./device-record.js";
 import { EnrollClient } from "./enroll-client.js";
 import { HttpsClient } from "./https-client.js";
 import { Limiter } from "./limiter.js";
 import { buildReport, type FleetRecording, type FleetReport } from "./report.js";
-import { revokeDuringRun, type RevokePlan } from "./revoker.js";
+import { revokeDuringRun, rotateDuringRun, type RevokePlan, type RotatePlan } from "./revoker.js";
 import { bootOffsetMs, defaultRampMs, defaultRevokeAtMs, deviceIds } from "./scenario.js";
 import { Scheduler } from "./scheduler.js";
 import { Timeline } from "./timeline.js";
@@ -52,6 +52,10 @@ export interface FleetOptions {
   readonly retry?: Partial<RetryPolicy>;
   /** Default 2/3. */
   readonly renewAtFraction?: number;
+  /** Spread of renewal times as a fraction of the lifetime (default 0.1: ±5%). */
+  readonly renewJitter?: number;
+  /** Required by the rotate scenario: the operator's issuing-CA rollover mid-run. */
+  readonly rotate?: RotatePlan;
   /** How long the end of the run waits for unacknowledged telemetry and its delivery (default 5 s). */
   readonly drainTimeoutMs?: number;
   readonly onEvent?: (event: FleetEvent) => void;
@@ -72,6 +76,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   const scenario = options.scenario ?? "steady";
   if (scenario === "revoke" && !options.revoke)
     throw new Error("the revoke scenario needs options.revoke (count and revokeDevice)");
+  if (scenario === "rotate" && !options.rotate) throw new Error("the rotate scenario needs options.rotate (rotateCa)");
   const durationMs = options.durationMs ?? (options.signal ? Infinity : 60_000);
   const rampMs = options.rampMs ?? defaultRampMs(scenario, durationMs);
   const end = new AbortController();
@@ -98,6 +103,10 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   const revoke = scenario === "revoke" ? options.revoke : undefined;
   const revokeAtMs = revoke?.atMs ?? defaultRevokeAtMs(durationMs, rampMs);
   const revocations = revoke ? revokeDuringRun(revoke, revokeAtMs, devices, scheduler, emit) : Promise.resolve([]);
+  const rotate = scenario === "rotate" ? options.rotate : undefined;
+  const rotation = rotate
+    ? rotateDuringRun(rotate, rotate.atMs ?? defaultRevokeAtMs(durationMs, rampMs), scheduler)
+    : Promise.resolve(null);
   await runFor(durationMs, scheduler, options.signal);
   await windDown(devices, consumer, scheduler, options.drainTimeoutMs ?? 5_000);
   const endedAt = Date.now();
@@ -106,7 +115,10 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   await Promise.all(devices.map((device) => device.shutdown()));
   await Promise.allSettled(boots);
   await consumer.close();
-  const recording = record(scenario, options, startedAt, endedAt, devices, consumer, await revocations);
+  const recording = record(scenario, options, { startedAt, endedAt }, devices, consumer, {
+    revocations: await revocations,
+    rotation: await rotation,
+  });
   options.onRecording?.({ ...recording, timeline: timeline.samples });
   return buildReport(recording);
 }
@@ -136,6 +148,7 @@ function environment(
     retry: { ...DEFAULT_RETRY, ...options.retry },
     rate: options.rate ?? 1,
     renewAtFraction: options.renewAtFraction ?? 2 / 3,
+    renewJitter: options.renewJitter ?? 0.1,
     signal,
     emit,
   };
@@ -220,16 +233,16 @@ export function progressOf(
 function record(
   scenario: Scenario,
   options: FleetOptions,
-  startedAt: number,
-  endedAt: number,
+  { startedAt, endedAt }: { startedAt: number; endedAt: number },
   devices: readonly SimDevice[],
   consumer: TelemetryConsumer,
-  revocations: RevocationRecord[],
+  { revocations, rotation }: { revocations: RevocationRecord[]; rotation: RotationRecord | null },
 ): FleetRecording {
   return {
     scenario,
     startedAt,
     endedAt,
+    rotation,
     devices: devices.map((d) => d.record),
     deliveries: consumer.deliveries.snapshot(),
     malformed: consumer.deliveries.malformed,

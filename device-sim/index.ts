@@ -3,7 +3,7 @@ export { runFleet, type FleetOptions } from "./fleet.js";
 export { startConsumer, type ConsumerOptions, type TelemetryConsumer } from "./consumer.js";
 export { buildReport, type FleetRecording, type FleetReport, type RevokedDeviceReport } from "./report.js";
 export type { Expectation } from "./expectations.js";
-export type { RevokePlan } from "./revoker.js";
+export type { RevokePlan, RotatePlan } from "./revoker.js";
 export { formatSummary } from "./summary.js";
 export { resolveEndpoints, type EndpointFlags } from "./endpoints.js";
 export { fleetAdmin, fleetAdminFromDataDir, type FleetAdmin } from "./admin.js";

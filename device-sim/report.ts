@@ -1,5 +1,5 @@
 import type { DeviceDeliveries } from "./delivery-log.js";
-import type { DeviceRecord, RevocationRecord } from "./device-record.js";
+import type { DeviceRecord, RevocationRecord, RotationRecord } from "./device-record.js";
 import { evaluateExpectations, type Expectation } from "./expectations.js";
 import { checkSequence, type SequenceStats } from "./sequence-check.js";
 import { distribution, ratePerSecond, type Distribution } from "./stats.js";
@@ -16,6 +16,8 @@ export interface FleetRecording {
   readonly malformed: number;
   readonly revokeRequested: number;
   readonly revocations: readonly RevocationRecord[];
+  /** The rotate scenario's issuing-CA rollover (null when it did not happen). */
+  readonly rotation?: RotationRecord | null;
   readonly commands: { readonly sent: ReadonlyMap<string, number>; readonly answered: ReadonlyMap<string, number> };
   readonly consumerDisconnects: number;
   /** The fleet sampled every second (online, sent, received); only the HTML report reads it. */
@@ -71,6 +73,9 @@ export interface FleetReport {
   readonly commands: { sent: number; answered: number; roundTripMs: Distribution | null };
   readonly consumerDisconnects: number;
   readonly revoked: readonly RevokedDeviceReport[];
+  readonly rotation: RotationRecord | null;
+  /** Renewal attempts the server refused (HTTP 401/403), across the fleet. */
+  readonly renewalRefusals: number;
   /** Devices that were not revoked but lost, duplicated or reordered telemetry (first 20). */
   readonly problems: readonly DeviceProblem[];
   readonly expectations: readonly Expectation[];
@@ -102,6 +107,8 @@ export function buildReport(recording: FleetRecording): FleetReport {
     },
     consumerDisconnects: recording.consumerDisconnects,
     revoked: recording.revocations.map((revocation) => revokedDeviceReport(revocation, devices)),
+    rotation: recording.rotation ?? null,
+    renewalRefusals: devices.reduce((n, d) => n + d.refusals.filter((r) => r.stage === "renew").length, 0),
     problems: judged
       .filter(({ device, stats }) => !revokedIds.has(device.id) && stats.lost + stats.duplicated + stats.outOfOrder > 0)
       .slice(0, MAX_PROBLEMS_LISTED)

@@ -1,5 +1,6 @@
+import { X509Certificate } from "node:crypto";
 import type { SimDevice } from "./device.js";
-import type { RevocationRecord } from "./device-record.js";
+import type { RevocationRecord, RotationRecord } from "./device-record.js";
 import type { Scheduler } from "./scheduler.js";
 import { pickRandom } from "./scenario.js";
 import type { FleetEvent } from "./types.js";
@@ -48,4 +49,30 @@ async function revokeOne(
   const doneAt = Date.now();
   emit({ type: "revoked", deviceId, at: doneAt, ...(error === null ? {} : { error }) });
   return { deviceId, requestedAt, doneAt, error };
+}
+
+/** The operator's part of the rotate scenario: a new issuing CA mid-run (`fleetgate ca rotate`). */
+export interface RotatePlan {
+  /** Ms after the start of the run; default as for revocations (after the ramp, at 40% of the run). */
+  readonly atMs?: number;
+  /** Rotates and makes the running server reload; resolves with the new CA's id and certificate PEM. */
+  readonly rotateCa: () => Promise<{ readonly id: string; readonly certificatePem: string }>;
+}
+
+/** At the planned time, the rollover: from then on every renewal must land on the new CA. */
+export async function rotateDuringRun(
+  plan: RotatePlan,
+  atMs: number,
+  scheduler: Scheduler,
+): Promise<RotationRecord | null> {
+  await scheduler.sleep(atMs);
+  if (scheduler.isStopped) return null;
+  const requestedAt = Date.now();
+  try {
+    const rotated = await plan.rotateCa();
+    const subject = new X509Certificate(rotated.certificatePem).subject;
+    return { requestedAt, doneAt: Date.now(), caId: rotated.id, subject, error: null };
+  } catch (failure) {
+    return { requestedAt, doneAt: Date.now(), caId: null, subject: null, error: (failure as Error).message };
+  }
 }

@@ -1,17 +1,20 @@
 import type { Scenario } from "./types.js";
 
 /**
- * How a scenario starts the fleet. steady and revoke spread first boots over a ramp, as devices
+ * How a scenario starts the fleet. steady, revoke and rotate spread first boots over a ramp, as devices
  * are installed one by one; storm powers everything on at once, as after a power cut, and lets
- * the server's rate limits and backpressure shape it.
+ * the server's rate limits and backpressure shape it; renew does the same, so that the renewals of
+ * short-lived certificates come back as a storm too (spread only by the devices' jitter).
  */
+const ALL_AT_ONCE: ReadonlySet<Scenario> = new Set(["storm", "renew"]);
+
 export function defaultRampMs(scenario: Scenario, durationMs: number): number {
-  if (scenario === "storm") return 0;
+  if (ALL_AT_ONCE.has(scenario)) return 0;
   return Number.isFinite(durationMs) ? Math.min(5_000, Math.round(durationMs / 5)) : 5_000;
 }
 
 export function bootOffsetMs(scenario: Scenario, index: number, devices: number, rampMs: number): number {
-  return scenario === "storm" || devices <= 1 ? 0 : Math.round((rampMs * index) / devices);
+  return ALL_AT_ONCE.has(scenario) || devices <= 1 ? 0 : Math.round((rampMs * index) / devices);
 }
 
 /** Revocations come once the fleet is up: after the ramp, and not before 40% of the run. */

@@ -26,6 +26,12 @@ export function formatSummary(report: FleetReport): string {
       `  revoked       ${r.deviceId}: ${r.error ? `revocation failed: ${r.error}` : `${cut}, ${r.refusedOnReconnect ? "refused on reconnect" : "NOT refused"}${r.gaveUp ? ", gave up" : ""}`}`,
     );
   }
+  if (report.renewals > 0 || report.renewalRefusals > 0)
+    lines.push(`  renewals      ${report.renewals} (refused ${report.renewalRefusals})`);
+  if (report.rotation)
+    lines.push(
+      `  rotation      ${report.rotation.error ? `FAILED: ${report.rotation.error}` : `to ${report.rotation.caId}`} in ${ms(report.rotation.doneAt - report.rotation.requestedAt)}`,
+    );
   for (const g of report.gaveUp.slice(0, 10)) lines.push(`  gave up       ${g.deviceId}: ${g.reason}`);
   for (const p of report.problems)
     lines.push(

@@ -2,8 +2,8 @@
  * The simulator's public vocabulary: what a caller gives runFleet and what it hears back while
  * the fleet runs. The report itself is in report.ts.
  */
-export type Scenario = "steady" | "storm" | "revoke";
-export const SCENARIOS: readonly Scenario[] = ["steady", "storm", "revoke"];
+export type Scenario = "steady" | "storm" | "revoke" | "renew" | "rotate";
+export const SCENARIOS: readonly Scenario[] = ["steady", "storm", "revoke", "renew", "rotate"];
 
 export type EnrollMethod = "est" | "json";
 

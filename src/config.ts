@@ -5,6 +5,7 @@ import { DEFAULT_ACL, templateProblem } from "./domain/acl.js";
 import { DEFAULT_ALLOWED_KEYS } from "./domain/csr-policy.js";
 import { parseDuration } from "./domain/duration.js";
 import { DEFAULT_PROFILES, ROLE_PATTERN } from "./domain/profile.js";
+import { Pkcs11ConfigSchema } from "./adapters/ca/pkcs11/config.js";
 
 /**
  * The whole configuration, validated once at start-up and frozen. Sources, weakest first:
@@ -77,6 +78,19 @@ const cluster = z
       .string()
       .regex(/^[A-Za-z0-9._:-]{1,64}$/)
       .default("fleetgate"),
+  })
+  .prefault({});
+
+/**
+ * `ca`: where new CA keys are made (`init`, `ca rotate`): 0600 files or the PKCS#11 token of `pkcs11`.
+ * Which key an existing CA uses is recorded in pki/issuing-cas.json, not here.
+ */
+const caSection = z
+  .strictObject({
+    key: z.enum(["file", "pkcs11"]).default("file"),
+    rootKey: z.enum(["file", "pkcs11"]).default("file"),
+    /** How long superseded certificates are kept after they expire (then pruned from the registry). */
+    supersededRetention: duration.default(24 * 3_600_000),
   })
   .prefault({});
 
@@ -199,6 +213,19 @@ const ConfigSchema = z.strictObject({
       z.strictObject({ publish: z.array(aclTemplate), subscribe: z.array(aclTemplate) }),
     )
     .default(() => structuredClone(DEFAULT_ACL)),
+  ca: caSection,
+  pkcs11: Pkcs11ConfigSchema.optional(),
+});
+
+/** A CA key in a token needs to know which token: refused at start-up, naming what to set. */
+const CheckedConfigSchema = ConfigSchema.superRefine((config, ctx) => {
+  for (const key of ["key", "rootKey"] as const)
+    if (config.ca[key] === "pkcs11" && config.pkcs11 === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["pkcs11"],
+        message: `ca.${key} is pkcs11: set pkcs11.module, pkcs11.token and pkcs11.keyLabel (the PIN comes from FLEETGATE_PKCS11_PIN or pkcs11.pinFile)`,
+      });
 });
 
 export type Config = Readonly<z.output<typeof ConfigSchema>>;
@@ -228,6 +255,12 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   FLEETGATE_REDIS: "cluster.redis",
   FLEETGATE_NODE_ID: "cluster.nodeId",
   FLEETGATE_CLUSTER_KEY_PREFIX: "cluster.keyPrefix",
+  FLEETGATE_CA_KEY: "ca.key",
+  FLEETGATE_CA_ROOT_KEY: "ca.rootKey",
+  FLEETGATE_PKCS11_MODULE: "pkcs11.module",
+  FLEETGATE_PKCS11_TOKEN: "pkcs11.token",
+  FLEETGATE_PKCS11_KEY_LABEL: "pkcs11.keyLabel",
+  FLEETGATE_PKCS11_PIN_FILE: "pkcs11.pinFile",
 };
 
 type Tree = Record<string, unknown>;
@@ -263,6 +296,8 @@ function envValue(key: string, raw: string): unknown {
       .split(",")
       .map((s) => s.trim())
       .filter(Boolean);
+  // A token or key label of digits is still a label.
+  if (key.startsWith("pkcs11.")) return raw;
   return /^\d+$/.test(raw) ? Number(raw) : raw;
 }
 
@@ -317,7 +352,7 @@ function withBuiltInEntries(input: Tree): Tree {
 
 /** Validates one merged input; throws a ConfigError naming every bad key and what it allows. */
 export function parseConfig(input: Tree): Config {
-  const result = ConfigSchema.safeParse(withBuiltInEntries(input));
+  const result = CheckedConfigSchema.safeParse(withBuiltInEntries(input));
   if (!result.success) throw new ConfigError(`invalid configuration:\n${formatIssues(result.error)}`);
   const config = result.data;
   config.dataDir = resolve(config.dataDir);

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EnrollmentDeps } from "./app/deps.js";
 import { HealthCheck } from "./app/health.js";
@@ -7,22 +6,27 @@ import type { RevocationDeps } from "./app/revoke-device.js";
 import type { Config } from "./config.js";
 import type { KeySpec } from "./domain/csr-policy.js";
 import type { CertificateProfile } from "./domain/profile.js";
-import { CrlPublisher } from "./adapters/ca/crl.js";
-import { CaNotary } from "./adapters/ca/notary.js";
+import type { CrlPublisher } from "./adapters/ca/crl.js";
+import { RingNotaries } from "./adapters/ca/notary.js";
 import { decodeCsr } from "./adapters/ca/csr-decoder.js";
-import { loadIssuingCa, type IssuingCa } from "./adapters/ca/issuing-ca.js";
-import { X509Signer } from "./adapters/ca/signer.js";
 import { InProcessEventBus } from "./adapters/events/in-process-bus.js";
 import { createAdminServer } from "./adapters/http/admin-server.js";
 import { createEnrollServer } from "./adapters/http/enroll-server.js";
-import type { ListenerTls } from "./adapters/http/listener-tls.js";
+import { replaceListenerTls } from "./adapters/http/listener-tls.js";
 import { listen } from "./adapters/http/listen.js";
 import { createMetricsServer } from "./adapters/http/metrics-server.js";
 import { MqttGateway } from "./adapters/mqtt/broker.js";
-import { pkiExists, pkiPaths, readPrivateKeyPem, type PkiPaths } from "./adapters/shared/key-files.js";
+import { pkiExists, pkiPaths, type PkiPaths } from "./adapters/shared/key-files.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
-import { systemClock, type Clock, type EventBus, type Registry, type SessionDirectory } from "./ports.js";
+import {
+  systemClock,
+  type CertificateSigner,
+  type Clock,
+  type EventBus,
+  type Registry,
+  type SessionDirectory,
+} from "./ports.js";
 import { startActivitySampler } from "./activity-sampler.js";
 import { removeRuntimeInfo, writeRuntimeInfo } from "./runtime-file.js";
 import { DataDirLock } from "./data-dir-lock.js";
@@ -31,7 +35,9 @@ import { initPki } from "../provisioning/init-pki.js";
 import { issueFirstOperator } from "../provisioning/operator-credential.js";
 import { connectCluster } from "./wiring/cluster.js";
 import { startGateway } from "./wiring/gateway.js";
-import { startPki } from "./wiring/pki.js";
+import { openPki, startPkiServices, type PkiServices } from "./wiring/pki.js";
+import { withCaKeys } from "./wiring/pki-init.js";
+import type { PkiRuntime } from "./wiring/pki-runtime.js";
 import { nodeIdOf, openRegistry } from "./wiring/registry.js";
 
 export function registryFile(dataDir: string): string {
@@ -44,20 +50,13 @@ export function profilesFrom(config: Config): Map<string, CertificateProfile> {
   );
 }
 
-export function revocationUrls(config: Config): { crl: string; ocsp: string } {
-  const base = config.pki.publicUrl.replace(/\/+$/, "");
-  return { crl: `${base}/crl/issuing-ca.crl`, ocsp: `${base}/ocsp` };
-}
-
 function enrollmentDeps(
   config: Config,
-  paths: PkiPaths,
-  ca: IssuingCa,
+  signer: CertificateSigner,
   registry: Registry,
   clock: Clock,
   bus?: EventBus,
 ): EnrollmentDeps {
-  const signer = X509Signer.create(ca, paths, revocationUrls(config));
   const profiles = profilesFrom(config);
   return {
     registry,
@@ -70,13 +69,25 @@ function enrollmentDeps(
   };
 }
 
-/** `fleetgate init`: the CA hierarchy, server certificate, registry and the first operator credential. */
-export async function initDataDir(config: Config, logger: Logger): Promise<PkiPaths> {
+/**
+ * `fleetgate init`: the CA hierarchy (keys in files or, with ca.key / ca.rootKey `pkcs11`, in the token),
+ * server certificate, registry and the first operator credential.
+ */
+export async function initDataDir(
+  config: Config,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<PkiPaths> {
   const paths = pkiPaths(config.dataDir);
-  await initPki(paths, { hostnames: config.hostnames });
-  const registry = await openRegistry(config);
+  const keyTypes = { root: config.ca.rootKey, issuing: config.ca.key };
+  await withCaKeys(config, env, (keys) => initPki(paths, { hostnames: config.hostnames, keyTypes }, keys));
+  const pki = await openPki(config, env);
+  const registry = await openRegistry(config).catch(async (error: unknown) => {
+    await pki.close();
+    throw error;
+  });
   try {
-    const deps = enrollmentDeps(config, paths, loadIssuingCa(paths), registry, systemClock);
+    const deps = enrollmentDeps(config, pki.signer, registry, systemClock);
     const operator = await issueFirstOperator(deps, config.dataDir);
     logger.info(
       { dataDir: config.dataDir, pki: paths.dir, operator: operator.cert },
@@ -84,6 +95,7 @@ export async function initDataDir(config: Config, logger: Logger): Promise<PkiPa
     );
   } finally {
     await registry.close();
+    await pki.close();
   }
   return paths;
 }
@@ -104,8 +116,11 @@ export interface RunningFleetgate {
   readonly revocation: RevocationDeps;
   /** Live sessions: this node's, or every node's in a cluster. */
   readonly sessions: SessionDirectory;
-  /** The issuing CA's current CRL (what the PKI listener serves). */
+  /** The active issuing CA's current CRL (what /crl/issuing-ca.crl serves). */
   readonly crl: Pick<CrlPublisher, "crlNumber" | "der" | "refresh">;
+  /** The issuing CAs, server certificate and every CA's CRL; `pki.reload()` is what SIGHUP does. */
+  readonly pki: PkiRuntime;
+  readonly crls: PkiServices["crls"];
   close(): Promise<void>;
 }
 
@@ -121,35 +136,41 @@ class Closers {
   }
 }
 
-function listenerTls(paths: PkiPaths, ca: IssuingCa): ListenerTls {
-  // readPrivateKeyPem refuses a key file others can read.
-  return {
-    key: readPrivateKeyPem(paths.serverKey),
-    cert: readFileSync(paths.serverCert),
-    ca: [ca.pem, readFileSync(paths.rootCert, "utf8")],
-  };
-}
-
 /** The parts every listener shares: registry, CA, bus (in-process, or Redis in a cluster), metrics. */
-async function openCore(config: Config, logger: Logger, clock: Clock, closers: Closers) {
+async function openCore(config: Config, logger: Logger, clock: Clock, closers: Closers, env: NodeJS.ProcessEnv) {
   const nodeId = nodeIdOf(config);
-  const paths = pkiPaths(config.dataDir);
   const registry = closers.add(await openRegistry(config), (r) => r.close());
   const cluster = config.cluster.redis === undefined ? null : await connectCluster(config, nodeId, logger);
   if (cluster !== null) closers.add(cluster, (c) => c.close());
   const metrics = new Metrics();
   if (cluster !== null) metrics.registry.setDefaultLabels({ node: nodeId });
   metrics.watchExpiry((before) => registry.countActiveCertificatesExpiringBefore(before));
-  const ca = loadIssuingCa(paths);
+  const pki = closers.add(await openPki(config, env), (p) => p.close());
   const bus: EventBus = cluster?.bus ?? new InProcessEventBus(logger, nodeId);
-  const deps = enrollmentDeps(config, paths, ca, registry, clock, bus);
-  return { nodeId, paths, registry, cluster, metrics, ca, tls: listenerTls(paths, ca), bus, deps };
+  const deps = enrollmentDeps(config, pki.signer, registry, clock, bus);
+  return { nodeId, registry, cluster, metrics, pki, tls: pki.listenerTls(), bus, deps };
+}
+
+/** The active CA's publisher, whichever CA that is at the moment of the call. */
+function activeCrl(pki: PkiRuntime, services: PkiServices): RunningFleetgate["crl"] {
+  const current = () => services.crls.publisher(pki.ring.active.id)!;
+  return {
+    get crlNumber() {
+      return current().crlNumber;
+    },
+    get der() {
+      return current().der;
+    },
+    refresh: (reason?: string) => current().refresh(reason),
+  };
 }
 
 /** `lastSeenAt`, written in batches from the session events this node sees. */
 function recordLastSeen(registry: Registry, bus: EventBus, clock: Clock, logger: Logger, closers: Closers): void {
   const lastSeen = new LastSeen(registry, clock);
-  bus.subscribe((event) => event.type.startsWith("session.") && lastSeen.note(event.deviceId));
+  bus.subscribe(
+    (event) => (event.type === "session.opened" || event.type === "session.closed") && lastSeen.note(event.deviceId),
+  );
   const flush = () => void lastSeen.flush().catch((err: unknown) => logger.error({ err }, "lastSeen flush failed"));
   const timer = setInterval(flush, 30_000);
   closers.add(timer, async (t) => (clearInterval(t), await lastSeen.flush().catch(() => 0)));
@@ -161,9 +182,10 @@ async function startListeners(
   logger: Logger,
   clock: Clock,
   closers: Closers,
+  env: NodeJS.ProcessEnv,
 ): Promise<RunningFleetgate> {
-  const core = await openCore(config, logger, clock, closers);
-  const { nodeId, registry, metrics, tls, bus, deps, cluster } = core;
+  const core = await openCore(config, logger, clock, closers, env);
+  const { nodeId, registry, metrics, tls, bus, deps, cluster, pki } = core;
   const observe = { logger, metrics };
   const { bodyLimit, rateLimit } = config.enroll;
   const enrollOptions = { deps, tls, bodyLimit, rateLimit, limits: config.enroll, ...observe };
@@ -177,22 +199,27 @@ async function startListeners(
   const sessions = cluster === null ? gateway.sessions : await cluster.attach(gateway, registry);
   recordLastSeen(registry, bus, clock, logger, closers);
   const revocation: RevocationDeps = { registry, bus, clock };
-  const pki = closers.add(
-    await startPki(registry, core.ca, core.paths, bus, {
-      clustered: cluster !== null,
-      limits: config.pki,
-      clock,
-      ...observe,
-    }),
-    (p) => p.close(),
+  const clustered = cluster !== null;
+  const services = closers.add(
+    await startPkiServices({ config, pki, registry, bus, clock, clustered, nodeId, ...observe }),
+    (p) => p.stop(),
   );
-  const pkiPort = await listen(pki.app, "pki", config.pki.host, config.pki.port, logger);
+  const pkiPort = await listen(services.app, "pki", config.pki.host, config.pki.port, logger);
   const activity = closers.add(startActivitySampler(metrics, clock, logger), (sampler) => sampler.stop()).series;
-  const notary = new CaNotary(core.ca);
-  const adminContext = { enrollment: deps, revocation, sessions, acl: config.acl, notary, activity, ...observe };
+  const notaries = new RingNotaries(() => pki.ring.trusted.map((loaded) => loaded.ca));
+  const adminContext = {
+    ...{ nodeId, enrollment: deps, revocation, sessions, acl: config.acl, notaries, pki, activity },
+    ...observe,
+  };
   const { rateLimit: adminRateLimit, refusalAuditInterval } = config.admin;
   const adminOptions = { tls, limits: config.admin, rateLimit: adminRateLimit, refusalAuditInterval };
   const admin = closers.add(await createAdminServer(adminContext, adminOptions), (s) => s.close());
+  // A PKI reload (issuing-CA rollover, new server certificate) reaches every TLS listener's next handshake.
+  pki.onReload((reloaded) => {
+    const next = reloaded.listenerTls();
+    for (const app of [enroll, admin]) replaceListenerTls(app, next);
+    gateway.replaceTls(next);
+  });
   const adminPort = await listen(admin, "admin", config.admin.host, config.admin.port, logger);
   const health = new HealthCheck(registry, clock, async () => ({
     sessions: gateway.sessions.size,
@@ -210,7 +237,9 @@ async function startListeners(
     gateway,
     revocation,
     sessions,
-    crl: pki.crl,
+    crl: activeCrl(pki, services),
+    pki,
+    crls: services.crls,
     close: () => closers.closeAll(),
   };
 }
@@ -229,6 +258,7 @@ export async function startFleetgate(
   config: Config,
   logger: Logger,
   clock: Clock = systemClock,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<RunningFleetgate> {
   if (!pkiExists(pkiPaths(config.dataDir))) {
     throw new Error(`no PKI in ${config.dataDir}; run \`fleetgate init --data ${config.dataDir}\` first`);
@@ -241,7 +271,7 @@ export async function startFleetgate(
   closers.add(lock, (l) => l.release());
   try {
     const mqttMaxConnections = mqttConnectionCap(config, logger);
-    const running = await startListeners(config, mqttMaxConnections, logger, clock, closers);
+    const running = await startListeners(config, mqttMaxConnections, logger, clock, closers, env);
     const runtime = { pid: process.pid, nodeId: running.nodeId, ports: running.ports, adminHost: config.admin.host };
     writeRuntimeInfo(config.dataDir, runtime, serverName(config));
     closers.add(config.dataDir, (dataDir) => removeRuntimeInfo(dataDir, process.pid, serverName(config)));

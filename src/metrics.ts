@@ -83,6 +83,37 @@ export class Metrics {
     return new Gauge({ name, help, registers: [this.registry] });
   }
 
+  /**
+   * When the CA certificates and the listeners' certificate expire, as Unix time in seconds (alert on
+   * `fleetgate_ca_certificate_expiry_seconds - time() < 30 * 86400`). Read at scrape time from what the
+   * server has loaded: a reload (issuing-CA rollover, server certificate renewal) shows at once.
+   */
+  watchCertificates(
+    source: () => {
+      readonly cas: readonly { readonly id: string; readonly notAfter: number }[];
+      readonly serverNotAfter: number;
+    },
+  ): void {
+    new Gauge({
+      name: "fleetgate_ca_certificate_expiry_seconds",
+      help: "notAfter of each trusted CA certificate (label ca: an issuing CA id, or root), Unix time in seconds.",
+      labelNames: ["ca"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset(); // a retired CA's series ends
+        for (const ca of source().cas) this.set({ ca: ca.id }, Math.floor(ca.notAfter / 1000));
+      },
+    });
+    new Gauge({
+      name: "fleetgate_server_certificate_expiry_seconds",
+      help: "notAfter of the certificate the TLS listeners serve, Unix time in seconds.",
+      registers: [this.registry],
+      collect() {
+        this.set(Math.floor(source().serverNotAfter / 1000));
+      },
+    });
+  }
+
   /** Collected at scrape time from the registry, so the figure is never stale. */
   watchExpiry(
     countExpiringBefore: (before: number) => Promise<number>,

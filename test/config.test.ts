@@ -315,3 +315,40 @@ describe("profiles and ACL roles from configuration", () => {
     expect(() => parseConfig({ profiles: "short" })).toThrow(ConfigError);
   });
 });
+
+describe("CA keys and the PKCS#11 token", () => {
+  const pkcs11 = { module: "/usr/lib/softhsm/libsofthsm2.so", token: "fleetgate", keyLabel: "fleetgate-issuing" };
+
+  it("defaults to file keys and a day of superseded-certificate retention, with no pkcs11 section", () => {
+    const config = parseConfig({});
+    expect(config.ca).toEqual({ key: "file", rootKey: "file", supersededRetention: 86_400_000 });
+    expect(config.pkcs11).toBeUndefined();
+  });
+
+  it("reads the token from fleetgate.json and the environment; a label of digits stays a label", () => {
+    const dataDir = dataDirWithFile({ pkcs11: { ...pkcs11, token: "from-file" }, ca: { key: "pkcs11" } });
+    const config = loadConfig(
+      {},
+      {
+        FLEETGATE_DATA: dataDir,
+        FLEETGATE_PKCS11_TOKEN: "0042",
+        FLEETGATE_PKCS11_PIN_FILE: "/etc/fleetgate/pin",
+        FLEETGATE_CA_ROOT_KEY: "pkcs11",
+      },
+    );
+    expect(config.pkcs11).toEqual({ ...pkcs11, token: "0042", pinFile: "/etc/fleetgate/pin", sessions: 4 });
+    expect(config.ca).toMatchObject({ key: "pkcs11", rootKey: "pkcs11" });
+    expect(loadConfig({ ca: { key: "file" } }, { FLEETGATE_DATA: dataDir }).ca.key).toBe("file");
+  });
+
+  it("refuses a token key without a token, and a PIN in the file", () => {
+    expect(configError(() => parseConfig({ ca: { key: "pkcs11" } })).message).toContain(
+      "pkcs11: ca.key is pkcs11: set pkcs11.module, pkcs11.token and pkcs11.keyLabel",
+    );
+    expect(configError(() => parseConfig({ ca: { rootKey: "pkcs11" } })).message).toContain("ca.rootKey is pkcs11");
+    expect(configError(() => parseConfig({ pkcs11: { ...pkcs11, pin: "1234" } })).message).toContain(
+      "the PIN is never read from fleetgate.json",
+    );
+    expect(configError(() => parseConfig({ ca: { key: "hsm" } })).message).toMatch(/ca\.key: /);
+  });
+});

@@ -7,6 +7,13 @@ describe("Metrics", () => {
   it("registers every metric once, with its type, labels and help", async () => {
     const metrics = new Metrics();
     metrics.watchExpiry(async (before) => (before > Date.now() + 8 * 86_400_000 ? 3 : 1));
+    metrics.watchCertificates(() => ({
+      cas: [
+        { id: "ca-2", notAfter: 2_000_000_000_500 },
+        { id: "root", notAfter: 2_100_000_000_000 },
+      ],
+      serverNotAfter: 1_900_000_000_999,
+    }));
     metrics.enrollments.inc({ method: "est", outcome: "ok" });
     metrics.httpRefusals.inc({ service: "admin", code: "not_found" });
     metrics.mqttDenials.inc({ reason: "publish_not_permitted" });
@@ -15,6 +22,7 @@ describe("Metrics", () => {
     const json = await metrics.registry.getMetricsAsJSON();
     const byName = new Map(json.map((m) => [m.name, m]));
     expect([...byName.keys()].sort()).toEqual([
+      "fleetgate_ca_certificate_expiry_seconds",
       "fleetgate_certificates_expiring",
       "fleetgate_enrollment_duration_seconds",
       "fleetgate_enrollments_total",
@@ -32,6 +40,7 @@ describe("Metrics", () => {
       "fleetgate_mqtt_store_errors_total",
       "fleetgate_mqtt_stored_qos2_bytes",
       "fleetgate_mqtt_stored_qos2_messages",
+      "fleetgate_server_certificate_expiry_seconds",
     ]);
     for (const metric of json) expect(metric.help.length, metric.name).toBeGreaterThan(10);
     const types = Object.fromEntries(json.map((m) => [m.name, String(m.type)]));
@@ -55,6 +64,13 @@ describe("Metrics", () => {
       { labels: { within: "7d" }, value: 1 },
       { labels: { within: "30d" }, value: 3 },
     ]);
+    expect(byName.get("fleetgate_ca_certificate_expiry_seconds")!.values).toEqual([
+      { labels: { ca: "ca-2" }, value: 2_000_000_000 },
+      { labels: { ca: "root" }, value: 2_100_000_000 },
+    ]);
+    expect(byName.get("fleetgate_server_certificate_expiry_seconds")!.values).toEqual([
+      { labels: {}, value: 1_900_000_000 },
+    ]);
     const text = await metrics.registry.metrics();
     expect(text).toContain('fleetgate_mqtt_denials_total{reason="publish_not_permitted"} 1');
     expect(text).toContain("fleetgate_mqtt_kicks_total 1");
@@ -73,7 +89,11 @@ describe("README metrics section", () => {
       readme.indexOf("## Metrics"),
       readme.indexOf("\n## ", readme.indexOf("## Metrics") + 1),
     );
-    const names = (await new Metrics().registry.getMetricsAsJSON()).map((m) => m.name);
+    const metrics = new Metrics();
+    metrics.watchExpiry(async () => 0);
+    metrics.watchCertificates(() => ({ cas: [], serverNotAfter: 0 }));
+    const names = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name);
+    expect(names.length).toBeGreaterThan(15);
     expect(names.filter((name) => !section.includes(`\`${name}`))).toEqual([]);
   });
 });

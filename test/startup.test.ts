@@ -3,6 +3,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { caFiles } from "../src/adapters/ca/ca-manifest.js";
 import { pkiPaths } from "../src/adapters/shared/key-files.js";
 import { createLogger } from "../src/logger.js";
 import { initDataDir, registryFile, startFleetgate } from "../src/main.js";
@@ -28,7 +29,7 @@ describe("private key file modes", { timeout: 60_000 }, () => {
     const paths = pkiPaths(dataDir);
     for (const file of [
       paths.rootKey,
-      paths.issuingKey,
+      caFiles(paths, "ca-1").key,
       paths.serverKey,
       operatorPaths(dataDir, "admin").key,
       registryFile(dataDir),

@@ -16,6 +16,8 @@ export interface RunInfo {
   readonly warmup: number;
   readonly rateLimitsRaised: true;
   readonly csrPregenerationSeconds: number | null;
+  /** Where the issuing CA key was: a 0600 file or a SoftHSM2 token. */
+  readonly caKey?: "file" | "pkcs11";
 }
 
 export interface Measurement {
@@ -141,6 +143,7 @@ function runRows(run: Report["run"]): Cell[][] {
     ["warm-up (untimed)", run.warmup],
     ["enroll rate limits", "raised to 1e6/s, burst 1e6, for the benchmark"],
     ["CSR pre-generation", `${run.csrPregenerationSeconds} s (untimed)`],
+    ["issuing CA key", run.caKey === "pkcs11" ? "SoftHSM2 token (PKCS#11, C_SignAsync)" : "0600 file (node:crypto)"],
   ];
 }
 
@@ -204,4 +207,39 @@ function profileText(p: ProfileSummary): string {
     section("top self-time functions", rows(p.topFunctions)),
     section("project functions, inclusive (sync parts only)", rows(p.projectInclusive)),
   ].join("\n\n");
+}
+
+/** The same benchmark with the CA key in a file and in SoftHSM2, figure by figure. */
+export interface KeyComparison {
+  readonly rows: readonly {
+    readonly figure: string;
+    readonly file: number | null;
+    readonly pkcs11: number | null;
+    readonly ratio: number | null;
+  }[];
+}
+
+export function compareKeys(file: Report, pkcs11: Report): KeyComparison {
+  const pair = (figure: string, pick: (r: Report) => number | null) => {
+    const [a, b] = [pick(file), pick(pkcs11)];
+    return { figure, file: a, pkcs11: b, ratio: a && b ? round(b / a, 2) : null };
+  };
+  return {
+    rows: [
+      pair("enrollments/s", (r) => r.results.enrollmentsPerSecond),
+      pair("server CPU ms per enrollment", (r) => r.results.serverCpuMsPerEnrollment),
+      pair("latency p50 ms", (r) => ms(r.latencyMs["all"]!.p50)),
+      pair("latency p99 ms", (r) => ms(r.latencyMs["all"]!.p99)),
+      // Machine-wide CPU of everything else during each run: how comparable the two runs were.
+      pair("other processes busy, cores", (r) => r.results.otherProcessesCoresBusy),
+    ],
+  };
+}
+
+export function comparisonText(comparison: KeyComparison): string {
+  return section(
+    "issuing CA key: file vs SoftHSM2 (same run, fresh data dir and server each)",
+    comparison.rows.map((row) => [row.figure, row.file, row.pkcs11, row.ratio === null ? null : `${row.ratio}x`]),
+    ["", "file", "SoftHSM2", "SoftHSM2 / file"],
+  );
 }

@@ -35,6 +35,7 @@ export async function addOperator(
     createdAt: now,
     notAfter: signed.notAfter,
     revokedAt: null,
+    issuer: signed.issuer,
   };
   await deps.registry.transact(async (tx) => {
     await tx.insertOperator(record);

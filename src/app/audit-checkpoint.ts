@@ -7,12 +7,12 @@ import {
   type SignedCheckpoint,
 } from "../domain/audit-checkpoint.js";
 import { FleetgateError } from "../domain/errors.js";
-import type { Clock, Notary, Registry } from "../ports.js";
+import type { Clock, Notaries, Registry } from "../ports.js";
 import { appendAudit, verifyAudit } from "./audit-log.js";
 
 export interface CheckpointDeps {
   readonly registry: Registry;
-  readonly notary: Notary;
+  readonly notaries: Notaries;
   readonly clock: Clock;
 }
 
@@ -29,21 +29,22 @@ export async function takeCheckpoint(deps: CheckpointDeps, actor: string): Promi
       `audit log broken at entry ${verified.break!.seq}: ${verified.break!.problem}`,
     );
   const at = deps.clock.now();
+  const notary = deps.notaries.current();
   const statement: CheckpointStatement = {
     format: CHECKPOINT_FORMAT,
     seq: verified.headSeq,
     hash: verified.headHash,
     at: new Date(at).toISOString(),
-    issuer: deps.notary.certificateSha256,
+    issuer: notary.certificateSha256,
   };
-  const signature = await deps.notary.sign(statementBytes(statement));
+  const signature = await notary.sign(statementBytes(statement));
   const { seq, hash, issuer } = statement;
   await deps.registry.transact((tx) =>
     appendAudit(tx, { actor, action: "audit.checkpoint", subject: null, details: { seq, hash, issuer } }, at),
   );
   return {
     statement,
-    signature: { algorithm: deps.notary.algorithm, value: Buffer.from(signature).toString("base64") },
+    signature: { algorithm: notary.algorithm, value: Buffer.from(signature).toString("base64") },
   };
 }
 
@@ -62,11 +63,12 @@ export interface CheckpointVerification {
   };
 }
 
-/** Why a checkpoint is not one this CA signed, or null when its signature verifies. */
-async function signatureProblem(notary: Notary, checkpoint: SignedCheckpoint): Promise<string | null> {
+/** Why a checkpoint is not one a trusted issuing CA signed, or null when its signature verifies. */
+async function signatureProblem(notaries: Notaries, checkpoint: SignedCheckpoint): Promise<string | null> {
   const { statement, signature } = checkpoint;
-  if (statement.issuer !== notary.certificateSha256)
-    return `signed by another CA certificate (sha256 ${statement.issuer}); the issuing CA is ${notary.certificateSha256}`;
+  const notary = notaries.find(statement.issuer);
+  if (notary === undefined)
+    return `signed by a CA certificate that is not a trusted issuing CA (sha256 ${statement.issuer})`;
   if (signature.algorithm !== notary.algorithm)
     return `signature algorithm ${signature.algorithm}; the issuing CA signs with ${notary.algorithm}`;
   const ok = await notary.verify(statementBytes(statement), Buffer.from(signature.value, "base64"));
@@ -83,7 +85,7 @@ export async function verifyCheckpoint(
   checkpoint: SignedCheckpoint,
 ): Promise<CheckpointVerification> {
   const { seq, at } = checkpoint.statement;
-  const problem = await signatureProblem(deps.notary, checkpoint);
+  const problem = await signatureProblem(deps.notaries, checkpoint);
   const verified = await verifyAudit(deps.registry);
   const described = { seq, at, signatureValid: problem === null, problem };
   if (problem !== null) return { ok: false, entries: verified.entries, break: verified.break, checkpoint: described };

@@ -32,6 +32,8 @@ export interface NewCertificate {
   readonly pem: string;
   readonly notBefore: number;
   readonly notAfter: number;
+  /** The issuing CA that signed it. */
+  readonly issuer: string;
 }
 
 export function profileFor(deps: EnrollmentDeps, name: string): CertificateProfile {
@@ -54,9 +56,10 @@ export async function signAndRecord(
   const now = deps.clock.now();
   const { lifetimeMs, role } = profile;
   const signed = await deps.signer.sign({ deviceId, role, lifetimeMs, publicKeySpki, now });
-  const { serial, pem, notBefore, notAfter } = signed;
-  await record({ serial, deviceId, pem, notBefore, notAfter }, now);
-  const chainPem = [deps.signer.issuingCaPem];
+  const { serial, pem, notBefore, notAfter, issuer } = signed;
+  await record({ serial, deviceId, pem, notBefore, notAfter, issuer }, now);
+  // The CA that signed it, not whichever is active by now: a rollover may land while this one is signed.
+  const chainPem = [signed.issuerPem];
   return { deviceId, serial, certificatePem: pem, certificateDer: signed.der, chainPem, notAfter };
 }
 

@@ -96,8 +96,10 @@ export function bins(values: ArrayLike<number>, count = 20): HistogramBin[] {
     min = Math.min(min, values[i]!);
     max = Math.max(max, values[i]!);
   }
-  const width = max > min ? (max - min) / count : 1;
-  const n = max > min ? count : 1;
+  // A spread so small that its bin width underflows to 0 (5e-324 / 10) is one bin, like no spread at all.
+  const spread = (max - min) / count > 0;
+  const width = spread ? (max - min) / count : 1;
+  const n = spread ? count : 1;
   const counts = new Array<number>(n).fill(0);
   for (let i = 0; i < values.length; i++) counts[Math.min(n - 1, Math.floor((values[i]! - min) / width))]! += 1;
   return counts.map((c, i) => ({ from: min + i * width, to: min + (i + 1) * width, count: c }));

@@ -47,6 +47,10 @@ export const ERROR_CATALOGUE = {
     status: 409,
     message: "The audit log's hash chain is broken; no checkpoint is signed over it.",
   },
+  ca_in_use: {
+    status: 409,
+    message: "This issuing CA cannot be retired: it is active or still vouches for valid certificates.",
+  },
   body_too_large: { status: 413, message: "The request body is larger than allowed." },
   uri_too_long: {
     status: 414,
@@ -63,6 +67,10 @@ export const ERROR_CATALOGUE = {
     message: "A service fleetgate depends on (its registry) cannot be reached; try again shortly.",
   },
   internal_error: { status: 500, message: "Internal error; the operator can find details in the server log." },
+  pki_invalid: {
+    status: 500,
+    message: "The PKI files on disk could not be loaded; the server keeps the certificates it had.",
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

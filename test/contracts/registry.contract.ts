@@ -2,6 +2,7 @@ import { describe } from "vitest";
 import { auditContract } from "./registry/audit.contract.js";
 import { enrollmentContract } from "./registry/enrollment.contract.js";
 import type { OpenRegistry } from "./registry/fixtures.js";
+import { issuersContract } from "./registry/issuers.contract.js";
 import { listingContract } from "./registry/listing.contract.js";
 import { racesContract } from "./registry/races.contract.js";
 import { recordsContract } from "./registry/records.contract.js";
@@ -23,5 +24,6 @@ export function registryContract(name: string, open: OpenRegistry): void {
     listingContract(open);
     auditContract(open);
     enrollmentContract(open);
+    issuersContract(open);
   });
 }

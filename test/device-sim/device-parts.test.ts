@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CredentialStore } from "../../device-sim/credential-store.js";
 import { classifyConnectError } from "../../device-sim/mqtt-link.js";
+import { renewalTime } from "../../device-sim/renewal.js";
 import { Scheduler } from "../../device-sim/scheduler.js";
 import { answerTo, deviceIdOfTopic, parseTelemetry, SensorState } from "../../device-sim/telemetry.js";
 import { opensslCsr } from "../helpers/fleetgate.js";
@@ -104,12 +105,30 @@ describe("CredentialStore", () => {
     const store = new CredentialStore(root);
     expect(await store.load("dev-a")).toBeNull();
     const { certPem, keyPem } = selfSigned("dev-a");
-    await store.save({ deviceId: "dev-a", certPem, keyPem, serial: "ab", notAfter: 2, obtainedAt: 1 });
+    await store.save({ deviceId: "dev-a", certPem, keyPem, serial: "ab", notAfter: 2, obtainedAt: 1, issuer: "CN=x" });
     expect(statSync(join(root, "dev-a", "key.pem")).mode & 0o777).toBe(0o600);
     expect(statSync(join(root, "dev-a")).mode & 0o777).toBe(0o700);
     expect(readFileSync(join(root, "dev-a", "cert.pem"), "utf8")).toBe(certPem);
     const loaded = await store.load("dev-a");
     expect(loaded).toMatchObject({ deviceId: "dev-a", keyPem, certPem });
     expect(loaded!.notAfter).toBeGreaterThan(Date.now());
+  });
+});
+
+describe("renewalTime", () => {
+  it("renews at two thirds of the lifetime from receipt, moved by at most half the jitter either way", () => {
+    const at = (random: number) => renewalTime(1_000, 121_000, 2 / 3, 0.1, () => random);
+    expect(at(0.5)).toBe(1_000 + 80_000);
+    expect(at(0)).toBeCloseTo(1_000 + 120_000 * (2 / 3 - 0.05));
+    expect(at(1)).toBeCloseTo(1_000 + 120_000 * (2 / 3 + 0.05));
+    expect(renewalTime(0, 90, 2 / 3, 0, () => 0.9)).toBe(60);
+  });
+
+  it("never pushes a renewal past the certificate's end, whatever the jitter", () => {
+    for (const random of [0, 0.25, 0.75, 1]) {
+      const t = renewalTime(0, 1_000, 2 / 3, 5, () => random);
+      expect(t).toBeGreaterThanOrEqual(333);
+      expect(t).toBeLessThanOrEqual(1_000);
+    }
   });
 });

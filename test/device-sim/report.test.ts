@@ -156,4 +156,79 @@ describe("buildReport", () => {
       });
     });
   });
+
+  describe("renew and rotate scenarios", () => {
+    const NEW_CA = "CN=fleetgate Issuing CA 2\nO=fleetgate";
+    const rotation = { requestedAt: T0 + 3_000, doneAt: T0 + 3_500, caId: "ca-2", subject: NEW_CA, error: null };
+    const renewed = (id: string, at: number, issuer: string) => device(id, 3, { renewals: 1, renewedAt: [at], issuer });
+    const deliveries = new Map([
+      ["a", delivered([1, 2, 3])],
+      ["b", delivered([1, 2, 3])],
+    ]);
+
+    it("renew: every device renewed and no renewal refused", () => {
+      const ok = buildReport(
+        recording({ scenario: "renew", devices: [renewed("a", T0 + 5, "x"), renewed("b", T0 + 6, "x")], deliveries }),
+      );
+      expect(ok.expectations.filter((e) => !e.ok)).toEqual([]);
+      const refused = { at: T0 + 7, stage: "renew" as const, reason: "HTTP 403 certificate_not_active" };
+      const bad = buildReport(
+        recording({
+          scenario: "renew",
+          devices: [device("a", 3), renewed("b", T0 + 6, "x")],
+          deliveries,
+        }),
+      );
+      expect(bad.expectations.find((e) => e.name === "every device renewed")).toMatchObject({ ok: false, detail: "a" });
+      const refusedRun = buildReport(
+        recording({
+          scenario: "renew",
+          devices: [renewed("a", T0 + 5, "x"), { ...renewed("b", T0 + 6, "x"), refusals: [refused] }],
+          deliveries,
+        }),
+      );
+      expect(refusedRun.expectations.find((e) => e.name === "no renewal refused")).toMatchObject({
+        ok: false,
+        detail: "b (HTTP 403 certificate_not_active)",
+      });
+      expect(refusedRun.renewalRefusals).toBe(1);
+    });
+
+    it("rotate: the CA rotated and every device renewed onto it afterwards", () => {
+      const ok = buildReport(
+        recording({
+          scenario: "rotate",
+          rotation,
+          devices: [renewed("a", T0 + 4_000, NEW_CA), renewed("b", T0 + 5_000, NEW_CA)],
+          deliveries,
+        }),
+      );
+      expect(ok.expectations.filter((e) => !e.ok)).toEqual([]);
+      expect(ok.rotation).toEqual(rotation);
+      const stale = buildReport(
+        recording({
+          scenario: "rotate",
+          rotation,
+          // a renewed before the rotation (old CA), b never left the old CA
+          devices: [renewed("a", T0 + 1_000, NEW_CA), renewed("b", T0 + 5_000, "CN=fleetgate Issuing CA")],
+          deliveries,
+        }),
+      );
+      expect(stale.expectations.find((e) => e.name === "every device renewed onto the new CA")).toMatchObject({
+        ok: false,
+        detail: "a, b",
+      });
+      const failed = buildReport(
+        recording({
+          scenario: "rotate",
+          rotation: { ...rotation, caId: null, subject: null, error: "no root key" },
+          deliveries,
+        }),
+      );
+      expect(failed.expectations.find((e) => e.name === "the issuing CA rotated")).toMatchObject({
+        ok: false,
+        detail: "no root key",
+      });
+    });
+  });
 });

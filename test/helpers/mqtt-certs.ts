@@ -7,6 +7,7 @@ import { subtle, x509 } from "../../src/adapters/shared/x509.js";
 import { normalizeSerial } from "../../src/domain/identity.js";
 import type { TestFleetgate } from "./fleetgate.js";
 import { recordCertificate } from "./registry.js";
+import { caFiles } from "../../src/adapters/ca/ca-manifest.js";
 
 /**
  * Client certificates the MQTT gateway must refuse, made with the openssl CLI or with the real
@@ -113,7 +114,7 @@ export function opensslIssuedCertificate(
       "database = $dir/index.txt",
       "new_certs_dir = $dir",
       `certificate = ${fg.pki.issuingCert}`,
-      `private_key = ${fg.pki.issuingKey}`,
+      `private_key = ${caFiles(fg.pki, "ca-1").key}`,
       "rand_serial = yes",
       "default_md = sha256",
       "policy = any",

@@ -56,11 +56,13 @@ export function recordCertificate(
     pem: string;
     notBefore: number;
     notAfter: number;
+    /** The issuing CA that signed it (default ca-1, the one `init` makes). */
+    issuer?: string;
   },
   at = Date.now(),
 ): Promise<void> {
   return registry.transact(async (tx) => {
-    const { deviceId, role, profile, ...rest } = certificate;
+    const { deviceId, role, profile, issuer = "ca-1", ...rest } = certificate;
     if ((await tx.device(deviceId)) === undefined) {
       await tx.insertDevice({
         id: deviceId,
@@ -76,6 +78,7 @@ export function recordCertificate(
     await tx.insertCertificate({
       ...rest,
       deviceId,
+      issuer,
       status: "active",
       issuedAt: at,
       revokedAt: null,

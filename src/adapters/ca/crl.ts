@@ -1,7 +1,8 @@
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { reasonCode, REVOCATION_REASONS } from "../../domain/revocation-reason.js";
-import { listedAsRevoked } from "../../domain/certificate-standing.js";
+import { crlListingFrom, listedOnCrl } from "../../domain/certificate-standing.js";
+import { FIRST_CA_ID } from "../../domain/issuing-cas.js";
 import type { Clock, CrlRecord, Registry, RevokedCertificate } from "../../ports.js";
 import type { IssuingCa } from "./issuing-ca.js";
 import {
@@ -20,20 +21,28 @@ const OID = {
   crlNumber: "2.5.29.20", // §5.2.3
   reasonCode: "2.5.29.21", // §5.3.1
 } as const;
-/** The issuer key in the registry's crl_state table (§5.2.3: one number sequence per CRL issuer). */
-export const CRL_ISSUER = "issuing";
+/** How long renewals wait for the CRL that lists their superseded certificates (many renewals, one CRL). */
+const DEFAULT_COALESCE_MS = 30_000;
 
 export type CrlRegistry = Pick<Registry, "transact" | "currentCrl">;
 
 export interface CrlRefreshInfo {
   readonly reason: string;
+  readonly issuer: string;
   readonly crlNumber: number;
   readonly entries: number;
 }
 
 export interface CrlPublisherOptions {
+  /**
+   * The issuing CA's id (`ca-1`…): the key of its crl_state row (§5.2.3: one number sequence per CRL
+   * issuer) and the issuer recorded with the certificates it lists. Default ca-1.
+   */
+  readonly issuerId?: string;
   /** nextUpdate - thisUpdate (RFC 5280 §5.1.2.5). Default 24 h; re-signed at half of it. */
   readonly validityMs?: number;
+  /** refreshSoon() signs at most this long after it is first asked (default 30 s). */
+  readonly coalesceMs?: number;
   readonly clock?: Clock;
   /** Told about every newly signed CRL (for a log line). */
   readonly onRefresh?: (info: CrlRefreshInfo) => void;
@@ -72,7 +81,6 @@ function crlExtensions(issuer: IssuingCa, crlNumber: number): pkijs.Extensions {
   });
 }
 
-/** Builds and signs one v2 CRL (RFC 5280 §5.1) for the issuing CA; returns its DER. */
 /** Builds and signs one v2 CRL (RFC 5280 §5.1) for the issuing CA, through its IssuerKey; returns its DER. */
 export async function signCrl(
   issuer: IssuingCa,
@@ -108,8 +116,10 @@ export async function signCrl(
 export class CrlPublisher {
   private current: CrlRecord | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private soon: NodeJS.Timeout | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly schedule: SigningSchedule;
+  readonly issuerId: string;
 
   constructor(
     private readonly registry: CrlRegistry,
@@ -117,6 +127,7 @@ export class CrlPublisher {
     private readonly options: CrlPublisherOptions = {},
   ) {
     this.schedule = signingSchedule(options, DEFAULT_VALIDITY_MS);
+    this.issuerId = options.issuerId ?? FIRST_CA_ID;
   }
 
   /** The current CRL, DER (application/pkix-crl). Throws before the first refresh. */
@@ -149,9 +160,24 @@ export class CrlPublisher {
     this.timer.unref();
   }
 
+  /**
+   * A CRL soon rather than now, for changes no relying party has to learn at once (a renewal's superseded
+   * certificate; OCSP already answers for it): a renewal storm signs one CRL per `coalesceMs`, not one each.
+   */
+  refreshSoon(reason = "renewal"): void {
+    if (this.soon !== null) return;
+    this.soon = setTimeout(() => {
+      this.soon = null;
+      this.refresh(reason).catch((error: unknown) => this.options.onError?.(error));
+    }, this.options.coalesceMs ?? DEFAULT_COALESCE_MS);
+    this.soon.unref();
+  }
+
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
+    if (this.soon !== null) clearTimeout(this.soon);
     this.timer = null;
+    this.soon = null;
   }
 
   /**
@@ -159,7 +185,7 @@ export class CrlPublisher {
    * node signs per revocation, every node serves the same bytes for the same number).
    */
   async adopt(): Promise<boolean> {
-    const stored = await this.registry.currentCrl(CRL_ISSUER);
+    const stored = await this.registry.currentCrl(this.issuerId);
     if (stored === undefined || stored.number <= this.crlNumber) return false;
     this.current = stored;
     return true;
@@ -167,16 +193,20 @@ export class CrlPublisher {
 
   private async sign(reason: string): Promise<Uint8Array<ArrayBuffer>> {
     const now = this.schedule.clock.now();
+    const { validityMs } = this.schedule;
+    const issuer = this.issuerId;
     const { record, entries } = await this.registry.transact(async (tx) => {
-      const state = await tx.crlState(CRL_ISSUER);
+      const state = await tx.crlState(issuer);
       // The timers of several nodes: one re-sign per half validity is enough, whoever does it.
-      if (reason === "timer" && state !== undefined && now - state.thisUpdate < this.schedule.validityMs / 2) {
+      if (reason === "timer" && state !== undefined && now - state.thisUpdate < validityMs / 2) {
         return { record: null, entries: 0 };
       }
       const number = (state?.number ?? 0) + 1;
-      const listed = (await tx.revokedCertificates()).filter(listedAsRevoked);
-      const der = await signCrl(this.issuer, number, now, this.schedule.validityMs, listed);
-      const record: CrlRecord = { issuer: CRL_ISSUER, number, thisUpdate: now, der };
+      const candidates = await tx.revokedCertificates({ issuer, notAfterFrom: crlListingFrom(now, validityMs) });
+      // A revoked certificate stays listed one CRL validity past its expiry (see listedOnCrl).
+      const listed = candidates.filter((certificate) => listedOnCrl(certificate, now, validityMs));
+      const der = await signCrl(this.issuer, number, now, validityMs, listed);
+      const record: CrlRecord = { issuer, number, thisUpdate: now, der };
       await tx.saveCrl(record);
       return { record, entries: listed.length };
     });
@@ -185,7 +215,7 @@ export class CrlPublisher {
       return this.der;
     }
     this.current = record;
-    this.options.onRefresh?.({ reason, crlNumber: record.number, entries });
+    this.options.onRefresh?.({ reason, issuer, crlNumber: record.number, entries });
     return record.der;
   }
 }

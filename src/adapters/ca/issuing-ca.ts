@@ -30,11 +30,18 @@ export function readCertificate(path: string): x509.X509Certificate {
  * than signing certificates no one can verify.
  */
 export function loadIssuingCa(paths: Pick<PkiPaths, "issuingCert" | "issuingKey">, key?: IssuerKey): IssuingCa {
-  const certificate = readCertificate(paths.issuingCert);
-  const issuerKey = key ?? FileIssuerKey.load(paths.issuingKey);
+  return issuingCaOf(
+    readCertificate(paths.issuingCert),
+    key ?? FileIssuerKey.load(paths.issuingKey),
+    paths.issuingCert,
+  );
+}
+
+/** An issuing CA certificate (as read from `source`, for the error) paired with its key. */
+export function issuingCaOf(certificate: x509.X509Certificate, issuerKey: IssuerKey, source: string): IssuingCa {
   const der = new Uint8Array(certificate.rawData);
   if (!Buffer.from(certificate.publicKey.rawData).equals(Buffer.from(issuerKey.spki))) {
-    throw new Error(`the issuing CA key does not match the public key of ${paths.issuingCert}`);
+    throw new Error(`the issuing CA key does not match the public key of ${source}`);
   }
   const pkijsCertificate = pkijs.Certificate.fromBER(der);
   return {

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, verify, type KeyObject } from "node:crypto";
-import type { Notary } from "../../ports.js";
+import type { Notaries, Notary } from "../../ports.js";
 import type { IssuingCa } from "./issuing-ca.js";
 
 /**
@@ -33,5 +33,34 @@ export class CaNotary implements Notary {
     } catch {
       return false; // not even a DER ECDSA-Sig-Value
     }
+  }
+}
+
+type NotaryCa = ConstructorParameters<typeof CaNotary>[0];
+
+/**
+ * The issuing CAs trusted now (active first, as the ring lists them) as notaries. Asked on every call,
+ * so a reload's new ring is used at once; each CA's notary is built once (its public key parsed once).
+ */
+export class RingNotaries implements Notaries {
+  private readonly built = new WeakMap<NotaryCa, CaNotary>();
+
+  constructor(private readonly trusted: () => readonly NotaryCa[]) {}
+
+  current(): Notary {
+    return this.notaryOf(this.trusted()[0]!);
+  }
+
+  find(certificateSha256: string): Notary | undefined {
+    const notaries = this.trusted().map((ca) => this.notaryOf(ca));
+    return notaries.find((notary) => notary.certificateSha256 === certificateSha256);
+  }
+
+  private notaryOf(ca: NotaryCa): CaNotary {
+    const known = this.built.get(ca);
+    if (known !== undefined) return known;
+    const notary = new CaNotary(ca);
+    this.built.set(ca, notary);
+    return notary;
   }
 }

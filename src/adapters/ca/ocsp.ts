@@ -3,6 +3,7 @@ import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { listedAsRevoked } from "../../domain/certificate-standing.js";
 import { normalizeSerial } from "../../domain/identity.js";
+import { FIRST_CA_ID } from "../../domain/issuing-cas.js";
 import { reasonCode, REVOCATION_REASONS } from "../../domain/revocation-reason.js";
 import type { Clock, Registry } from "../../ports.js";
 import {
@@ -98,36 +99,67 @@ export function ocspErrorResponse(status: Exclude<OcspResponseStatus, "successfu
 const hex = (bytes: Uint8Array | ArrayBuffer): string =>
   Buffer.from(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes).toString("hex");
 
+/** An issuing CA the responder answers for: its id (what the registry records) and certificate and key. */
+export interface OcspIssuer {
+  readonly id: string;
+  readonly ca: IssuingCa;
+}
+
+/** What identifies a CA in a CertID, per hash algorithm, and its byKey ResponderID. */
+interface IssuerIdentity {
+  /** hash OID -> issuerNameHash:issuerKeyHash (hex). */
+  readonly certIds: ReadonlyMap<string, string>;
+  readonly keyHash: Uint8Array<ArrayBuffer>;
+}
+
+const identities = new WeakMap<IssuingCa, IssuerIdentity>();
+
+/** Computed once per loaded CA (a reload that keeps a CA keeps its identity). */
+function identityOf(ca: IssuingCa): IssuerIdentity {
+  let identity = identities.get(ca);
+  if (identity !== undefined) return identity;
+  // §4.1.1: issuerNameHash over the DER of the issuer's Name; issuerKeyHash over the value of the
+  // issuer's subjectPublicKey BIT STRING (without tag, length and unused-bits octets).
+  const name = new Uint8Array(ca.pkijsCertificate.subject.toSchema().toBER());
+  const key = ca.pkijsCertificate.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView;
+  const certIds = new Map(
+    Object.entries(CERT_ID_HASHES).map(([oid, alg]) => [oid, `${digest(alg, name)}:${digest(alg, key)}`]),
+  );
+  // §4.2.2.3: KeyHash ::= OCTET STRING -- SHA-1 hash of the responder's public key.
+  identity = { certIds, keyHash: new Uint8Array(createHash("sha1").update(key).digest()) };
+  identities.set(ca, identity);
+  return identity;
+}
+
+function names(issuer: OcspIssuer, certId: pkijs.CertID): boolean {
+  const expected = identityOf(issuer.ca).certIds.get(certId.hashAlgorithm.algorithmId);
+  const actual = `${hex(certId.issuerNameHash.valueBlock.valueHexView)}:${hex(certId.issuerKeyHash.valueBlock.valueHexView)}`;
+  return expected === actual;
+}
+
 /**
- * The OCSP responder (RFC 6960) of the issuing CA. Responses are signed by the issuing CA itself
- * (§2.6, the "CA Designated Responder" case is not needed), identified byKey (§4.2.2.3).
+ * The OCSP responder (RFC 6960) of fleetgate's issuing CAs: one responder per CA, each response signed
+ * by the CA itself (§2.6, no delegated responder), identified byKey (§4.2.2.3). During an issuing-CA
+ * rollover two CAs are trusted; a request is answered by the CA its first CertID of ours names
+ * (issuerNameHash and issuerKeyHash), since one response has one signer.
  *
- * Scope (§2.2, §2.3): a CertID naming another issuer, or hashed with an algorithm we do not
- * support, gets the per-certificate status `unknown`; a request in which no CertID names our
- * issuing CA gets `unauthorized` (as RFC 5019 §2.2.3 prescribes for a responder that cannot answer
- * authoritatively). A serial of ours the registry never issued is `unknown`.
+ * Scope (§2.2, §2.3): a CertID naming another issuer (another of our CAs included), or hashed with an
+ * algorithm we do not support, gets the per-certificate status `unknown`; a request in which no CertID
+ * names one of our CAs gets `unauthorized` (as RFC 5019 §2.2.3 prescribes for a responder that cannot
+ * answer authoritatively). A serial the answering CA never issued is `unknown`.
  */
 export class OcspResponder {
   private readonly schedule: SigningSchedule;
-  /** hash OID -> issuerNameHash:issuerKeyHash (hex) of our issuing CA. */
-  private readonly issuerIds: Map<string, string>;
-  private readonly responderKeyHash: Uint8Array<ArrayBuffer>;
+  private readonly issuers: () => readonly OcspIssuer[];
 
+  /** `issuers`: the CAs to answer for, asked on every request (a reload changes them); or one CA, as ca-1. */
   constructor(
     private readonly registry: OcspRegistry,
-    private readonly issuer: IssuingCa,
+    issuers: IssuingCa | (() => readonly OcspIssuer[]),
     private readonly options: OcspResponderOptions = {},
   ) {
     this.schedule = signingSchedule(options, DEFAULT_VALIDITY_MS);
-    // §4.1.1: issuerNameHash over the DER of the issuer's Name; issuerKeyHash over the value of
-    // the issuer's subjectPublicKey BIT STRING (without tag, length and unused-bits octets).
-    const name = new Uint8Array(issuer.pkijsCertificate.subject.toSchema().toBER());
-    const key = issuer.pkijsCertificate.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView;
-    this.issuerIds = new Map(
-      Object.entries(CERT_ID_HASHES).map(([oid, alg]) => [oid, `${digest(alg, name)}:${digest(alg, key)}`]),
-    );
-    // §4.2.2.3: KeyHash ::= OCTET STRING -- SHA-1 hash of the responder's public key.
-    this.responderKeyHash = new Uint8Array(createHash("sha1").update(key).digest());
+    this.issuers = typeof issuers === "function" ? issuers : () => [{ id: FIRST_CA_ID, ca: issuers }];
   }
 
   /** Answers one DER OCSPRequest with a DER OCSPResponse. Never throws: errors become a status. */
@@ -138,27 +170,26 @@ export class OcspResponder {
     } catch {
       return { der: ocspErrorResponse("malformedRequest"), status: "malformedRequest", certStatuses: [] };
     }
-    if (!request.certIds.some((id) => this.isOurs(id)))
+    const issuers = this.issuers();
+    const responder = request.certIds
+      .map((certId) => issuers.find((issuer) => names(issuer, certId)))
+      .find((issuer) => issuer !== undefined);
+    if (responder === undefined)
       return { der: ocspErrorResponse("unauthorized"), status: "unauthorized", certStatuses: [] };
     try {
-      return await this.answer(request);
+      return await this.answer(request, responder);
     } catch (error) {
       this.options.onError?.(error);
       return { der: ocspErrorResponse("internalError"), status: "internalError", certStatuses: [] };
     }
   }
 
-  private isOurs(certId: pkijs.CertID): boolean {
-    const expected = this.issuerIds.get(certId.hashAlgorithm.algorithmId);
-    const actual = `${hex(certId.issuerNameHash.valueBlock.valueHexView)}:${hex(certId.issuerKeyHash.valueBlock.valueHexView)}`;
-    return expected === actual;
-  }
-
-  private async lookup(certId: pkijs.CertID): Promise<Lookup> {
-    if (!this.isOurs(certId)) return { status: "unknown" };
+  private async lookup(certId: pkijs.CertID, responder: OcspIssuer): Promise<Lookup> {
+    if (!names(responder, certId)) return { status: "unknown" };
     const record = await this.registry.getCertificate(normalizeSerial(integerHex(certId.serialNumber)));
-    if (!record) return { status: "unknown" };
-    if (record.status === "active" || !listedAsRevoked({ status: record.status })) return { status: "good" };
+    // A serial the registry knows from another of our CAs was never issued by this one.
+    if (!record || record.issuer !== responder.id) return { status: "unknown" };
+    if (!listedAsRevoked(record)) return { status: "good" };
     return {
       status: "revoked",
       at: record.revokedAt ?? record.issuedAt,
@@ -166,9 +197,9 @@ export class OcspResponder {
     };
   }
 
-  private async answer(request: ParsedRequest): Promise<OcspAnswer> {
+  private async answer(request: ParsedRequest, responder: OcspIssuer): Promise<OcspAnswer> {
     const now = this.schedule.clock.now();
-    const lookups = await Promise.all(request.certIds.map((id) => this.lookup(id)));
+    const lookups = await Promise.all(request.certIds.map((id) => this.lookup(id, responder)));
     const responses = request.certIds.map(
       (certID, i) =>
         new pkijs.SingleResponse({
@@ -178,27 +209,28 @@ export class OcspResponder {
           nextUpdate: wholeSeconds(now + this.schedule.validityMs),
         }),
     );
-    const der = await this.signBasic(responses, request.nonce, now);
+    const der = await this.signBasic(responder.ca, responses, request.nonce, now);
     return { der, status: "successful", certStatuses: lookups.map((l) => l.status) };
   }
 
   private async signBasic(
+    ca: IssuingCa,
     responses: pkijs.SingleResponse[],
     nonce: pkijs.Extension | undefined,
     now: number,
   ): Promise<Uint8Array<ArrayBuffer>> {
     const tbsResponseData = new pkijs.ResponseData({
-      responderID: new asn1js.OctetString({ valueHex: this.responderKeyHash }), // byKey [2]
+      responderID: new asn1js.OctetString({ valueHex: identityOf(ca).keyHash }), // byKey [2]
       producedAt: wholeSeconds(now),
       responses,
       // §4.4.1: the nonce, if the request carried one, is echoed unchanged.
       ...(nonce ? { responseExtensions: [nonce] } : {}),
     });
     const basic = new pkijs.BasicOCSPResponse({ tbsResponseData });
-    if (this.options.includeCertificate ?? true) basic.certs = [this.issuer.pkijsCertificate];
-    basic.signatureAlgorithm = pkijsSignatureAlgorithm(this.issuer.key);
+    if (this.options.includeCertificate ?? true) basic.certs = [ca.pkijsCertificate];
+    basic.signatureAlgorithm = pkijsSignatureAlgorithm(ca.key);
     tbsResponseData.tbsView = derOf(tbsResponseData.toSchema(true));
-    basic.signature = await signatureBits(this.issuer.key, tbsResponseData.tbsView);
+    basic.signature = await signatureBits(ca.key, tbsResponseData.tbsView);
     const response = new pkijs.OCSPResponse({
       responseStatus: new asn1js.Enumerated({ value: OCSP_RESPONSE_STATUS.successful }),
       responseBytes: new pkijs.ResponseBytes({

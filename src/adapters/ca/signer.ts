@@ -1,8 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { normalizeSerial } from "../../domain/identity.js";
 import type { CertificateSigner, SignRequest, SignedCertificate } from "../../ports.js";
-import type { PkiPaths } from "../shared/key-files.js";
 import { derToPem } from "../shared/pem.js";
 import { SUBJECT_OID } from "../shared/subject.js";
 import { x509 } from "../shared/x509.js";
@@ -26,15 +24,22 @@ export function randomSerial(): string {
   }
 }
 
-/** Signs device (and operator) certificates with the issuing CA. Every extension is the CA's choice. */
+/** Signs device (and operator) certificates with one issuing CA. Every extension is the CA's choice. */
 export class X509Signer implements CertificateSigner {
+  readonly caCertificatesPem: readonly string[];
+
   private constructor(
     private readonly template: DeviceCertificateTemplate,
+    /** The CA's id (`ca-1`…), recorded with every certificate it signs. */
+    readonly issuer: string,
     readonly issuingCaPem: string,
     readonly rootCaPem: string,
-  ) {}
+  ) {
+    this.caCertificatesPem = [issuingCaPem, rootCaPem];
+  }
 
-  static create(ca: IssuingCa, paths: Pick<PkiPaths, "rootCert">, urls: RevocationUrls): X509Signer {
+  /** `urls.crl` is this CA's own CRL (each issuing CA has one), `urls.ocsp` the shared responder. */
+  static create(ca: IssuingCa, identity: { id: string; rootPem: string }, urls: RevocationUrls): X509Signer {
     const fixedExtensions = [
       new x509.BasicConstraintsExtension(false, undefined, true), // RFC 5280 §4.2.1.9
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true), // §4.2.1.3
@@ -44,7 +49,7 @@ export class X509Signer implements CertificateSigner {
       new x509.AuthorityInfoAccessExtension({ ocsp: [urls.ocsp] }), // §4.2.2.1
     ];
     const template = new DeviceCertificateTemplate(ca.certificate, fixedExtensions, ca.key);
-    return new X509Signer(template, ca.pem, readFileSync(paths.rootCert, "utf8"));
+    return new X509Signer(template, identity.id, ca.pem, identity.rootPem);
   }
 
   async sign(request: SignRequest): Promise<SignedCertificate> {
@@ -65,6 +70,37 @@ export class X509Signer implements CertificateSigner {
       }),
     );
     const pem = derToPem(der, "CERTIFICATE");
-    return { serial: normalizeSerial(serial), pem, der, notBefore: notBefore.getTime(), notAfter: notAfter.getTime() };
+    const validity = { notBefore: notBefore.getTime(), notAfter: notAfter.getTime() };
+    return {
+      serial: normalizeSerial(serial),
+      pem,
+      der,
+      ...validity,
+      issuer: this.issuer,
+      issuerPem: this.issuingCaPem,
+    };
+  }
+}
+
+/**
+ * The signer the use cases hold across issuing-CA rollovers: each call goes to the signer of the CA
+ * active at that moment (a reload swaps it), and what the CA set trusts now is read fresh every time.
+ */
+export class ActiveCaSigner implements CertificateSigner {
+  constructor(
+    private readonly current: () => { readonly active: CertificateSigner; readonly trustedPems: readonly string[] },
+  ) {}
+
+  sign(request: SignRequest): Promise<SignedCertificate> {
+    return this.current().active.sign(request);
+  }
+  get issuingCaPem(): string {
+    return this.current().active.issuingCaPem;
+  }
+  get rootCaPem(): string {
+    return this.current().active.rootCaPem;
+  }
+  get caCertificatesPem(): readonly string[] {
+    return [...this.current().trustedPems, this.rootCaPem];
   }
 }

@@ -8,6 +8,7 @@ import { PkiExistsError } from "../../../provisioning/init-pki.js";
 import { CliError, EXIT } from "./output.js";
 import { registerAdminCommands } from "./admin-commands.js";
 import { registerRegistryCommands } from "./registry-commands.js";
+import { onReloadSignal, registerCaCommands } from "./ca-commands.js";
 
 type Opts = Record<string, unknown>;
 
@@ -34,6 +35,8 @@ function serveFlags(opts: Opts): Record<string, unknown> {
     const port = portFlag(opts[`${service}Port`]);
     if (port !== undefined) flags[service] = { port };
   }
+  const ca = { key: opts["caKey"], rootKey: opts["rootKey"] };
+  if (ca.key !== undefined || ca.rootKey !== undefined) flags["ca"] = ca;
   return flags;
 }
 
@@ -59,6 +62,7 @@ async function serve(opts: Opts): Promise<void> {
   };
   process.once("SIGINT", () => stop("SIGINT"));
   process.once("SIGTERM", () => stop("SIGTERM"));
+  onReloadSignal(running, logger);
 }
 
 function program(): Command {
@@ -73,6 +77,8 @@ function program(): Command {
     .option("--data <dir>", "data directory (env FLEETGATE_DATA, default ./data)")
     .option("--hostname <name>", "extra DNS name or IP for the server certificate (repeatable)", collect, [])
     .option("--registry <url>", "sqlite:PATH (default: DATA/registry.db) or postgres://… (env FLEETGATE_REGISTRY)")
+    .option("--ca-key <where>", "where the issuing CA key is made: file or pkcs11 (config ca.key)")
+    .option("--root-key <where>", "where the root CA key is made: file or pkcs11 (config ca.rootKey)")
     .action(init);
   cli
     .command("serve")
@@ -91,6 +97,7 @@ function program(): Command {
     .action(serve);
   registerRegistryCommands(cli);
   registerAdminCommands(cli);
+  registerCaCommands(cli);
   return cli;
 }
 

@@ -47,13 +47,13 @@ export const auditRoutes: FastifyPluginAsync<AdminContext> = async (app, context
   });
   // A signed statement of the log's head, to keep outside this server (README "Audit checkpoints").
   app.post("/v1/audit/checkpoint", async (request, reply) => {
-    const checkpoint = await takeCheckpoint({ registry, notary: context.notary, clock }, actorOf(request));
+    const checkpoint = await takeCheckpoint({ registry, notaries: context.notaries, clock }, actorOf(request));
     return reply.code(201).send(checkpoint);
   });
   // The checkpoint travels in the body: a ~500-byte document, not a query string for every log to keep.
   app.post("/v1/audit/verify", async (request) => {
     const checkpoint = parse(CheckpointBody, request.body);
-    return verifyCheckpoint({ registry, notary: context.notary }, checkpoint);
+    return verifyCheckpoint({ registry, notaries: context.notaries }, checkpoint);
   });
   app.get("/v1/acl/explain", async (request) => {
     const query = parse(ExplainQuery, request.query);

@@ -7,19 +7,23 @@ import type { AclConfig } from "../../domain/acl.js";
 import { FleetgateError } from "../../domain/errors.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
-import type { Notary, SessionDirectory } from "../../ports.js";
+import type { Notaries, PkiControl, SessionDirectory } from "../../ports.js";
 
 /**
  * What the admin listener's plugins share. Imports no other http module, so the server and every
  * route plugin can depend on it without a cycle.
  */
 export interface AdminContext {
+  /** This node's id (its name in the cluster). */
+  readonly nodeId: string;
   readonly enrollment: EnrollmentDeps;
   readonly revocation: RevocationDeps;
   readonly sessions: SessionDirectory;
   readonly acl: AclConfig;
-  /** Signs and verifies audit checkpoints with the issuing CA. */
-  readonly notary: Notary;
+  /** Signs audit checkpoints with the active issuing CA; verifies them with any trusted one. */
+  readonly notaries: Notaries;
+  /** The issuing CAs and server certificate of this server (issuing-CA rollover, certificate reload). */
+  readonly pki: PkiControl;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** Enrollments and messages per second over the last minutes (the console's overview). */
@@ -66,6 +70,7 @@ const INSTANT_FIELDS = new Set([
   "connectedAt",
   "certificateNotAfter",
   "at",
+  "lastNotAfter",
 ]);
 
 /** A record with every instant field (epoch ms) rendered as ISO 8601, nested arrays and objects too. */

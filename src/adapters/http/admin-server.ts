@@ -1,7 +1,7 @@
 import fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { RefusalAudit } from "../../app/refusal-audit.js";
 import { KeyedTokenBucket, type RateSpec } from "../../domain/token-bucket.js";
-import type { ListenerTls } from "./listener-tls.js";
+import { listenerContext, type ListenerTls } from "./listener-tls.js";
 import { authenticateOperator, type AdminGuard } from "./admin-auth.js";
 import { installBrowserSafety } from "./admin-browser.js";
 import { consoleRoutes } from "./admin-console.routes.js";
@@ -14,6 +14,7 @@ import { operatorP12Routes } from "./admin-operator-p12.routes.js";
 import { operatorRoutes } from "./admin-operator.routes.js";
 import { overviewRoutes } from "./admin-overview.routes.js";
 import { installApiSchemas } from "./admin-schemas.js";
+import { pkiRoutes } from "./admin-pki.routes.js";
 import { tokenRoutes } from "./admin-token.routes.js";
 import { installErrorHandling, type EarlyRefusal, type ErrorPaths } from "./errors.js";
 import { capConnections, httpsListenerOptions, type ListenerLimits } from "./listener-limits.js";
@@ -62,11 +63,10 @@ export async function createAdminServer(context: AdminContext, options: AdminSer
   };
   const app = fastify({
     ...httpsListenerOptions(options.limits, paths, {
-      ...options.tls,
+      ...listenerContext(options.tls),
       // Verified by OpenSSL, enforced per request, so that a refusal is a JSON answer and an audit entry.
       requestCert: true,
       rejectUnauthorized: false,
-      minVersion: "TLSv1.2",
     }),
     bodyLimit: 64 * 1024,
   });
@@ -88,6 +88,7 @@ export async function createAdminServer(context: AdminContext, options: AdminSer
     operatorP12Routes,
     overviewRoutes,
     eventRoutes,
+    pkiRoutes,
   ];
   for (const routes of [...plugins, consoleRoutes]) await app.register(routes, context);
   return app;

@@ -9,7 +9,7 @@ import { enrollRoutes } from "./enroll.routes.js";
 import { installErrorHandling, type ErrorPaths } from "./errors.js";
 import { estRoutes } from "./est.routes.js";
 import { capConnections, httpsListenerOptions, type ListenerLimits } from "./listener-limits.js";
-import type { ListenerTls } from "./listener-tls.js";
+import { listenerContext, type ListenerTls } from "./listener-tls.js";
 
 export interface EnrollServerOptions {
   readonly deps: EnrollmentDeps;
@@ -29,11 +29,10 @@ export async function createEnrollServer(options: EnrollServerOptions): Promise<
   const paths: ErrorPaths = { service: "enroll", logger: options.logger, metrics: options.metrics };
   const app = fastify({
     ...httpsListenerOptions(options.limits, paths, {
-      ...options.tls,
+      ...listenerContext(options.tls),
       // The chain must reach a self-signed root for OpenSSL; renewDevice then requires a registry-known serial.
       requestCert: true,
       rejectUnauthorized: false,
-      minVersion: "TLSv1.2",
     }),
     bodyLimit: options.bodyLimit,
   });

@@ -64,12 +64,17 @@ const pkcs10Only = {
 
 /** RFC 7030 EST under /.well-known/est: cacerts, simpleenroll, simplereenroll. */
 export const estRoutes: FastifyPluginAsync<EnrollContext> = async (app, context) => {
-  // RFC 7030 §4.1.3: the CA certificates as a certs-only message.
-  const caCerts = certsOnlyBase64(
-    [context.deps.signer.issuingCaPem, context.deps.signer.rootCaPem].map((pem) => pemToDer(pem, ["CERTIFICATE"])!),
-  );
+  // RFC 7030 §4.1.3: the CA certificates as a certs-only message: every issuing CA trusted now (two during
+  // a rollover), then the root. Built again only when that set changes.
+  let caCerts = { pems: [] as readonly string[], body: "" };
+  const currentCaCerts = (): string => {
+    const pems = context.deps.signer.caCertificatesPem;
+    if (pems.length !== caCerts.pems.length || pems.some((pem, i) => pem !== caCerts.pems[i]))
+      caCerts = { pems, body: certsOnlyBase64(pems.map((pem) => pemToDer(pem, ["CERTIFICATE"])!)) };
+    return caCerts.body;
+  };
   app.get(`${EST}/cacerts`, async (_request, reply) =>
-    reply.header("content-transfer-encoding", "base64").type("application/pkcs7-mime").send(caCerts),
+    reply.header("content-transfer-encoding", "base64").type("application/pkcs7-mime").send(currentCaCerts()),
   );
 
   app.post(`${EST}/simpleenroll`, pkcs10Only, async (request, reply) => {

@@ -4,7 +4,6 @@ import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from 
 import type { Server as NetServer, Socket } from "node:net";
 import { clientErrorHandler } from "./client-errors.js";
 import { frameworkErrorHandler, type ErrorPaths } from "./errors.js";
-import type { ListenerTls } from "./listener-tls.js";
 
 /**
  * What one HTTP(S) listener allows a connection (README "Listeners: timeouts and connection caps"),
@@ -62,7 +61,7 @@ export function httpListenerOptions(limits: ListenerLimits, paths: ErrorPaths): 
 export function httpsListenerOptions(
   limits: ListenerLimits,
   paths: ErrorPaths,
-  tls: ListenerTls & Omit<HttpsServerOptions, keyof ListenerTls>,
+  tls: HttpsServerOptions,
 ): FastifyHttpsOptions<HttpsServer> {
   const https = { ...tls, ...nodeOptions(limits), handshakeTimeout: limits.handshakeTimeout ?? 10_000 };
   return { ...fastifyOptions(limits, paths), https };

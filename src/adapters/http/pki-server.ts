@@ -1,4 +1,5 @@
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { FleetgateError } from "../../domain/errors.js";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
 import { pemToDer } from "../shared/pem.js";
@@ -17,24 +18,38 @@ const MEDIA = {
 export const OCSP_BODY_LIMIT = 64 * 1024;
 const SERVICE = "pki";
 
+/** What the listener serves of the issuing CAs trusted now (asked per request: a reload changes them). */
+export interface IssuingCaSource {
+  /** The active CA's id. */
+  active(): string;
+  /** PEM of a trusted CA's certificate, undefined for any other id. */
+  certificatePem(id: string): string | undefined;
+  /** A trusted CA's current CRL, DER; undefined for any other id. */
+  crl(id: string): Uint8Array | undefined;
+}
+
 export interface PkiServerOptions {
-  /** Anything with the current CRL DER (a CrlPublisher). */
-  readonly crl: { readonly der: Uint8Array };
+  readonly issuingCas: IssuingCaSource;
   /** Answers a DER OCSPRequest (an empty one with malformedRequest); never throws. */
   readonly ocsp: { respond(requestDer: Uint8Array): Promise<OcspAnswer> };
-  /** The CA certificates it serves, PEM. */
-  readonly ca: { readonly rootPem: string; readonly issuingPem: string };
+  /** The root CA certificate it serves, PEM. */
+  readonly rootPem: string;
   readonly limits: ListenerLimits;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
 
+/** `ca-2.crl` → `ca-2`: the ids under /crl/ and /ca/ (the active CA also answers as `issuing-ca`). */
+const CA_FILE = /^(ca-[1-9][0-9]{0,8})\.(crl|crt|der)$/;
+
 /**
  * The read-only PKI listener, plain HTTP: everything it serves is signed, and relying parties
  * (RFC 5280 §4.2.1.13 CRL distribution points, RFC 6960 Appendix A) fetch it over http://.
  *
- *   GET  /ca/root-ca.crt, /ca/issuing-ca.crt (PEM), /ca/issuing-ca.der (DER)
- *   GET  /crl/issuing-ca.crl                  the current CRL, DER
+ *   GET  /ca/root-ca.crt, /ca/issuing-ca.crt (PEM), /ca/issuing-ca.der (DER)   the active issuing CA
+ *   GET  /ca/<ca-id>.crt, /ca/<ca-id>.der                                       any trusted issuing CA
+ *   GET  /crl/issuing-ca.crl                  the active CA's current CRL, DER
+ *   GET  /crl/<ca-id>.crl                     each trusted CA's own (the URL its certificates name)
  *   POST /ocsp                                 body: DER OCSPRequest
  *   GET  /ocsp/{url-encoding of base64 of DER OCSPRequest}
  */
@@ -61,20 +76,35 @@ export function createPkiServer(options: PkiServerOptions): FastifyInstance {
     { parseAs: "buffer", bodyLimit: OCSP_BODY_LIMIT },
     (_request, body, done) => done(null, body),
   );
-  registerCaRoutes(app, options.ca);
-  app.get("/crl/issuing-ca.crl", async (_request, reply) =>
-    reply.type(MEDIA.pkixCrl).send(Buffer.from(options.crl.der)),
-  );
+  registerCaRoutes(app, options);
   registerOcspRoutes(app, options);
   return app;
 }
 
-function registerCaRoutes(app: FastifyInstance, { rootPem, issuingPem }: PkiServerOptions["ca"]): void {
-  const issuingDer = pemToDer(issuingPem, ["CERTIFICATE"]);
-  if (issuingDer === null) throw new Error("the issuing CA PEM holds no certificate");
+/** The CA id and file kind a /ca/ or /crl/ file name asks for, or null (a 404). */
+function caFile(cas: IssuingCaSource, file: string): { id: string; kind: string } | null {
+  const active = /^issuing-ca\.(crl|crt|der)$/.exec(file);
+  if (active) return { id: cas.active(), kind: active[1]! };
+  const match = CA_FILE.exec(file);
+  return match ? { id: match[1]!, kind: match[2]! } : null;
+}
+
+function registerCaRoutes(app: FastifyInstance, { issuingCas, rootPem }: PkiServerOptions): void {
+  const notFound = (file: string) => new FleetgateError("not_found", `no CA file ${file}`);
   app.get("/ca/root-ca.crt", async (_request, reply) => reply.type(MEDIA.pem).send(rootPem));
-  app.get("/ca/issuing-ca.crt", async (_request, reply) => reply.type(MEDIA.pem).send(issuingPem));
-  app.get("/ca/issuing-ca.der", async (_request, reply) => reply.type(MEDIA.pkixCert).send(Buffer.from(issuingDer)));
+  app.get<{ Params: { file: string } }>("/ca/:file", async (request, reply) => {
+    const wanted = caFile(issuingCas, request.params.file);
+    const pem = wanted && wanted.kind !== "crl" ? issuingCas.certificatePem(wanted.id) : undefined;
+    const der = pem === undefined ? null : pemToDer(pem, ["CERTIFICATE"]);
+    if (!wanted || pem === undefined || der === null) throw notFound(request.params.file);
+    return wanted.kind === "crt" ? reply.type(MEDIA.pem).send(pem) : reply.type(MEDIA.pkixCert).send(Buffer.from(der));
+  });
+  app.get<{ Params: { file: string } }>("/crl/:file", async (request, reply) => {
+    const wanted = caFile(issuingCas, request.params.file);
+    const der = wanted?.kind === "crl" ? issuingCas.crl(wanted.id) : undefined;
+    if (der === undefined) throw notFound(request.params.file);
+    return reply.type(MEDIA.pkixCrl).send(Buffer.from(der));
+  });
 }
 
 /** RFC 6960 Appendix A.1: "GET {url}/{url-encoding of base-64 encoding of the DER encoding of the OCSPRequest}". */

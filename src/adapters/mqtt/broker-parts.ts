@@ -1,6 +1,6 @@
 import { Aedes, type Client } from "aedes";
 import type { EventEmitter } from "node:events";
-import { createServer, type Server } from "node:tls";
+import { createServer, type SecureContextOptions, type Server } from "node:tls";
 import { RetainedQuota } from "../../domain/retained-quota.js";
 import type { BrokerOptions } from "./broker-options.js";
 import { DenialLog } from "./denial-log.js";
@@ -119,15 +119,17 @@ async function createAedes(
   return broker;
 }
 
+/** The secure-context part of the TLS server's options: what a reload replaces (setSecureContext). */
+export function mqttTlsContext(tls: BrokerOptions["tls"]): SecureContextOptions {
+  // OpenSSL needs the chain up to a self-signed root; the registry check pins our issuing CAs.
+  return { key: tls.key, cert: tls.cert, ca: [...tls.ca], minVersion: "TLSv1.2" };
+}
+
 function tlsServer(options: BrokerOptions): Server {
   return createServer({
-    key: options.tls.key,
-    cert: options.tls.cert,
-    // OpenSSL needs the chain up to a self-signed root; the registry check pins our issuing CA.
-    ca: [...options.tls.ca],
+    ...mqttTlsContext(options.tls),
     requestCert: true,
     rejectUnauthorized: true,
-    minVersion: "TLSv1.2",
     handshakeTimeout: options.handshakeTimeoutMs,
   });
 }

@@ -5,7 +5,7 @@ import { MqttInspector } from "../../domain/mqtt-inspector.js";
 import { PacketSizeGuard } from "../../domain/packet-size-guard.js";
 import type { RetainedQuota } from "../../domain/retained-quota.js";
 import type { BrokerOptions } from "./broker-options.js";
-import { assembleBroker, type BrokerParts, type GatewayCallbacks } from "./broker-parts.js";
+import { assembleBroker, mqttTlsContext, type BrokerParts, type GatewayCallbacks } from "./broker-parts.js";
 import { ConnectionGate, connectionKey } from "./connection-gate.js";
 import type { DenialLog } from "./denial-log.js";
 import type { GuardedPersistence } from "./guarded-persistence.js";
@@ -153,6 +153,14 @@ export class MqttGateway {
     await this.persistence.discardSession({ id: deviceId, brokerId: this.broker.id });
     const owned = this.retained.release(deviceId);
     await clearRetainedOf(this.persistence, this.options.acl, deviceId, owned);
+  }
+
+  /**
+   * A new server certificate and client CAs (issuing-CA rollover) for the handshakes from now on; sessions
+   * already open are untouched. A client is still admitted only once the registry says its serial is active.
+   */
+  replaceTls(tls: BrokerOptions["tls"]): void {
+    this.server.setSecureContext(mqttTlsContext(tls));
   }
 
   get pendingConnections(): number {

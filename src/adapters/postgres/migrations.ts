@@ -106,4 +106,20 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), at BIGINT NOT NULL);
     `,
   },
+  {
+    version: 2,
+    name: "issuing CA of each certificate and operator, per-issuer CRL state, pruning superseded certificates",
+    sql: `
+      -- As SQLite's version 5: what was issued before issuing-CA rollover came from ca-1. The default only
+      -- fills the existing rows; every insert names its issuer.
+      ALTER TABLE certificates ADD COLUMN issuer TEXT COLLATE "C" NOT NULL DEFAULT 'ca-1';
+      ALTER TABLE certificates ALTER COLUMN issuer DROP DEFAULT;
+      ALTER TABLE operators ADD COLUMN issuer TEXT COLLATE "C" NOT NULL DEFAULT 'ca-1';
+      ALTER TABLE operators ALTER COLUMN issuer DROP DEFAULT;
+      UPDATE crl_state SET issuer = 'ca-1' WHERE issuer = 'issuing';
+      CREATE INDEX certificates_by_issuer ON certificates (issuer, not_after);
+      CREATE INDEX certificates_inactive_by_issuer ON certificates (issuer, not_after) WHERE status <> 'active';
+      CREATE INDEX certificates_superseded ON certificates (not_after, serial) WHERE status = 'superseded';
+    `,
+  },
 ];

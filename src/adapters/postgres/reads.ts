@@ -19,7 +19,19 @@ export const READS = {
   expiringBefore: `SELECT COUNT(*) AS n FROM certificates WHERE status = 'active' AND not_after < $1`,
   revokedCertificates: `SELECT serial, status, revoked_at AS "revokedAt",
      COALESCE(revocation_reason, 'unspecified') AS reason, not_after AS "notAfter"
-     FROM certificates WHERE status <> 'active' AND revoked_at IS NOT NULL ORDER BY revoked_at, serial`,
+     FROM certificates WHERE issuer = $1 AND status <> 'active' AND revoked_at IS NOT NULL AND not_after >= $2
+     ORDER BY revoked_at, serial`,
+  issuerUsage: `SELECT
+       (SELECT COUNT(*) FROM certificates WHERE issuer = $1 AND not_after >= $2) AS "validCertificates",
+       (SELECT COUNT(*) FROM operators WHERE issuer = $1 AND status = 'active' AND not_after >= $2)
+         AS "activeOperators",
+       GREATEST((SELECT MAX(not_after) FROM certificates WHERE issuer = $1),
+         (SELECT MAX(not_after) FROM operators WHERE issuer = $1 AND status = 'active' AND not_after >= $2))
+         AS "lastNotAfter"`,
+  supersededExpiredBefore: `SELECT ${COLUMNS.certificate} FROM certificates
+     WHERE status = 'superseded' AND not_after < $1 ORDER BY not_after, serial LIMIT $2`,
+  unrevokedValidOf: `SELECT ${COLUMNS.certificate} FROM certificates
+     WHERE issuer = $1 AND not_after >= $2 AND status <> 'revoked' ORDER BY serial`,
   crl: `SELECT crl_number AS "number", this_update AS "thisUpdate", der FROM crl_state WHERE issuer = $1`,
   operators: `SELECT ${COLUMNS.operator} FROM operators ORDER BY name, created_at`,
   operator: `SELECT ${COLUMNS.operator} FROM operators WHERE serial = $1`,

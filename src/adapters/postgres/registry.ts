@@ -15,6 +15,8 @@ import type {
   Registry,
   RegistryTx,
   RevokedCertificate,
+  RevokedQuery,
+  IssuerUsage,
 } from "../../ports.js";
 import { listDevices } from "./device-listing.js";
 import { migrate } from "./migrate.js";
@@ -110,8 +112,11 @@ export class PostgresRegistry implements Registry {
   async countActiveCertificatesExpiringBefore(before: number): Promise<number> {
     return (await this.one<{ n: number }>(READS.expiringBefore, [before]))!.n;
   }
-  async listRevokedCertificates(): Promise<RevokedCertificate[]> {
-    return this.all(READS.revokedCertificates);
+  async listRevokedCertificates(query: RevokedQuery): Promise<RevokedCertificate[]> {
+    return this.all(READS.revokedCertificates, [query.issuer, query.notAfterFrom]);
+  }
+  async issuerUsage(issuer: string, now: number): Promise<IssuerUsage> {
+    return (await this.one<IssuerUsage>(READS.issuerUsage, [issuer, now]))!;
   }
   async currentCrl(issuer: string): Promise<CrlRecord | undefined> {
     const crl = await this.one<{ number: number; thisUpdate: number; der: Buffer | null }>(READS.crl, [issuer]);

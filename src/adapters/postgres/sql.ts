@@ -47,8 +47,18 @@ const CERTIFICATE: Fields<CertificateRecord> = [
   "issuedAt",
   "revokedAt",
   "revocationReason",
+  "issuer",
 ];
-const OPERATOR: Fields<OperatorRecord> = ["serial", "name", "pem", "status", "createdAt", "notAfter", "revokedAt"];
+const OPERATOR: Fields<OperatorRecord> = [
+  "serial",
+  "name",
+  "pem",
+  "status",
+  "createdAt",
+  "notAfter",
+  "revokedAt",
+  "issuer",
+];
 const AUDIT: Fields<AuditEntry> = ["seq", "at", "actor", "action", "subject", "details", "prevHash", "hash"];
 
 export const COLUMNS = {

@@ -8,6 +8,7 @@ import type {
   OperatorRecord,
   RegistryTx,
   RevokedCertificate,
+  RevokedQuery,
 } from "../../ports.js";
 import type { Queryable } from "./pool.js";
 import { READS } from "./reads.js";
@@ -82,11 +83,25 @@ export class PostgresTx implements RegistryTx {
     );
     return rows[0];
   }
-  async revokedCertificates(): Promise<RevokedCertificate[]> {
+  async revokedCertificates(query: RevokedQuery): Promise<RevokedCertificate[]> {
     // Not locked row by row (that would stall every revocation while a CRL is signed): CRLs are numbered
     // under the issuer's lock, and a revocation committing meanwhile publishes after its commit, which
     // signs the next CRL.
-    return this.rows<RevokedCertificate>(READS.revokedCertificates);
+    return this.rows<RevokedCertificate>(READS.revokedCertificates, [query.issuer, query.notAfterFrom]);
+  }
+  async supersededExpiredBefore(before: number, limit: number): Promise<CertificateRecord[]> {
+    // No unit of work locks a superseded, expired certificate but a device revocation, which locks the
+    // device first: locking these rows alone, in one order, cannot close a cycle with it.
+    return this.rows<CertificateRecord>(`${READS.supersededExpiredBefore} FOR UPDATE`, [before, limit]);
+  }
+  async unrevokedValidCertificatesOf(issuer: string, at: number): Promise<CertificateRecord[]> {
+    // The lock order: every device concerned (in id order), then the certificates.
+    await this.rows(
+      `SELECT 1 FROM devices WHERE id IN (SELECT device_id FROM certificates WHERE issuer = $1 AND not_after >= $2
+         AND status <> 'revoked') ORDER BY id FOR UPDATE`,
+      [issuer, at],
+    );
+    return this.rows<CertificateRecord>(`${READS.unrevokedValidOf} FOR UPDATE`, [issuer, at]);
   }
 
   private async lockDevice(id: string): Promise<void> {
@@ -110,6 +125,13 @@ export class PostgresTx implements RegistryTx {
   }
   async updateCertificate(serial: string, changes: Partial<CertificateRecord>): Promise<void> {
     await this.run(updateOf("certificates", "serial", UPDATABLE.certificates, serial, changes));
+  }
+  async deleteSupersededCertificates(serials: readonly string[]): Promise<number> {
+    if (serials.length === 0) return 0;
+    return this.run([
+      "DELETE FROM certificates WHERE serial = ANY($1::text[]) AND status = 'superseded'",
+      [[...serials]],
+    ]);
   }
   async insertOperator(operator: OperatorRecord): Promise<void> {
     await this.run(INSERTS.operator(operator));

@@ -1,4 +1,16 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 
 /** Where the PKI lives inside the data dir. Private keys are PKCS#8 PEM, mode 0600. */
@@ -10,8 +22,14 @@ export interface PkiPaths {
   readonly issuingKey: string;
   readonly serverCert: string;
   readonly serverKey: string;
-  /** Issuing CA + root: what a device or relying party needs to trust fleetgate. */
+  /** Every issuing CA still trusted + root: what a device or relying party needs to trust fleetgate. */
   readonly caBundle: string;
+  /** Which issuing CAs exist, their state and where their keys are (src/adapters/ca/ca-manifest.ts). */
+  readonly manifest: string;
+  /** One `<ca-id>.crt` (and `<ca-id>.key` for a file key) per issuing CA. */
+  readonly issuingDir: string;
+  /** Keys and CSRs of issuing CAs made by `ca rotate --csr`, waiting for the root's signature. */
+  readonly pendingDir: string;
 }
 
 export function pkiPaths(dataDir: string): PkiPaths {
@@ -25,11 +43,15 @@ export function pkiPaths(dataDir: string): PkiPaths {
     serverCert: join(dir, "server.crt"),
     serverKey: join(dir, "server.key"),
     caBundle: join(dir, "ca-bundle.crt"),
+    manifest: join(dir, "issuing-cas.json"),
+    issuingDir: join(dir, "issuing"),
+    pendingDir: join(dir, "pending"),
   };
 }
 
 export function pkiExists(paths: PkiPaths): boolean {
-  return existsSync(paths.issuingCert) || existsSync(paths.issuingKey) || existsSync(paths.rootCert);
+  const parts = [paths.issuingCert, paths.issuingKey, paths.rootCert, paths.rootKey, paths.serverKey, paths.manifest];
+  return parts.some((path) => existsSync(path));
 }
 
 /** Writes a new file with the given mode; refuses to overwrite anything (O_EXCL). */
@@ -41,6 +63,26 @@ export function writeNewFile(path: string, content: string | Uint8Array, mode: n
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Replaces `path` atomically: the content goes to a new file in the same directory (with `mode` from the
+ * start, so a key is never readable by others for a moment), is flushed, then renamed over `path`. A
+ * reader sees the old file or the new one, never half of one; a crash leaves at most a stray temp file.
+ */
+export function replaceFile(path: string, content: string, mode: number): void {
+  const temporary = `${path}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
+  const fd = openSync(temporary, "wx", mode);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+  closeSync(fd);
+  renameSync(temporary, path);
 }
 
 export function ensurePrivateDir(path: string): void {

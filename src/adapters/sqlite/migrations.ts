@@ -112,4 +112,19 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX audit_by_action ON audit_log (action, seq);
     `,
   },
+  {
+    version: 5,
+    name: "issuing CA of each certificate and operator, per-issuer CRL state, pruning superseded certificates",
+    sql: `
+      -- Everything issued before issuing-CA rollover came from the one issuing CA there was, which is
+      -- ca-1 in pki/issuing-cas.json (the CA of a data dir without that file). SQLite cannot drop a
+      -- column default without rebuilding the table: the registry always names the issuer anyway.
+      ALTER TABLE certificates ADD COLUMN issuer TEXT NOT NULL DEFAULT 'ca-1';
+      ALTER TABLE operators ADD COLUMN issuer TEXT NOT NULL DEFAULT 'ca-1';
+      UPDATE crl_state SET issuer = 'ca-1' WHERE issuer = 'issuing';
+      CREATE INDEX certificates_by_issuer ON certificates (issuer, not_after);
+      CREATE INDEX certificates_inactive_by_issuer ON certificates (issuer, not_after) WHERE status != 'active';
+      CREATE INDEX certificates_superseded ON certificates (not_after, serial) WHERE status = 'superseded';
+    `,
+  },
 ];

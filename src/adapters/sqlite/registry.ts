@@ -14,6 +14,8 @@ import type {
   Registry,
   RegistryTx,
   RevokedCertificate,
+  RevokedQuery,
+  IssuerUsage,
 } from "../../ports.js";
 import { openDatabase, openReader, type Db } from "./db.js";
 import { DeviceListing } from "./device-listing.js";
@@ -23,6 +25,7 @@ import {
   toCertificate,
   toCertificateState,
   toDevice,
+  toIssuerUsage,
   toOperator,
   toRevoked,
   toToken,
@@ -105,8 +108,15 @@ export class SqliteRegistry implements Registry {
   async countActiveCertificatesExpiringBefore(before: number): Promise<number> {
     return this.one("expiringBefore", (r) => r["n"] as number, before)!;
   }
-  async listRevokedCertificates(): Promise<RevokedCertificate[]> {
-    return this.all("revokedCertificates", toRevoked);
+  async listRevokedCertificates(query: RevokedQuery): Promise<RevokedCertificate[]> {
+    return this.all("revokedCertificates", toRevoked, query);
+  }
+  async issuerUsage(issuer: string, now: number): Promise<IssuerUsage> {
+    const certificates = this.one("issuedCertificates", (r) => r, { issuer, now })!;
+    return toIssuerUsage(
+      certificates,
+      this.one("issuedOperators", (r) => r, { issuer, now })!,
+    );
   }
   async currentCrl(issuer: string): Promise<CrlRecord | undefined> {
     const crl = this.one("crlState", (r) => r, issuer);

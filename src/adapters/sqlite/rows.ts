@@ -5,6 +5,7 @@ import type {
   CertificateState,
   DeviceRecord,
   DeviceSummary,
+  IssuerUsage,
   OperatorRecord,
   RevokedCertificate,
 } from "../../ports.js";
@@ -62,6 +63,7 @@ export const toCertificate = fromRow<CertificateRecord>({
   issuedAt: true,
   revokedAt: true,
   revocationReason: true,
+  issuer: true,
 });
 
 export const toCertificateState = fromRow<CertificateState>({
@@ -81,6 +83,15 @@ export const toRevoked = (r: Row): RevokedCertificate => ({
   notAfter: r["not_after"] as number,
 });
 
+export const toIssuerUsage = (certificates: Row, operators: Row): IssuerUsage => {
+  const last = [certificates["last"], operators["last"]].filter((v): v is number => typeof v === "number");
+  return {
+    validCertificates: certificates["valid"] as number,
+    activeOperators: operators["active"] as number,
+    lastNotAfter: last.length === 0 ? null : Math.max(...last),
+  };
+};
+
 export const toOperator = fromRow<OperatorRecord>({
   serial: true,
   name: true,
@@ -89,6 +100,7 @@ export const toOperator = fromRow<OperatorRecord>({
   createdAt: true,
   notAfter: true,
   revokedAt: true,
+  issuer: true,
 });
 
 const auditColumns = fromRow<AuditEntry>({

@@ -14,7 +14,16 @@ export const READ_SQL = {
      FROM certificates c JOIN devices d ON d.id = c.device_id WHERE c.serial = ?`,
   expiringBefore: "SELECT COUNT(*) AS n FROM certificates WHERE status = 'active' AND not_after < ?",
   revokedCertificates: `SELECT serial, status, revoked_at, revocation_reason, not_after FROM certificates
-     WHERE status != 'active' AND revoked_at IS NOT NULL ORDER BY revoked_at, serial`,
+     WHERE issuer = @issuer AND status != 'active' AND revoked_at IS NOT NULL AND not_after >= @notAfterFrom
+     ORDER BY revoked_at, serial`,
+  issuedCertificates: `SELECT COUNT(*) FILTER (WHERE not_after >= @now) AS valid, MAX(not_after) AS last
+     FROM certificates WHERE issuer = @issuer`,
+  issuedOperators: `SELECT COUNT(*) AS active, MAX(not_after) AS last FROM operators
+     WHERE issuer = @issuer AND status = 'active' AND not_after >= @now`,
+  supersededExpiredBefore: `SELECT * FROM certificates WHERE status = 'superseded' AND not_after < ?
+     ORDER BY not_after, serial LIMIT ?`,
+  unrevokedValidOf: `SELECT * FROM certificates WHERE issuer = ? AND not_after >= ? AND status != 'revoked'
+     ORDER BY serial`,
   crlState: "SELECT crl_number, this_update, der FROM crl_state WHERE issuer = ?",
   operators: "SELECT * FROM operators ORDER BY name, created_at",
   operator: "SELECT * FROM operators WHERE serial = ?",
@@ -31,10 +40,11 @@ export const WRITE_SQL = {
   insertDevice: `INSERT INTO devices (id, role, profile, status, created_at, revoked_at, revocation_reason, last_seen_at)
      VALUES (@id, @role, @profile, @status, @createdAt, @revokedAt, @revocationReason, @lastSeenAt)`,
   insertCertificate: `INSERT INTO certificates (serial, device_id, pem, not_before, not_after, status, issued_at,
-     revoked_at, revocation_reason) VALUES (@serial, @deviceId, @pem, @notBefore, @notAfter, @status, @issuedAt,
-     @revokedAt, @revocationReason)`,
-  insertOperator: `INSERT INTO operators (serial, name, pem, status, created_at, not_after, revoked_at)
-     VALUES (@serial, @name, @pem, @status, @createdAt, @notAfter, @revokedAt)`,
+     revoked_at, revocation_reason, issuer) VALUES (@serial, @deviceId, @pem, @notBefore, @notAfter, @status,
+     @issuedAt, @revokedAt, @revocationReason, @issuer)`,
+  deleteSuperseded: "DELETE FROM certificates WHERE serial = ? AND status = 'superseded'",
+  insertOperator: `INSERT INTO operators (serial, name, pem, status, created_at, not_after, revoked_at, issuer)
+     VALUES (@serial, @name, @pem, @status, @createdAt, @notAfter, @revokedAt, @issuer)`,
   insertAudit: `INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash)
      VALUES (@seq, @at, @actor, @action, @subject, @details, @prevHash, @hash)`,
   moveAuditHead: "UPDATE audit_head SET seq = @seq, hash = @hash WHERE id = 1 AND seq = @previous AND hash = @prevHash",

@@ -8,6 +8,7 @@ import type {
   OperatorRecord,
   RegistryTx,
   RevokedCertificate,
+  RevokedQuery,
 } from "../../ports.js";
 import type { Db } from "./db.js";
 import { bindable, toCertificate, toDevice, toOperator, toRevoked, toToken, type Row } from "./rows.js";
@@ -83,9 +84,17 @@ export class SqliteTx implements RegistryTx {
       issuer,
     );
   }
-  async revokedCertificates(): Promise<RevokedCertificate[]> {
+  async revokedCertificates(query: RevokedQuery): Promise<RevokedCertificate[]> {
     this.assertOpen();
-    return (this.q.read.revokedCertificates.all() as Row[]).map(toRevoked);
+    return (this.q.read.revokedCertificates.all(query) as Row[]).map(toRevoked);
+  }
+  async supersededExpiredBefore(before: number, limit: number): Promise<CertificateRecord[]> {
+    this.assertOpen();
+    return (this.q.read.supersededExpiredBefore.all(before, limit) as Row[]).map(toCertificate);
+  }
+  async unrevokedValidCertificatesOf(issuer: string, at: number): Promise<CertificateRecord[]> {
+    this.assertOpen();
+    return (this.q.read.unrevokedValidOf.all(issuer, at) as Row[]).map(toCertificate);
   }
 
   async insertToken(token: TokenRecord): Promise<void> {
@@ -108,6 +117,11 @@ export class SqliteTx implements RegistryTx {
   async updateCertificate(serial: string, changes: Partial<CertificateRecord>): Promise<void> {
     this.assertOpen();
     this.q.certificates.run(serial, changes);
+  }
+  async deleteSupersededCertificates(serials: readonly string[]): Promise<number> {
+    let deleted = 0;
+    for (const serial of serials) deleted += this.run("deleteSuperseded", serial);
+    return deleted;
   }
   async insertOperator(operator: OperatorRecord): Promise<void> {
     this.run("insertOperator", bindable(operator));

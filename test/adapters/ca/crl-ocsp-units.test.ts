@@ -6,6 +6,8 @@ import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initPki } from "../../../provisioning/init-pki.js";
+import { CaKeys } from "../../../src/adapters/ca/ca-keys.js";
+import { caFiles } from "../../../src/adapters/ca/ca-manifest.js";
 import { CrlPublisher, signCrl, type CrlRegistry } from "../../../src/adapters/ca/crl.js";
 import { loadIssuingCa, type IssuingCa } from "../../../src/adapters/ca/issuing-ca.js";
 import { serialInteger } from "../../../src/adapters/ca/pkix-values.js";
@@ -26,8 +28,8 @@ let tmp: TempDir;
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "fleetgate-pki-units-"));
   paths = pkiPaths(dataDir);
-  await initPki(paths, { hostnames: ["localhost"] });
-  issuer = loadIssuingCa(paths);
+  await initPki(paths, { hostnames: ["localhost"] }, new CaKeys(paths, undefined, {}));
+  issuer = loadIssuingCa({ issuingCert: paths.issuingCert, issuingKey: caFiles(paths, "ca-1").key });
   tmp = makeTempDir("fleetgate-pki-units-files-");
 });
 afterAll(() => {
@@ -203,6 +205,7 @@ function record(
     issuedAt: 0,
     revokedAt,
     revocationReason,
+    issuer: "ca-1",
   };
 }
 
@@ -217,9 +220,9 @@ function singleResponses(der: Uint8Array<ArrayBuffer>): pkijs.SingleResponse[] {
 }
 
 describe("OcspResponder", () => {
-  it("answers superseded certificates good, and revoked ones with time and (only if specified) reason", async () => {
+  it("answers superseded certificates revoked (superseded), and revoked ones with time and (only if specified) reason", async () => {
     const responder = new OcspResponder(
-      fakeRegistry([record("0a", "superseded"), record("0b", "revoked"), record("0c", "revoked", "superseded")]),
+      fakeRegistry([record("0a", "active"), record("0b", "revoked"), record("0c", "superseded", "superseded")]),
       issuer,
     );
     const answer = await responder.respond(requestDer(certId("0a"), certId("0b", "sha256"), certId("0c")));
@@ -272,5 +275,100 @@ describe("ocspGetRequestDer (RFC 6960 Appendix A.1)", () => {
   it("yields no bytes for what is not base64", () => {
     expect(ocspGetRequestDer("/ocsp/a*b").length).toBe(0);
     expect(ocspGetRequestDer("/ocsp/%E0%A4%A").length).toBe(0);
+  });
+});
+
+describe("CrlPublisher: which certificates a CRL lists, and coalesced re-signing", () => {
+  it("asks for its own issuer's certificates and lists a revoked one a CRL validity past expiry, a superseded one until expiry", async () => {
+    const now = Date.now();
+    const queries: unknown[] = [];
+    const revoked: RevokedCertificate[] = [
+      { serial: "01", status: "revoked", revokedAt: now - 10, reason: "keyCompromise", notAfter: now - 1_000 },
+      { serial: "02", status: "revoked", revokedAt: now - 10, reason: "keyCompromise", notAfter: now - 5_000 },
+      { serial: "03", status: "superseded", revokedAt: now - 10, reason: "superseded", notAfter: now + 1_000 },
+      { serial: "04", status: "superseded", revokedAt: now - 10, reason: "superseded", notAfter: now - 1_000 },
+    ];
+    const registry = countingRegistry(revoked);
+    const tx = await registry.transact(async (t) => t);
+    const original = tx.revokedCertificates.bind(tx);
+    tx.revokedCertificates = async (query) => (queries.push(query), original(query));
+    const publisher = new CrlPublisher(registry, issuer, { issuerId: "ca-7", validityMs: 2_000 });
+    const text = (await crlText(await publisher.refresh("test"))).out;
+    expect(queries).toEqual([{ issuer: "ca-7", notAfterFrom: expect.any(Number) }]);
+    expect(text).toMatch(/Serial Number: 01\n/);
+    expect(text).not.toMatch(/Serial Number: 02\n/);
+    expect(text).toMatch(/Serial Number: 03\n(.+\n)*?\s+Superseded/);
+    expect(text).not.toMatch(/Serial Number: 04\n/);
+  });
+
+  it("signs once for a burst of renewals, coalesceMs after the first", async () => {
+    const registry = countingRegistry();
+    const signed: number[] = [];
+    const publisher = new CrlPublisher(registry, issuer, {
+      coalesceMs: 200,
+      onRefresh: (i) => signed.push(i.crlNumber),
+    });
+    for (let i = 0; i < 20; i++) publisher.refreshSoon();
+    expect(signed).toEqual([]);
+    await sleep(400);
+    expect(signed).toEqual([1]);
+    publisher.refreshSoon();
+    publisher.stop(); // a pending coalesced re-sign is cancelled with the publisher
+    await sleep(300);
+    expect(signed).toEqual([1]);
+  });
+});
+
+describe("OcspResponder with two issuing CAs (rollover)", () => {
+  let other: IssuingCa;
+  let otherDir: string;
+  beforeAll(async () => {
+    otherDir = mkdtempSync(join(tmpdir(), "fleetgate-pki-units-2-"));
+    const otherPaths = pkiPaths(otherDir);
+    await initPki(otherPaths, { hostnames: [] }, new CaKeys(otherPaths, undefined, {}));
+    other = loadIssuingCa({ issuingCert: otherPaths.issuingCert, issuingKey: caFiles(otherPaths, "ca-1").key });
+  });
+  afterAll(() => rmSync(otherDir, { recursive: true, force: true }));
+
+  const responderKeyHash = (der: Uint8Array<ArrayBuffer>) => {
+    const response = pkijs.OCSPResponse.fromBER(der);
+    const basic = pkijs.BasicOCSPResponse.fromBER(
+      new Uint8Array(response.responseBytes!.response.valueBlock.valueHexView),
+    );
+    return Buffer.from((basic.tbsResponseData.responderID as asn1js.OctetString).valueBlock.valueHexView).toString(
+      "hex",
+    );
+  };
+  const keyHash = (ca: IssuingCa) =>
+    createHash("sha1")
+      .update(ca.pkijsCertificate.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView)
+      .digest("hex");
+
+  it("answers each CertID's CA with that CA's key, and only for serials that CA issued", async () => {
+    const records = [record("0a", "active"), { ...record("0b", "revoked"), issuer: "ca-2" }];
+    const responder = new OcspResponder(fakeRegistry(records), () => [
+      { id: "ca-2", ca: other },
+      { id: "ca-1", ca: issuer },
+    ]);
+    const byOne = await responder.respond(requestDer(certId("0a"), certId("0b")));
+    expect([byOne.status, byOne.certStatuses]).toEqual(["successful", ["good", "unknown"]]);
+    expect(responderKeyHash(byOne.der)).toBe(keyHash(issuer));
+    const byTwo = await responder.respond(requestDer(certId("0b", "sha1", other.pkijsCertificate), certId("0a")));
+    expect([byTwo.status, byTwo.certStatuses]).toEqual(["successful", ["revoked", "unknown"]]);
+    expect(responderKeyHash(byTwo.der)).toBe(keyHash(other));
+    // ca-1's serial asked about under ca-2: ca-2 never issued it.
+    const crossed = await responder.respond(requestDer(certId("0a", "sha1", other.pkijsCertificate)));
+    expect(crossed.certStatuses).toEqual(["unknown"]);
+  });
+
+  it("stops answering for a CA once the set no longer holds it (retired)", async () => {
+    let issuers = [
+      { id: "ca-2", ca: other },
+      { id: "ca-1", ca: issuer },
+    ];
+    const responder = new OcspResponder(fakeRegistry([record("0a", "active")]), () => issuers);
+    expect((await responder.respond(requestDer(certId("0a")))).status).toBe("successful");
+    issuers = [{ id: "ca-2", ca: other }];
+    expect((await responder.respond(requestDer(certId("0a")))).status).toBe("unauthorized");
   });
 });

@@ -8,6 +8,7 @@ import { webcrypto } from "node:crypto";
 import { pemToDer } from "../../../src/adapters/shared/pem.js";
 import { revokeDevice } from "../../../src/app/revoke-device.js";
 import { makeTempDir, runAsync, serialOf, type TempDir } from "../../helpers/certs.js";
+import { reenroll } from "../../helpers/pki.js";
 import { enrollDevice, type EnrolledDevice } from "../../helpers/devices.js";
 import { startTestFleetgate, type TestFleetgate } from "../../helpers/fleetgate.js";
 
@@ -126,13 +127,16 @@ function crlNumberOf(text: string): number {
 }
 
 describe("CRL (RFC 5280 §5)", () => {
-  it("is served as DER at the distribution point URL written into every certificate", async () => {
+  it("is served as DER at the distribution point URL written into every certificate: the CA's own CRL", async () => {
     const ext = await ssl("x509", "-in", files.good, "-noout", "-ext", "crlDistributionPoints");
     const url = /URI:(\S+)/.exec(ext.out)?.[1];
-    expect(url).toBe(`${base}/crl/issuing-ca.crl`);
+    expect(url).toBe(`${base}/crl/ca-1.crl`);
     const res = await http(url!);
     expect([res.status, res.type]).toEqual([200, "application/pkix-crl"]);
     expect(res.body[0]).toBe(0x30);
+    // The active CA's CRL also answers at /crl/issuing-ca.crl, the same document.
+    expect((await http("/crl/issuing-ca.crl")).body.equals(res.body)).toBe(true);
+    expect((await http("/crl/ca-2.crl")).status).toBe(404);
   });
 
   it("verifies with openssl crl -CAfile against the CA bundle", async () => {
@@ -393,5 +397,34 @@ describe("malformed OCSP requests", () => {
     const tooLarge = await postOcsp(new Uint8Array(65 * 1024));
     expect([wrongType.status, JSON.parse(wrongType.body.toString()).code]).toEqual([415, "unsupported_media_type"]);
     expect([tooLarge.status, JSON.parse(tooLarge.body.toString()).code]).toEqual([413, "body_too_large"]);
+  });
+});
+
+describe("a renewed device's old certificate (RFC 5280 reason superseded)", () => {
+  let renewedFrom: string;
+  beforeAll(async () => {
+    const device = await enrollDevice(fg, "dev-renewing");
+    const renewed = await reenroll(fg, device);
+    expect(renewed.status, renewed.body).toBe(200);
+    renewedFrom = tmp.file("renewed-from.crt", device.certPem);
+    device.cleanup();
+  });
+
+  it("is answered revoked (superseded) by OCSP at once, and verifies", async () => {
+    const result = await opensslOcsp("-cert", renewedFrom);
+    expectVerifiedWithNonce(result);
+    expect(result.out).toMatch(/renewed-from\.crt: revoked\n(\s+.+\n)*?\s+Reason: superseded\n/);
+  });
+
+  it("is listed with reason Superseded on the next CRL, signed soon after the renewal", async () => {
+    // Renewals re-sign the CRL coalesced (within 30 s); a test does not wait for that.
+    await fg.running.crl.refresh("test");
+    const text = await crlText((await http("/crl/ca-1.crl")).body);
+    const serial = serialOf(readFileSync(renewedFrom, "utf8")).toUpperCase();
+    expect(text).toMatch(
+      new RegExp(`Serial Number: 0?${serial}\\n(\\s+.+\\n)*?\\s+X509v3 CRL Reason Code:\\s*\\n\\s+Superseded`),
+    );
+    const verdict = await ssl("verify", "-crl_check", "-crl_download", "-CAfile", files.bundle, renewedFrom);
+    expect(verdict.out).toContain("certificate revoked");
   });
 });

@@ -96,7 +96,7 @@ describe("POST /v1/enroll with an openssl CSR", () => {
     expect(text).not.toMatch(/Subject Alternative Name/);
     const base = fg.config.pki.publicUrl.replace(/\/+$/, "");
     expect(text).toMatch(
-      new RegExp(`X509v3 CRL Distribution Points: ?\\n\\s+Full Name:\\n\\s+URI:${base}/crl/issuing-ca\\.crl\\n`),
+      new RegExp(`X509v3 CRL Distribution Points: ?\\n\\s+Full Name:\\n\\s+URI:${base}/crl/ca-1\\.crl\\n`),
     );
     expect(text).toMatch(new RegExp(`Authority Information Access: ?\\n\\s+OCSP - URI:${base}/ocsp\\n`));
     const extensions = [...text.matchAll(/^ {12}(\S.*?):( critical)?\s*$/gm)].map((m) => m[1]);

@@ -85,6 +85,37 @@ describe.skipIf(unavailable !== null)(postgresSuiteName("PostgresRegistry (Postg
     });
   });
 
+  it("upgrades a schema from before issuing-CA rollover: everything it holds was issued by ca-1", async () => {
+    const schema = schemas.next();
+    await admin(async (client) => {
+      await client.query(`CREATE SCHEMA ${schema}`);
+      await client.query(`SET search_path TO ${schema}`);
+      await client.query(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+      );
+      await client.query(MIGRATIONS[0]!.sql);
+      await client.query("INSERT INTO schema_migrations VALUES (1, $1, 0)", [MIGRATIONS[0]!.name]);
+      await client.query(`INSERT INTO devices (id, role, profile, status, created_at) VALUES ('dev-1', 'device', 'device', 'active', 1);
+        INSERT INTO certificates (serial, device_id, pem, not_before, not_after, status, issued_at)
+          VALUES ('0a', 'dev-1', 'PEM', 0, ${NOW + 1}, 'active', 0);
+        INSERT INTO operators (serial, name, pem, status, created_at, not_after) VALUES ('0b', 'admin', 'PEM', 'active', 0, ${NOW + 1});
+        INSERT INTO crl_state (issuer, crl_number, this_update, der) VALUES ('issuing', 41, 5, '\\x3000')`);
+    });
+    await withRegistry(schema, async (registry) => {
+      expect((await registry.getCertificate("0a"))?.issuer).toBe("ca-1");
+      expect((await registry.getOperator("0b"))?.issuer).toBe("ca-1");
+      expect(await registry.currentCrl("ca-1")).toMatchObject({ issuer: "ca-1", number: 41 });
+      // Every insert names its issuer: no default is left to fill one in silently.
+      await expect(
+        inSchema(schema, (client) =>
+          client.query(
+            "INSERT INTO certificates (serial, device_id, pem, not_before, not_after, status, issued_at) VALUES ('0c', 'dev-1', 'P', 0, 1, 'active', 0)",
+          ),
+        ),
+      ).rejects.toThrow(/null value in column "issuer"/);
+    });
+  });
+
   it("refuses a schema newer than this fleetgate", async () => {
     const schema = schemas.next();
     await withRegistry(schema, async () => undefined);

@@ -107,6 +107,38 @@ describe("migrations", () => {
     expect(versions[0]).toBe(1);
   });
 
+  it("upgrade a registry from before issuing-CA rollover: everything it holds was issued by ca-1", async () => {
+    const file = newFile();
+    const db = openRaw(file);
+    db.exec(
+      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    );
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 4)) {
+      db.exec(migration.sql);
+      db.prepare("INSERT INTO schema_migrations VALUES (?, ?, 0)").run(migration.version, migration.name);
+    }
+    db.exec(`
+      INSERT INTO devices (id, role, profile, status, created_at) VALUES ('dev-1', 'device', 'device', 'active', 1);
+      INSERT INTO certificates (serial, device_id, pem, not_before, not_after, status, issued_at)
+        VALUES ('0a', 'dev-1', 'PEM', 0, ${NOW + 1}, 'active', 0);
+      INSERT INTO operators (serial, name, pem, status, created_at, not_after)
+        VALUES ('0b', 'admin', 'PEM', 'active', 0, ${NOW + 1});
+      INSERT INTO crl_state (issuer, crl_number, this_update, der) VALUES ('issuing', 41, 5, x'3000');
+    `);
+    db.close();
+    const registry = openRegistry(file);
+    expect((await registry.getCertificate("0a"))?.issuer).toBe("ca-1");
+    expect((await registry.getOperator("0b"))?.issuer).toBe("ca-1");
+    // The CRL numbers of ca-1 go on from where they were (RFC 5280 §5.2.3: they only grow).
+    expect(await registry.currentCrl("ca-1")).toMatchObject({ issuer: "ca-1", number: 41 });
+    expect(await registry.currentCrl("issuing")).toBeUndefined();
+    expect(await registry.issuerUsage("ca-1", NOW)).toEqual({
+      validCertificates: 1,
+      activeOperators: 1,
+      lastNotAfter: NOW + 1,
+    });
+  });
+
   it("refuse a database from a newer fleetgate", async () => {
     const file = newFile();
     await SqliteRegistry.open(file).close();

@@ -48,7 +48,8 @@ export function device(id: string, overrides: Partial<DeviceRecord> = {}): Devic
 export function certificate(deviceId: string, overrides: Partial<CertificateRecord> = {}): CertificateRecord {
   const serial = overrides.serial ?? nextSerial();
   const validity = { notBefore: NOW - 300_000, notAfter: NOW + 90 * DAY, issuedAt: NOW };
-  return { serial, deviceId, pem: `PEM-${serial}`, ...validity, status: "active", ...noRevocation, ...overrides };
+  const base = { serial, deviceId, pem: `PEM-${serial}`, ...validity, status: "active", issuer: "ca-1" } as const;
+  return { ...base, ...noRevocation, ...overrides };
 }
 const noRevocation = { revokedAt: null, revocationReason: null };
 
@@ -63,7 +64,13 @@ export function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
 
 export function operator(name: string, overrides: Partial<OperatorRecord> = {}): OperatorRecord {
   const serial = overrides.serial ?? nextSerial();
-  const facts = { status: "active", createdAt: NOW, notAfter: NOW + 365 * DAY, revokedAt: null } as const;
+  const facts = {
+    status: "active",
+    createdAt: NOW,
+    notAfter: NOW + 365 * DAY,
+    revokedAt: null,
+    issuer: "ca-1",
+  } as const;
   return { serial, name, pem: `PEM-${serial}`, ...facts, ...overrides };
 }
 
@@ -152,11 +159,13 @@ export function enrollmentDeps(registry: Registry, onSign?: (request: SignReques
     signer: {
       issuingCaPem: "ISSUING",
       rootCaPem: "ROOT",
+      caCertificatesPem: ["ISSUING", "ROOT"],
       sign: async (request) => {
         await onSign?.(request);
         const serial = nextSerial();
         const validity = { notBefore: request.now - 300_000, notAfter: request.now + request.lifetimeMs };
-        return { serial, pem: `PEM-${serial}`, der: new Uint8Array([1, 2, 3]), ...validity };
+        const issuer = { issuer: "ca-1", issuerPem: "ISSUING" };
+        return { serial, pem: `PEM-${serial}`, der: new Uint8Array([1, 2, 3]), ...validity, ...issuer };
       },
     },
   };

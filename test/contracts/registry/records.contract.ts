@@ -137,8 +137,9 @@ export function recordsContract(open: OpenRegistry): void {
           { serial: "0c", status: "revoked", revokedAt: NOW + 2, reason: "keyCompromise", notAfter: NOW + DAY },
           { serial: "0e", status: "revoked", revokedAt: NOW + 3, reason: "unspecified", notAfter: NOW + DAY },
         ];
-        expect(await r.registry.listRevokedCertificates()).toEqual(expected);
-        expect(await r.registry.transact((tx) => tx.revokedCertificates())).toEqual(expected);
+        const query = { issuer: "ca-1", notAfterFrom: NOW };
+        expect(await r.registry.listRevokedCertificates(query)).toEqual(expected);
+        expect(await r.registry.transact((tx) => tx.revokedCertificates(query))).toEqual(expected);
       });
 
       it("records when sessions were last seen; unknown ids are ignored", async () => {

@@ -82,7 +82,9 @@ export function transactContract(open: OpenRegistry): void {
         await tx.updateCertificate("0a", { status: "revoked", revokedAt: NOW, revocationReason: "keyCompromise" });
         expect((await tx.certificate("0a"))?.status).toBe("revoked");
         expect((await tx.certificatesOf("dev-1")).map((c) => c.serial)).toEqual(["0a"]);
-        expect((await tx.revokedCertificates()).map((c) => c.serial)).toEqual(["0a"]);
+        expect((await tx.revokedCertificates({ issuer: "ca-1", notAfterFrom: NOW })).map((c) => c.serial)).toEqual([
+          "0a",
+        ]);
         await tx.insertOperator(operator("alice", { serial: "0b" }));
         expect((await tx.activeOperators()).map((o) => o.serial)).toEqual(["0b"]);
         const entry = await appendAudit(tx, note, NOW);

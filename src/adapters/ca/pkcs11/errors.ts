@@ -4,6 +4,7 @@
  * argument of C_Login, and the errors built here never quote arguments.
  */
 export const PKCS11_ERROR_CODES = [
+  "PKCS11_NOT_CONFIGURED",
   "PKCS11_MODULE_LOAD_FAILED",
   "PKCS11_TOKEN_NOT_FOUND",
   "PKCS11_TOKEN_AMBIGUOUS",
