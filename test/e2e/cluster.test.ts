@@ -63,7 +63,11 @@ describe.skipIf(unavailable !== null)(
         id,
         ...ports,
       ];
-      const child = spawnTracked(process.execPath, args, { env: { ...env, FLEETGATE_CLUSTER_KEY_PREFIX: keyPrefix } });
+      // A node lives for the whole suite (spawnTracked's default would kill it after 30 s).
+      const child = spawnTracked(process.execPath, args, {
+        env: { ...env, FLEETGATE_CLUSTER_KEY_PREFIX: keyPrefix },
+        timeoutMs: 600_000,
+      });
       const runtime = join(dataDir, "run", `${id}.json`);
       await eventually(() => existsSync(runtime) && child.exitedAt() === null, `node ${id} serving`, 60_000);
       const info = JSON.parse(readFileSync(runtime, "utf8")) as { ports: Record<string, number> };
