@@ -26,7 +26,7 @@ export class InProcessEventBus implements EventBus {
   }
 
   async replay(event: RevocationEvent): Promise<void> {
-    if (!this.revocations.seen(event.auditSeq)) await this.revocations.run(event, "remote");
+    await this.revocations.run(event, "remote");
   }
 
   publish(event: FleetEvent): void {

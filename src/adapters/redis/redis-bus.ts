@@ -93,7 +93,7 @@ export class RedisEventBus implements EventBus {
   }
 
   async replay(event: RevocationEvent): Promise<void> {
-    if (!this.revocations.seen(event.auditSeq)) await this.revocations.run(event, "remote");
+    await this.revocations.run(event, "remote");
   }
 
   publish(event: FleetEvent): void {
@@ -124,9 +124,8 @@ export class RedisEventBus implements EventBus {
 
   private async onRevocationMessage(message: z.infer<typeof RevocationMessage>): Promise<void> {
     if (message.origin === this.membership.nodeId) return;
-    const closed = this.revocations.seen(message.event.auditSeq)
-      ? 0
-      : await this.revocations.run(message.event, "remote");
+    // The registry feed may have run it first: the reply still counts what it closed here.
+    const closed = await this.revocations.run(message.event, "remote");
     const reply = JSON.stringify({ id: message.id, node: this.membership.nodeId, closed });
     await this.pub.publish(key(this.target, "replies", message.origin), reply).catch(() => undefined);
   }

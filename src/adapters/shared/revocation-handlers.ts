@@ -6,11 +6,12 @@ const REMEMBERED = 10_000;
 /**
  * This node's revocation handlers, run in registration order (sessions close before the CRL is
  * re-signed), each awaited; one that fails is logged and the others still run. Remembers which audit
- * entries it handled, so a revocation heard over the bus and read back from the registry runs once.
+ * entries it handled and what they closed, so a revocation heard over the bus and read back from the
+ * registry runs once, and whichever path arrives second still reports the sessions the first closed.
  */
 export class RevocationHandlers {
   private readonly handlers: RevocationHandler[] = [];
-  private readonly handled = new Set<number>();
+  private readonly handled = new Map<number, Promise<number>>();
 
   constructor(private readonly logger: Logger) {}
 
@@ -18,14 +19,23 @@ export class RevocationHandlers {
     this.handlers.push(handler);
   }
 
-  /** Whether this node already ran its handlers for that audit entry. */
-  seen(auditSeq: number | null): boolean {
-    return auditSeq !== null && this.handled.has(auditSeq);
+  /**
+   * Runs the handlers for a revocation and returns the sessions it closed on this node. A remote one
+   * (heard over the bus or read from the registry feed) runs once per audit entry; whichever path comes
+   * second gets the first one's count. A local one always runs — its handlers re-sign the CRL — and adds
+   * what a feed replay that beat it closed. An entry without a sequence (a repeated revocation) always runs.
+   */
+  run(event: RevocationEvent, origin: "local" | "remote"): Promise<number> {
+    const seq = event.auditSeq;
+    if (seq === null) return this.runAll(event, origin);
+    const earlier = this.handled.get(seq);
+    if (origin === "remote" && earlier !== undefined) return earlier;
+    const closed = this.runAll(event, origin).then(async (now) => now + ((await earlier) ?? 0));
+    this.remember(seq, closed);
+    return closed;
   }
 
-  /** Runs every handler; returns the sessions they report closed. */
-  async run(event: RevocationEvent, origin: "local" | "remote"): Promise<number> {
-    if (event.auditSeq !== null) this.remember(event.auditSeq);
+  private async runAll(event: RevocationEvent, origin: "local" | "remote"): Promise<number> {
     let closed = 0;
     for (const handler of this.handlers) {
       try {
@@ -38,9 +48,9 @@ export class RevocationHandlers {
     return closed;
   }
 
-  private remember(seq: number): void {
-    this.handled.add(seq);
-    if (this.handled.size > REMEMBERED) this.handled.delete(this.handled.values().next().value!);
+  private remember(seq: number, closed: Promise<number>): void {
+    this.handled.set(seq, closed);
+    if (this.handled.size > REMEMBERED) this.handled.delete(this.handled.keys().next().value!);
   }
 }
 
