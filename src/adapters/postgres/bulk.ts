@@ -73,10 +73,26 @@ export class PostgresSnapshot implements RegistrySnapshot {
 const SAVE_CRL = `INSERT INTO crl_state (issuer, crl_number, this_update, der) VALUES ($1, $2, $3, $4)`;
 const MOVE_HEAD = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3";
 
+/** The column type of each record field that is not TEXT (instants are epoch ms in BIGINT). */
+const NOT_TEXT: Readonly<Record<string, string>> = {
+  createdAt: "bigint",
+  revokedAt: "bigint",
+  lastSeenAt: "bigint",
+  notBefore: "bigint",
+  notAfter: "bigint",
+  issuedAt: "bigint",
+  expiresAt: "bigint",
+  seq: "bigint",
+  at: "bigint",
+  usesTotal: "integer",
+  usesLeft: "integer",
+  details: "json",
+};
+
 /**
- * Bulk writes inside the import's transaction. A page is one INSERT … SELECT from
- * json_populate_recordset over the table's own row type: one round trip and one parameter per page,
- * each column typed by the table itself (a json column takes the nested value as it is).
+ * Bulk writes inside the import's transaction. A page is one INSERT … SELECT FROM unnest(one typed
+ * array per column): one round trip per page. Not json_populate_recordset: audit details may hold a
+ * \u0000 escape, which PostgreSQL's JSON functions refuse to turn into text (a json column keeps it).
  */
 export class PostgresImport implements RegistryImport {
   constructor(private readonly db: Queryable) {}
@@ -96,15 +112,16 @@ export class PostgresImport implements RegistryImport {
         await this.db.query(SAVE_CRL, [crl.issuer, crl.number, crl.thisUpdate, crl.der && Buffer.from(crl.der)]);
       return;
     }
-    const columns = fields.map(column);
-    const rows = records.map((record) => {
-      const values = record as unknown as Record<string, unknown>;
-      return Object.fromEntries(fields.map((f, i) => [columns[i]!, values[f] ?? null]));
-    });
-    const list = columns.join(", ");
+    const arrays = fields.map((field) =>
+      records.map((record) => {
+        const value = (record as unknown as Record<string, unknown>)[field] ?? null;
+        return field === "details" ? JSON.stringify(value) : value;
+      }),
+    );
+    const unnest = fields.map((field, i) => `$${i + 1}::${NOT_TEXT[field] ?? "text"}[]`).join(", ");
     await this.db.query(
-      `INSERT INTO ${table} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${table}, $1::json)`,
-      [JSON.stringify(rows)],
+      `INSERT INTO ${table} (${fields.map(column).join(", ")}) SELECT * FROM unnest(${unnest})`,
+      arrays,
     );
     if (kind === "audit") await this.moveHead(records as readonly AuditEntry[]);
   }
