@@ -38,8 +38,6 @@ function lockIfSqlite(from: Config, to: Config): DataDirLock | null {
 }
 
 async function withRegistries<T>(from: Config, to: Config, work: (a: Registry, b: Registry) => Promise<T>) {
-  if (!(await registryExists(from)))
-    throw new CliError(`there is no registry at ${describeRegistry(from.registry)} to copy from`, EXIT.usage);
   const source = await openRegistry(from);
   try {
     const destination = await openRegistry(to);
@@ -56,6 +54,9 @@ async function withRegistries<T>(from: Config, to: Config, work: (a: Registry, b
 async function copy(opts: Opts): Promise<void> {
   const [from, to] = [configFor(opts, opts["from"]), configFor(opts, opts["to"])];
   const pageSize = pageSizeOf(opts);
+  // Asked before opening it: opening a registry creates it, and a mistyped source must create nothing.
+  if (!(await registryExists(from)))
+    throw new CliError(`there is no registry at ${describeRegistry(from.registry)} to copy from`, EXIT.usage);
   const lock = lockIfSqlite(from, to);
   const started = Date.now();
   try {
