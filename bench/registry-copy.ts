@@ -4,8 +4,8 @@
  * is filled with N devices (one certificate and one spent token each) and M audit entries through the
  * port's bulk import, then the real CLI (`node bin/fleetgate.js registry copy`, from dist/: run
  * `npm run build` first) copies it into a fresh PostgreSQL schema, once per run. Reported per run:
- * wall time, rows/s, the copy process's peak RSS and CPU, and what the rest of the machine (PostgreSQL
- * and any other load) used meanwhile.
+ * wall time, rows/s, the copy process's peak RSS and CPU, its PostgreSQL backends' CPU, and what the
+ * rest of the machine (other load) used meanwhile.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -38,7 +38,9 @@ interface Run {
   readonly rowsPerSecond: number;
   readonly peakRssMiB: number | null;
   readonly copyCpuMs: number | null;
-  /** Busy CPU of everything else on the machine during the copy (PostgreSQL included), in cores. */
+  /** CPU of the PostgreSQL backends serving the copy (found by their application_name). */
+  readonly postgresCpuMs: number | null;
+  /** Busy CPU of everything else on the machine during the copy (other load), in cores. */
   readonly otherCores: number | null;
 }
 
@@ -79,9 +81,46 @@ function parse(argv: readonly string[]): Options | null {
   };
 }
 
-/** Runs the real CLI once, sampling its peak RSS and CPU from /proc until it exits. */
-function timedCopy(options: Options, dataDir: string, schema: string): Promise<Omit<Run, "rowsPerSecond">> {
-  const to = `${options.postgres}?schema=${schema}`;
+/**
+ * The CPU time of the PostgreSQL backends named `name`, from /proc (the server runs on this host in the
+ * bench setup; null when it does not). Sampled while the copy runs: a backend's /proc entry goes with it.
+ */
+class BackendCpu {
+  private readonly seen = new Map<number, number>();
+  private readonly client: pg.Client;
+
+  constructor(
+    url: string,
+    private readonly name: string,
+  ) {
+    this.client = new pg.Client({ connectionString: url });
+  }
+  async start(): Promise<void> {
+    await this.client.connect();
+  }
+  async sample(): Promise<void> {
+    const { rows } = await this.client.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+      [this.name],
+    );
+    for (const { pid } of rows) {
+      const ms = processCpuMs(pid);
+      if (ms !== null) this.seen.set(pid, ms);
+    }
+  }
+  async stop(): Promise<number | null> {
+    await this.client.end();
+    return this.seen.size === 0 ? null : [...this.seen.values()].reduce((a, b) => a + b, 0);
+  }
+}
+
+/** Runs the real CLI once, sampling its peak RSS and CPU (and its PostgreSQL backends') until it exits. */
+async function timedCopy(options: Options, dataDir: string, schema: string): Promise<Omit<Run, "rowsPerSecond">> {
+  // The driver takes application_name from the URL over fleetgate's own: it names this copy's backends.
+  const to = `${options.postgres}?schema=${schema}&application_name=${schema}`;
+  const backends = new BackendCpu(options.postgres, schema);
+  await backends.start();
+  let sampling = Promise.resolve();
   const args = ["bin/fleetgate.js", "registry", "copy", "--data", dataDir, "--from", "sqlite:", "--to", to];
   const machineBefore = systemCpu();
   const started = performance.now();
@@ -95,17 +134,31 @@ function timedCopy(options: Options, dataDir: string, schema: string): Promise<O
     cpu = processCpuMs(child.pid!) ?? cpu;
   };
   const timer = setInterval(sample, 20);
+  const pgTimer = setInterval(() => {
+    sampling = sampling.then(() => backends.sample()).catch(() => undefined);
+  }, 100);
   let out = "";
   child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
   return new Promise((resolve, reject) => {
     child.on("close", (code) => {
       clearInterval(timer);
+      clearInterval(pgTimer);
       const seconds = (performance.now() - started) / 1000;
       const machineAfter = systemCpu();
-      if (code !== 0) return reject(new Error(`registry copy exited ${code}: ${out}`));
-      const busy = machineBefore && machineAfter ? machineAfter.busyMs - machineBefore.busyMs : null;
-      const otherCores = busy === null || cpu === null ? null : round((busy - cpu) / 1000 / seconds, 2);
-      resolve({ seconds, peakRssMiB: peak === null ? null : round(peak / 1024), copyCpuMs: cpu, otherCores });
+      void sampling.then(async () => {
+        const postgresCpuMs = await backends.stop();
+        if (code !== 0) return reject(new Error(`registry copy exited ${code}: ${out}`));
+        const busy = machineBefore && machineAfter ? machineAfter.busyMs - machineBefore.busyMs : null;
+        const others = busy === null || cpu === null ? null : busy - cpu - (postgresCpuMs ?? 0);
+        const otherCores = others === null ? null : round(others / 1000 / seconds, 2);
+        resolve({
+          seconds,
+          peakRssMiB: peak === null ? null : round(peak / 1024),
+          copyCpuMs: cpu,
+          postgresCpuMs,
+          otherCores,
+        });
+      });
     });
   });
 }
@@ -144,6 +197,9 @@ async function run(options: Options, cleanup: Cleanup): Promise<Report> {
   return { machine: machineInfo(), rows, sqliteMiB, fillSeconds, runs, options };
 }
 
+/** CPU µs per row copied: less sensitive to other load on the machine than rows/s. */
+const perRow = (ms: number | null, rows: number) => (ms === null ? null : round((ms * 1000) / rows));
+
 function finish(report: Report, options: Options): number {
   if (options.json) return (console.log(JSON.stringify(report, null, 2)), 0);
   const { machine, runs } = report;
@@ -155,6 +211,9 @@ function finish(report: Report, options: Options): number {
     r.rowsPerSecond,
     r.peakRssMiB,
     r.copyCpuMs,
+    perRow(r.copyCpuMs, report.rows),
+    r.postgresCpuMs,
+    perRow(r.postgresCpuMs, report.rows),
     r.otherCores,
   ]);
   console.log(
@@ -162,7 +221,17 @@ function finish(report: Report, options: Options): number {
       `registry copy SQLite → PostgreSQL: ${options.devices} devices + certificates + tokens, ${options.audit} audit entries ` +
         `(${report.rows} rows, SQLite file ${report.sqliteMiB} MiB), page ${options.pageSize}`,
       rows,
-      ["run", "seconds", "rows/s", "peak RSS MiB", "copy CPU ms", "other busy cores"],
+      [
+        "run",
+        "seconds",
+        "rows/s",
+        "peak RSS MiB",
+        "copy CPU ms",
+        "µs/row",
+        "PostgreSQL CPU ms",
+        "µs/row",
+        "other busy cores",
+      ],
     ),
   );
   console.log(
