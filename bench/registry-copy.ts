@@ -54,7 +54,8 @@ interface Report {
 }
 
 const USAGE =
-  "usage: npm run bench:registry-copy -- [--devices N] [--audit N] [--runs N] [--page-size N] [--postgres URL] [--json]";
+  "usage: npm run bench:registry-copy -- [--devices N] [--audit N] [--runs N] [--page-size N] " +
+  "[--postgres URL] [--json]";
 
 function parse(argv: readonly string[]): Options | null {
   const { values } = parseArgs({
@@ -88,6 +89,8 @@ function parse(argv: readonly string[]): Options | null {
 class BackendCpu {
   private readonly seen = new Map<number, number>();
   private readonly client: pg.Client;
+  private sampling = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     url: string,
@@ -97,70 +100,64 @@ class BackendCpu {
   }
   async start(): Promise<void> {
     await this.client.connect();
+    // One query at a time: each sample waits for the one before it.
+    this.timer = setInterval(() => {
+      this.sampling = this.sampling.then(() => this.sample()).catch(() => undefined);
+    }, 100);
   }
-  async sample(): Promise<void> {
-    const { rows } = await this.client.query<{ pid: number }>(
-      "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
-      [this.name],
-    );
-    for (const { pid } of rows) {
+  private async sample(): Promise<void> {
+    const sql = "SELECT pid FROM pg_stat_activity WHERE application_name = $1";
+    for (const { pid } of (await this.client.query<{ pid: number }>(sql, [this.name])).rows) {
       const ms = processCpuMs(pid);
       if (ms !== null) this.seen.set(pid, ms);
     }
   }
   async stop(): Promise<number | null> {
+    clearInterval(this.timer);
+    await this.sampling;
     await this.client.end();
     return this.seen.size === 0 ? null : [...this.seen.values()].reduce((a, b) => a + b, 0);
   }
 }
 
-/** Runs the real CLI once, sampling its peak RSS and CPU (and its PostgreSQL backends') until it exits. */
+/** Spawns the CLI and samples its peak RSS and CPU from /proc until it exits. */
+function runSampled(
+  args: readonly string[],
+): Promise<{ code: number | null; out: string; peak: number | null; cpu: number | null }> {
+  const child = spawn(process.execPath, [...args], { stdio: ["ignore", "pipe", "inherit"] });
+  let [peak, cpu, out]: [number | null, number | null, string] = [null, null, ""];
+  const timer = setInterval(() => {
+    peak = peakRssKiB(child.pid!) ?? peak;
+    cpu = processCpuMs(child.pid!) ?? cpu;
+  }, 20);
+  child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+  return new Promise((resolve) =>
+    child.on("close", (code) => {
+      clearInterval(timer);
+      resolve({ code, out, peak, cpu });
+    }),
+  );
+}
+
+/** Runs the real CLI once: its wall time, peak RSS and CPU, its PostgreSQL backends' CPU, the other load. */
 async function timedCopy(options: Options, dataDir: string, schema: string): Promise<Omit<Run, "rowsPerSecond">> {
   // The driver takes application_name from the URL over fleetgate's own: it names this copy's backends.
   const to = `${options.postgres}?schema=${schema}&application_name=${schema}`;
+  const args = ["bin/fleetgate.js", "registry", "copy", "--data", dataDir, "--from", "sqlite:", "--to", to];
   const backends = new BackendCpu(options.postgres, schema);
   await backends.start();
-  let sampling = Promise.resolve();
-  const args = ["bin/fleetgate.js", "registry", "copy", "--data", dataDir, "--from", "sqlite:", "--to", to];
   const machineBefore = systemCpu();
   const started = performance.now();
-  const child = spawn(process.execPath, [...args, "--page-size", String(options.pageSize), "--json"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let peak: number | null = null;
-  let cpu: number | null = null;
-  const sample = () => {
-    peak = peakRssKiB(child.pid!) ?? peak;
-    cpu = processCpuMs(child.pid!) ?? cpu;
-  };
-  const timer = setInterval(sample, 20);
-  const pgTimer = setInterval(() => {
-    sampling = sampling.then(() => backends.sample()).catch(() => undefined);
-  }, 100);
-  let out = "";
-  child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.on("close", (code) => {
-      clearInterval(timer);
-      clearInterval(pgTimer);
-      const seconds = (performance.now() - started) / 1000;
-      const machineAfter = systemCpu();
-      void sampling.then(async () => {
-        const postgresCpuMs = await backends.stop();
-        if (code !== 0) return reject(new Error(`registry copy exited ${code}: ${out}`));
-        const busy = machineBefore && machineAfter ? machineAfter.busyMs - machineBefore.busyMs : null;
-        const others = busy === null || cpu === null ? null : busy - cpu - (postgresCpuMs ?? 0);
-        const otherCores = others === null ? null : round(others / 1000 / seconds, 2);
-        resolve({
-          seconds,
-          peakRssMiB: peak === null ? null : round(peak / 1024),
-          copyCpuMs: cpu,
-          postgresCpuMs,
-          otherCores,
-        });
-      });
-    });
-  });
+  const { code, out, peak, cpu } = await runSampled([...args, "--page-size", String(options.pageSize), "--json"]);
+  const seconds = (performance.now() - started) / 1000;
+  const machineAfter = systemCpu();
+  const postgresCpuMs = await backends.stop();
+  if (code !== 0) throw new Error(`registry copy exited ${code}: ${out}`);
+  const busy = machineBefore && machineAfter ? machineAfter.busyMs - machineBefore.busyMs : null;
+  const others = busy === null || cpu === null ? null : busy - cpu - (postgresCpuMs ?? 0);
+  const otherCores = others === null ? null : round(others / 1000 / seconds, 2);
+  const peakRssMiB = peak === null ? null : round(peak / 1024);
+  return { seconds, peakRssMiB, copyCpuMs: cpu, postgresCpuMs, otherCores };
 }
 
 async function dropSchema(url: string, schema: string): Promise<void> {
@@ -218,8 +215,8 @@ function finish(report: Report, options: Options): number {
   ]);
   console.log(
     section(
-      `registry copy SQLite → PostgreSQL: ${options.devices} devices + certificates + tokens, ${options.audit} audit entries ` +
-        `(${report.rows} rows, SQLite file ${report.sqliteMiB} MiB), page ${options.pageSize}`,
+      `registry copy SQLite → PostgreSQL: ${options.devices} devices + certificates + tokens, ` +
+        `${options.audit} audit entries (${report.rows} rows, SQLite file ${report.sqliteMiB} MiB), page ${options.pageSize}`,
       rows,
       [
         "run",
@@ -235,8 +232,8 @@ function finish(report: Report, options: Options): number {
     ),
   );
   console.log(
-    `median ${median} rows/s (spread ${rates[0]}–${rates[rates.length - 1]}); machine: ${machine.cores} × ${machine.model}, ` +
-      `${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, load ${machine.loadAverage1m}`,
+    `median ${median} rows/s (spread ${rates[0]}–${rates[rates.length - 1]}); ` +
+      `machine: ${machine.cores} × ${machine.model}, ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, load ${machine.loadAverage1m}`,
   );
   return 0;
 }

@@ -44,11 +44,9 @@ async function refuseUnlessEmpty(target: RegistryImport): Promise<void> {
   const counts = await target.counts();
   const held = COPY_ORDER.filter((kind) => counts[kind] > 0);
   const head = await target.auditHead();
-  if (held.length > 0 || head.seq !== 0)
-    throw new FleetgateError(
-      "registry_not_empty",
-      `the destination registry already holds ${held.map((k) => `${counts[k]} ${k}`).join(", ") || `audit head ${head.seq}`}`,
-    );
+  if (held.length === 0 && head.seq === 0) return;
+  const what = held.map((kind) => `${counts[kind]} ${kind}`).join(", ") || `an audit head at entry ${head.seq}`;
+  throw new FleetgateError("registry_not_empty", `the destination registry already holds ${what}`);
 }
 
 async function copyKind<K extends FactKind>(
