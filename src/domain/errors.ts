@@ -51,6 +51,10 @@ export const ERROR_CATALOGUE = {
     status: 409,
     message: "This issuing CA cannot be retired: it is active or still vouches for valid certificates.",
   },
+  registry_not_empty: {
+    status: 409,
+    message: "The destination registry already holds facts; a registry is copied only into an empty one.",
+  },
   body_too_large: { status: 413, message: "The request body is larger than allowed." },
   uri_too_long: {
     status: 414,

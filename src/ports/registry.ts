@@ -128,6 +128,51 @@ export interface DeviceQuery {
   readonly ids?: readonly string[];
 }
 
+// Copying a registry (`fleetgate registry copy`, src/app/copy-registry.ts): every stored fact, by kind.
+
+/** An issuer's CRL state as stored: its last number and the CRL signed with it (null in rows from before v4). */
+export interface CrlStateRecord {
+  readonly issuer: string;
+  readonly number: number;
+  readonly thisUpdate: number;
+  readonly der: Uint8Array<ArrayBuffer> | null;
+}
+
+/**
+ * Every kind of fact a registry stores, as its record, each paged in the order of its key: devices by
+ * id, certificates by serial, tokens by id, operators by serial, audit entries by seq, CRL state by
+ * issuer. The audit head is the last audit entry's seq and hash; the health row is not a fact.
+ */
+export interface StoredFacts {
+  readonly devices: DeviceRecord;
+  readonly certificates: CertificateRecord;
+  readonly tokens: TokenRecord;
+  readonly operators: OperatorRecord;
+  readonly audit: AuditEntry;
+  readonly crls: CrlStateRecord;
+}
+export type FactKind = keyof StoredFacts;
+export type FactCounts = { readonly [K in FactKind]: number };
+
+/** One consistent read of a whole registry: every call sees the same committed state. */
+export interface RegistrySnapshot {
+  counts(): Promise<FactCounts>;
+  auditHead(): Promise<AuditHead>;
+  /** At most `limit` facts of `kind` whose key sorts after the cursor `after` (null: from the start). */
+  page<K extends FactKind>(kind: K, after: string | null, limit: number): Promise<Page<StoredFacts[K]>>;
+}
+
+/** Writes facts as they are, inside one unit of work that nothing else writes during. */
+export interface RegistryImport {
+  counts(): Promise<FactCounts>;
+  auditHead(): Promise<AuditHead>;
+  /**
+   * Stores the records unchanged (a certificate's device must be stored first). Audit entries must come
+   * in seq order and the first must follow the head's seq; the head moves to the last one.
+   */
+  insert<K extends FactKind>(kind: K, records: readonly StoredFacts[K][]): Promise<void>;
+}
+
 // The registry port: facts above, read and written here.
 
 /**
@@ -169,6 +214,13 @@ export interface Registry {
    */
   listAudit(options: AuditQuery): Promise<AuditEntry[]>;
   auditHead(): Promise<AuditHead>;
+  /** Runs `read` on one consistent snapshot (a read transaction of its own); writers are not blocked. */
+  snapshot<T>(read: (snapshot: RegistrySnapshot) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` as one atomic, durable unit that bulk-writes facts: all of it commits or none does, and
+   * other writers wait until it ended. Never run again by the adapter (unlike `transact`).
+   */
+  bulkImport<T>(work: (target: RegistryImport) => Promise<T>): Promise<T>;
   /** Commits a tiny write (health row) so /healthz can tell a registry that no longer takes writes. */
   probeWrite(at: number): Promise<void>;
   close(): Promise<void>;

@@ -1,7 +1,10 @@
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Config } from "../config.js";
 import type { Registry } from "../ports.js";
+import { registryExists as postgresRegistryExists } from "../adapters/postgres/migrate.js";
+import { schemaName } from "../adapters/postgres/pool.js";
 import { PostgresRegistry } from "../adapters/postgres/registry.js";
 import { SqliteRegistry } from "../adapters/sqlite/registry.js";
 
@@ -32,6 +35,13 @@ export async function openRegistry(config: Pick<Config, "registry" | "dataDir">)
   if (!isPostgres(config)) return SqliteRegistry.open(sqliteFile(config));
   const { url, schema } = postgresTarget(config.registry);
   return PostgresRegistry.open(url, schema === undefined ? {} : { schema });
+}
+
+/** Whether the registry the configuration names exists already (opening it would create it). */
+export async function registryExists(config: Pick<Config, "registry" | "dataDir">): Promise<boolean> {
+  if (!isPostgres(config)) return existsSync(sqliteFile(config));
+  const { url, schema } = postgresTarget(config.registry);
+  return postgresRegistryExists(url, schemaName(schema === undefined ? {} : { schema }));
 }
 
 /** This node's id: configured, or hostname-<mqtt port> (unique per host as long as ports are). */

@@ -1,5 +1,6 @@
 import { describe } from "vitest";
 import { auditContract } from "./registry/audit.contract.js";
+import { copyContract } from "./registry/copy.contract.js";
 import { enrollmentContract } from "./registry/enrollment.contract.js";
 import type { OpenRegistry } from "./registry/fixtures.js";
 import { issuersContract } from "./registry/issuers.contract.js";
@@ -25,5 +26,6 @@ export function registryContract(name: string, open: OpenRegistry): void {
     auditContract(open);
     enrollmentContract(open);
     issuersContract(open);
+    copyContract(open);
   });
 }

@@ -8,6 +8,7 @@ import { PkiExistsError } from "../../../provisioning/init-pki.js";
 import { CliError, EXIT } from "./output.js";
 import { registerAdminCommands } from "./admin-commands.js";
 import { registerRegistryCommands } from "./registry-commands.js";
+import { registerRegistryCopy } from "./registry-copy-command.js";
 import { onReloadSignal, registerCaCommands } from "./ca-commands.js";
 
 type Opts = Record<string, unknown>;
@@ -96,6 +97,7 @@ function program(): Command {
     .option("--node-id <id>", "this node's id in the cluster (env FLEETGATE_NODE_ID; default hostname-<mqtt port>)")
     .action(serve);
   registerRegistryCommands(cli);
+  registerRegistryCopy(cli);
   registerAdminCommands(cli);
   registerCaCommands(cli);
   return cli;

@@ -1,3 +1,4 @@
+import pgDriver from "pg";
 import type pg from "pg";
 import { MIGRATIONS } from "./migrations.js";
 import type { Queryable } from "./pool.js";
@@ -50,5 +51,20 @@ async function applyPending(client: pg.PoolClient, schema: string): Promise<void
       migration.name,
       Date.now(),
     ]);
+  }
+}
+
+/** Whether `schema` holds a registry (its migrations table), asked without creating anything. */
+export async function registryExists(url: string, schema: string): Promise<boolean> {
+  const client = new pgDriver.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ found: boolean }>(
+      "SELECT to_regclass(quote_ident($1) || '.schema_migrations') IS NOT NULL AS found",
+      [schema],
+    );
+    return rows[0]?.found === true;
+  } finally {
+    await client.end();
   }
 }

@@ -13,11 +13,14 @@ import type {
   OperatorRecord,
   Page,
   Registry,
+  RegistryImport,
+  RegistrySnapshot,
   RegistryTx,
   RevokedCertificate,
   RevokedQuery,
   IssuerUsage,
 } from "../../ports.js";
+import { IMPORT_LOCK, PostgresImport, PostgresSnapshot } from "./bulk.js";
 import { listDevices } from "./device-listing.js";
 import { migrate } from "./migrate.js";
 import { createPool, schemaName, type PostgresOptions } from "./pool.js";
@@ -138,6 +141,39 @@ export class PostgresRegistry implements Registry {
   }
   async auditHead(): Promise<AuditHead> {
     return (await this.one<AuditHead>(READS.auditHead))!;
+  }
+
+  snapshot<T>(read: (snapshot: RegistrySnapshot) => Promise<T>): Promise<T> {
+    return this.onOneConnection("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", (client) =>
+      read(new PostgresSnapshot(client)),
+    );
+  }
+
+  bulkImport<T>(work: (target: RegistryImport) => Promise<T>): Promise<T> {
+    return this.onOneConnection("BEGIN ISOLATION LEVEL READ COMMITTED", async (client) => {
+      await client.query(IMPORT_LOCK);
+      return work(new PostgresImport(client));
+    });
+  }
+
+  /** `work` inside BEGIN (as given) … COMMIT on one pooled connection, rolled back if it throws; no retry. */
+  private async onOneConnection<T>(begin: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await reachable(() => this.pool.connect());
+    let result: T;
+    try {
+      await client.query(begin);
+      result = await work(client);
+      await client.query("COMMIT");
+    } catch (error) {
+      const rolledBack = await client.query("ROLLBACK").then(
+        () => true,
+        () => false,
+      );
+      client.release(!rolledBack);
+      throw error;
+    }
+    client.release();
+    return result;
   }
 
   async probeWrite(at: number): Promise<void> {

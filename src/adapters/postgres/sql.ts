@@ -2,7 +2,7 @@ import type { TokenRecord } from "../../domain/bootstrap-token.js";
 import type { AuditEntry, CertificateRecord, DeviceRecord, OperatorRecord } from "../../ports.js";
 
 /** camelCase record field → snake_case column. */
-const column = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+export const column = (field: string): string => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 type Fields<T> = readonly (keyof T & string)[];
 
@@ -60,6 +60,9 @@ const OPERATOR: Fields<OperatorRecord> = [
   "issuer",
 ];
 const AUDIT: Fields<AuditEntry> = ["seq", "at", "actor", "action", "subject", "details", "prevHash", "hash"];
+
+/** Each record's fields, in the order of its columns. */
+export const FIELDS = { token: TOKEN, device: DEVICE, certificate: CERTIFICATE, operator: OPERATOR, audit: AUDIT };
 
 export const COLUMNS = {
   token: selectList(TOKEN),

@@ -12,12 +12,15 @@ import type {
   OperatorRecord,
   Page,
   Registry,
+  RegistryImport,
+  RegistrySnapshot,
   RegistryTx,
   RevokedCertificate,
   RevokedQuery,
   IssuerUsage,
 } from "../../ports.js";
 import { openDatabase, openReader, type Db } from "./db.js";
+import { SqliteImport, SqliteSnapshot } from "./bulk.js";
 import { DeviceListing } from "./device-listing.js";
 import { GroupCommit } from "./group-commit.js";
 import {
@@ -46,6 +49,7 @@ export class SqliteRegistry implements Registry {
   private readonly listing: DeviceListing;
 
   private constructor(
+    private readonly file: string,
     private readonly writer: Db,
     private readonly reader: Db,
   ) {
@@ -58,7 +62,7 @@ export class SqliteRegistry implements Registry {
   /** Opens (creating 0600 and migrating if needed) the registry file. */
   static open(file: string): SqliteRegistry {
     const writer = openDatabase(file);
-    return new SqliteRegistry(writer, openReader(file));
+    return new SqliteRegistry(file, writer, openReader(file));
   }
 
   transact<T>(work: (tx: RegistryTx) => Promise<T>): Promise<T> {
@@ -138,6 +142,22 @@ export class SqliteRegistry implements Registry {
   }
   async auditHead(): Promise<AuditHead> {
     return this.one("auditHead", (r) => ({ seq: r["seq"] as number, hash: r["hash"] as string }))!;
+  }
+
+  async snapshot<T>(read: (snapshot: RegistrySnapshot) => Promise<T>): Promise<T> {
+    // A connection of its own: a read transaction on the shared reader would pin every other read to it.
+    const db = openReader(this.file);
+    try {
+      db.exec("BEGIN");
+      return await read(new SqliteSnapshot(db));
+    } finally {
+      db.close();
+    }
+  }
+
+  bulkImport<T>(work: (target: RegistryImport) => Promise<T>): Promise<T> {
+    // One unit of the group commit, alone in its savepoint: SQLite's one write lock keeps other writers out.
+    return this.commits.run(() => work(new SqliteImport(this.writer)));
   }
 
   async probeWrite(at: number): Promise<void> {
