@@ -1,3 +1,4 @@
+import { Agent } from "node:https";
 import { x509 } from "../../../src/adapters/shared/x509.js";
 import { normalizeSerial } from "../../../src/domain/identity.js";
 import { csrPemToDer, estBody, webCryptoCsr } from "../../helpers/certs.js";
@@ -29,33 +30,58 @@ function serialOfCertsOnly(body: string): { serial: string } {
   return { serial: normalizeSerial(certificate.serialNumber) };
 }
 
-export async function enroll(serving: Serving, grant: Grant, attempt: Attempt): Promise<void> {
-  const csr = await webCryptoCsr([{ CN: [attempt.deviceId] }]);
+type Csr = Awaited<ReturnType<typeof webCryptoCsr>>;
+
+function sendEnrollment(serving: Serving, grant: Grant, attempt: Attempt, csr: Csr, agent?: Agent): Promise<Exchange> {
   const base = `https://localhost:${serving.ports.enroll}`;
-  const answer =
-    attempt.via === "json"
-      ? await exchange(`${base}/v1/enroll`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ token: grant.token, csr: csr.csrPem }),
-          ca: serving.rootCa,
-          timeoutMs: ENROLL_DEADLINE_MS,
-        })
-      : await exchange(`${base}/.well-known/est/simpleenroll`, {
-          method: "POST",
-          headers: {
-            "content-type": "application/pkcs10",
-            authorization: `Basic ${Buffer.from(`${attempt.deviceId}:${grant.token}`).toString("base64")}`,
-          },
-          body: estBody(csrPemToDer(csr.csrPem), true),
-          ca: serving.rootCa,
-          timeoutMs: ENROLL_DEADLINE_MS,
-        });
+  const common = { method: "POST", ca: serving.rootCa, timeoutMs: ENROLL_DEADLINE_MS, ...(agent ? { agent } : {}) };
+  if (attempt.via === "json")
+    return exchange(`${base}/v1/enroll`, {
+      ...common,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: grant.token, csr: csr.csrPem }),
+    });
+  const basic = Buffer.from(`${attempt.deviceId}:${grant.token}`).toString("base64");
+  return exchange(`${base}/.well-known/est/simpleenroll`, {
+    ...common,
+    headers: { "content-type": "application/pkcs10", authorization: `Basic ${basic}` },
+    body: estBody(csrPemToDer(csr.csrPem), true),
+  });
+}
+
+function record(attempt: Attempt, answer: Exchange): void {
   attempt.outcome = classify(answer, (body) =>
     attempt.via === "json"
       ? serialOfPem((JSON.parse(body) as { certificate: string }).certificate)
       : serialOfCertsOnly(body),
   );
+}
+
+/** One device's first boot: a fresh key, one request on a fresh connection. */
+export async function enroll(serving: Serving, grant: Grant, attempt: Attempt): Promise<void> {
+  const csr = await webCryptoCsr([{ CN: [attempt.deviceId] }]);
+  record(attempt, await sendEnrollment(serving, grant, attempt, csr));
+}
+
+/**
+ * Two racers spending one single-use token, on connections already through the TLS handshake (a warm-up
+ * `GET cacerts` each), so both requests reach the server together and both pass the early token check.
+ */
+export async function racePair(serving: Serving, grant: Grant, pair: readonly [Attempt, Attempt]): Promise<void> {
+  const csrs = await Promise.all(pair.map((a) => webCryptoCsr([{ CN: [a.deviceId] }])));
+  const agents = pair.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
+  try {
+    const cacerts = `https://localhost:${serving.ports.enroll}/.well-known/est/cacerts`;
+    await Promise.all(
+      agents.map((agent) =>
+        exchange(cacerts, { method: "GET", ca: serving.rootCa, timeoutMs: ENROLL_DEADLINE_MS, agent }),
+      ),
+    );
+    const answers = await Promise.all(pair.map((a, i) => sendEnrollment(serving, grant, a, csrs[i]!, agents[i])));
+    pair.forEach((a, i) => record(a, answers[i]!));
+  } finally {
+    for (const agent of agents) agent.destroy();
+  }
 }
 
 export async function revoke(admin: Admin, revocation: Revocation): Promise<void> {

@@ -8,8 +8,10 @@ import type { ScenarioResult } from "./scenario.js";
  */
 export function expectStormExercised(result: ScenarioResult, kills: number): void {
   const { ledger } = result;
-  const tally = ledger.tally();
-  console.log(`kill -9 storm: ${JSON.stringify(tally)}; CRL numbers ${ledger.crls.map((c) => c.number).join(" → ")}`);
+  const { counts: tally, refusals } = ledger.tally();
+  console.log(
+    `kill -9 storm: ${JSON.stringify(tally)}; refusals ${JSON.stringify(refusals)}; CRL numbers ${ledger.crls.map((c) => c.number).join(" → ")}`,
+  );
   expect(tally["kills"]).toBe(kills);
   expect(ledger.crls).toHaveLength(kills + 1);
   expect(tally["enroll.ok"]).toBeGreaterThan(0);

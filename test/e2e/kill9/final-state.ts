@@ -2,7 +2,7 @@ import { runCli, type CliResult } from "../../helpers/cli.js";
 import { normalizeSerial } from "../../../src/domain/identity.js";
 import type { CrlFacts } from "./crl.js";
 import type { Admin, ServeTarget } from "./server.js";
-import { NAMESPACE } from "./storm.js";
+import { NAMESPACE } from "./plan.js";
 
 /**
  * The registry as an operator sees it after the last restart — through the admin API the CLI talks to

@@ -70,7 +70,7 @@ export class Ledger {
   }
 
   /** How many of each outcome kind, for the test's log line. */
-  tally(): Record<string, number> {
+  tally(): { counts: Record<string, number>; refusals: Record<string, number> } {
     const count = (items: { outcome: { kind: string } }[], label: string) =>
       Object.fromEntries(
         ["ok", "refused", "unsent", "cut"].map((k) => [
@@ -78,6 +78,10 @@ export class Ledger {
           items.filter((i) => i.outcome.kind === k).length,
         ]),
       );
-    return { kills: this.kills, ...count(this.attempts, "enroll"), ...count(this.revocations, "revoke") };
+    const refusals: Record<string, number> = {};
+    for (const a of this.attempts)
+      if (a.outcome.kind === "refused") refusals[a.outcome.code] = (refusals[a.outcome.code] ?? 0) + 1;
+    const counts = { kills: this.kills, ...count(this.attempts, "enroll"), ...count(this.revocations, "revoke") };
+    return { counts, refusals };
   }
 }

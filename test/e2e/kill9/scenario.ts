@@ -4,7 +4,8 @@ import { readFinalState, type FinalState } from "./final-state.js";
 import { violations } from "./invariants.js";
 import { Ledger } from "./ledger.js";
 import { Admin, initDataDir, kill9, startServe, type ServeTarget } from "./server.js";
-import { killPlan, planRound, prng, retriesOf, storm, type StormShape } from "./storm.js";
+import { killPlan, planRound, prng, retriesOf, type StormShape } from "./plan.js";
+import { storm } from "./storm.js";
 
 /**
  * The whole fault-injection run on one data dir: `init`, then `kills` rounds of (start `serve`, check the
@@ -29,6 +30,7 @@ export const DEFAULT_SHAPE: StormShape = {
   deviceTokens: 6,
   groupUses: 3,
   groupAttempts: 5,
+  replays: 3,
   revocationsOfEarlier: 3,
   revokeOnArrival: 0.25,
 };
@@ -55,12 +57,13 @@ export async function runKill9Scenario(options: ScenarioOptions): Promise<Scenar
     const crl = await checkServedCrl(admin, ledger, round, issuingCa);
     const context = { serving, admin, ledger, rng, round };
     if (round < kills) {
-      const attempts = await planRound(admin, ledger, round, rng, shape);
-      await storm(context, attempts, shape, killPlan(rng, attempts.length));
+      const plan = await planRound(admin, ledger, round, rng, shape);
+      await storm(context, plan, shape, killPlan(rng, plan));
       continue;
     }
     // Recovery: no new revocations (the CRL just checked must cover all of them), retries to the end.
-    await storm(context, retriesOf(ledger, round), { ...shape, revocationsOfEarlier: 0, revokeOnArrival: 0 });
+    const recovery = { singles: retriesOf(ledger, round), races: [] };
+    await storm(context, recovery, { ...shape, revocationsOfEarlier: 0, revokeOnArrival: 0 });
     const state = await readFinalState(admin, target, crl);
     await kill9(serving);
     return { ledger, state, violations: violations(ledger, state) };

@@ -1,5 +1,5 @@
 import { get } from "node:http";
-import { request } from "node:https";
+import { request, type Agent } from "node:https";
 
 /**
  * One request with a deadline, classified the way a client that is about to lose its server must
@@ -20,6 +20,8 @@ export interface WireRequest {
   readonly cert?: string;
   readonly key?: string;
   readonly timeoutMs: number;
+  /** A keep-alive agent whose connection is already through the handshake; default: a fresh connection. */
+  readonly agent?: Agent;
 }
 
 export function exchange(url: string, options: WireRequest): Promise<Exchange> {
@@ -30,7 +32,7 @@ export function exchange(url: string, options: WireRequest): Promise<Exchange> {
       ca: options.ca,
       cert: options.cert,
       key: options.key,
-      agent: false,
+      agent: options.agent ?? false,
       signal: AbortSignal.timeout(options.timeoutMs),
     });
     req.on("response", (res) => {
