@@ -64,12 +64,13 @@ export async function enroll(serving: Serving, grant: Grant, attempt: Attempt): 
 }
 
 /**
- * Two racers spending one single-use token, on connections already through the TLS handshake (a warm-up
- * `GET cacerts` each), so both requests reach the server together and both pass the early token check.
+ * Racers spending one token together, on connections already through the TLS handshake (a warm-up
+ * `GET cacerts` each), so that all requests reach the server at once and all pass the early token check:
+ * only the check inside the unit of work that spends the token stands between them and a double spend.
  */
-export async function racePair(serving: Serving, grant: Grant, pair: readonly [Attempt, Attempt]): Promise<void> {
-  const csrs = await Promise.all(pair.map((a) => webCryptoCsr([{ CN: [a.deviceId] }])));
-  const agents = pair.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
+export async function race(serving: Serving, grant: Grant, racers: readonly Attempt[]): Promise<void> {
+  const csrs = await Promise.all(racers.map((a) => webCryptoCsr([{ CN: [a.deviceId] }])));
+  const agents = racers.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
   try {
     const cacerts = `https://localhost:${serving.ports.enroll}/.well-known/est/cacerts`;
     await Promise.all(
@@ -77,8 +78,8 @@ export async function racePair(serving: Serving, grant: Grant, pair: readonly [A
         exchange(cacerts, { method: "GET", ca: serving.rootCa, timeoutMs: ENROLL_DEADLINE_MS, agent }),
       ),
     );
-    const answers = await Promise.all(pair.map((a, i) => sendEnrollment(serving, grant, a, csrs[i]!, agents[i])));
-    pair.forEach((a, i) => record(a, answers[i]!));
+    const answers = await Promise.all(racers.map((a, i) => sendEnrollment(serving, grant, a, csrs[i]!, agents[i])));
+    racers.forEach((a, i) => record(a, answers[i]!));
   } finally {
     for (const agent of agents) agent.destroy();
   }

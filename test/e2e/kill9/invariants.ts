@@ -16,6 +16,9 @@ import type { Attempt, Ledger } from "./ledger.js";
  * - revocations: every revocation the admin API acknowledged (2xx) is durable after restart — device and
  *   certificates revoked, audited — and is on every CRL served afterwards; every revoked certificate in the
  *   registry is on the CRL; nothing is revoked that no acknowledged or cut request asked for.
+ * - answers: a refusal is a client error with a stable code, never a 5xx (a racer that got past the token
+ *   check and was stopped by a constraint instead); a revocation of a device a client holds a certificate
+ *   for is never refused.
  * - audit: the hash chain verifies (`fleetgate audit verify`, exit 0) and seq has no gap.
  * - crl: every served CRL verifies against the issuing CA and the CRL number strictly grows across restarts.
  */
@@ -25,6 +28,7 @@ export function violations(ledger: Ledger, state: FinalState): string[] {
     ...issuedViolations(ledger, state),
     ...unexplainedViolations(ledger, state),
     ...revocationViolations(ledger, state),
+    ...answerViolations(ledger),
     ...auditViolations(state),
     ...crlViolations(ledger),
   ];
@@ -139,6 +143,17 @@ function revocationViolations(ledger: Ledger, state: FinalState): string[] {
         out.push(`${device.id}: revoked device, active ${c.serial}`);
     }
   }
+  return out;
+}
+
+function answerViolations(ledger: Ledger): string[] {
+  const out: string[] = [];
+  for (const a of ledger.attempts)
+    if (a.outcome.kind === "refused" && a.outcome.status >= 500)
+      out.push(`${a.deviceId}: enrollment (round ${a.round}, ${a.via}) answered ${a.outcome.status} ${a.outcome.code}`);
+  for (const r of ledger.revocations)
+    if (r.outcome.kind === "refused")
+      out.push(`${r.deviceId}: revocation (round ${r.round}) refused ${r.outcome.status} ${r.outcome.code}`);
   return out;
 }
 

@@ -5,7 +5,7 @@ import type { Admin } from "./server.js";
 /**
  * What one round of the storm sends, laid out from a seeded PRNG so the structure of every run is the
  * same: the round's tokens (created and acknowledged before the storm), single-use tokens raced by two
- * clients at once over JSON and EST, a group token tried by more CNs than it has uses (one CN twice),
+ * clients at once over JSON and EST, a group token raced by more CNs than it has uses (one CN twice),
  * replays of tokens spent in earlier rounds (a spend must survive the kill), and retries of whatever an
  * earlier kill cut. What the server answers is of course up to the server and the kill's timing.
  */
@@ -43,8 +43,8 @@ export type Rng = ReturnType<typeof prng>;
 export interface RoundPlan {
   /** Each on a fresh connection of its own. */
   readonly singles: Attempt[];
-  /** Pairs spending one single-use token at the same moment. */
-  readonly races: (readonly [Attempt, Attempt])[];
+  /** Bursts spending one token at the same moment: pairs on a single-use token, the group's CNs. */
+  readonly races: (readonly Attempt[])[];
 }
 
 function attemptOf(round: number, tokenId: string, deviceId: string, via: "json" | "est"): Attempt {
@@ -61,7 +61,7 @@ export async function planRound(admin: Admin, ledger: Ledger, round: number, rng
     ...ids.map((deviceId) => createToken(admin, { deviceId })),
   ]);
   ledger.grants.push(group, ...singles);
-  const races: [Attempt, Attempt][] = [];
+  const races: Attempt[][] = [];
   const lone: Attempt[] = [];
   for (const grant of singles) {
     const id = grant.deviceId!;
@@ -70,7 +70,7 @@ export async function planRound(admin: Admin, ledger: Ledger, round: number, rng
   }
   const cns = Array.from({ length: shape.groupAttempts }, (_, i) => `${prefix}${i}`);
   const grouped = [...cns, cns[0]!].map((cn, i) => attemptOf(round, group.id, cn, i % 2 === 0 ? "json" : "est"));
-  return { singles: [...retries, ...replays, ...lone, ...grouped], races };
+  return { singles: [...retries, ...replays, ...lone], races: [...races, grouped] };
 }
 
 /** One new attempt for each one whose outcome a kill left open (same token and CN, a fresh key). */
@@ -97,6 +97,6 @@ export interface KillPlan {
 }
 
 export function killPlan(rng: Rng, plan: RoundPlan): KillPlan {
-  const requests = plan.singles.length + 2 * plan.races.length;
+  const requests = plan.singles.length + plan.races.flat().length;
   return { afterSettled: rng.int(2, Math.max(2, Math.floor(requests / 2))), delayMs: rng.int(0, 25) };
 }

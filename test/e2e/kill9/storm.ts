@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { enroll, racePair, revoke } from "./clients.js";
+import { enroll, race, revoke } from "./clients.js";
 import type { Attempt, Ledger, Revocation } from "./ledger.js";
 import type { KillPlan, Rng, RoundPlan, StormShape } from "./plan.js";
 import { kill9, type Admin, type Serving } from "./server.js";
@@ -46,22 +46,23 @@ export async function storm(context: StormContext, plan: RoundPlan, shape: Storm
     const untried = !ledger.revocations.some((r) => r.deviceId === attempt.deviceId);
     if (chained && attempt.outcome.kind === "ok" && untried) await revokeNow(attempt.deviceId);
   };
-  const chains = [...plan.singles, ...plan.races.flat()].map(() => rng.chance(shape.revokeOnArrival));
+  const all = [...plan.singles, ...plan.races.flat()];
+  const chained = new Map(all.map((a) => [a, rng.chance(shape.revokeOnArrival)]));
   const earlier = revocable(ledger)
     .filter(() => rng.chance(0.5))
     .slice(0, shape.revocationsOfEarlier);
-  ledger.attempts.push(...plan.singles, ...plan.races.flat());
+  ledger.attempts.push(...all);
   await Promise.all([
     ...earlier.map(revokeNow),
-    ...plan.singles.map(async (attempt, i) => {
+    ...plan.singles.map(async (attempt) => {
       await enroll(serving, ledger.grant(attempt.tokenId), attempt);
       settle();
-      await onArrival(attempt, chains[i]!);
+      await onArrival(attempt, chained.get(attempt)!);
     }),
-    ...plan.races.map(async (pair, i) => {
-      await racePair(serving, ledger.grant(pair[0].tokenId), pair);
-      settle(2);
-      await Promise.all(pair.map((a, j) => onArrival(a, chains[plan.singles.length + 2 * i + j]!)));
+    ...plan.races.map(async (racers) => {
+      await race(serving, ledger.grant(racers[0]!.tokenId), racers);
+      settle(racers.length);
+      await Promise.all(racers.map((a) => onArrival(a, chained.get(a)!)));
     }),
   ]);
   // The storm may end before the kill point on a fast machine: kill anyway, the round is a kill round.
