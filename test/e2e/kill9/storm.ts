@@ -26,6 +26,14 @@ function revocable(ledger: Ledger): string[] {
   return [...new Set(ledger.issued().map((a) => a.deviceId))].filter((id) => !tried.has(id)).sort();
 }
 
+/** `count` of `items` (all if fewer), chosen by the seeded PRNG. */
+function pick<T>(items: readonly T[], count: number, rng: Rng): T[] {
+  const pool = [...items];
+  const out: T[] = [];
+  while (out.length < count && pool.length > 0) out.push(...pool.splice(rng.int(0, pool.length - 1), 1));
+  return out;
+}
+
 export async function storm(context: StormContext, plan: RoundPlan, shape: StormShape, kill?: KillPlan) {
   const { serving, admin, ledger, rng, round } = context;
   let settled = 0;
@@ -48,9 +56,7 @@ export async function storm(context: StormContext, plan: RoundPlan, shape: Storm
   };
   const all = [...plan.singles, ...plan.races.flat()];
   const chained = new Map(all.map((a) => [a, rng.chance(shape.revokeOnArrival)]));
-  const earlier = revocable(ledger)
-    .filter(() => rng.chance(0.5))
-    .slice(0, shape.revocationsOfEarlier);
+  const earlier = pick(revocable(ledger), shape.revocationsOfEarlier, rng);
   ledger.attempts.push(...all);
   await Promise.all([
     ...earlier.map(revokeNow),
