@@ -14,9 +14,9 @@ import { runKill9Scenario } from "./kill9/scenario.js";
  * certificate a client got is in the registry, none exists that a refusal should have prevented; every
  * acknowledged revocation is durable and on the CRL; the audit chain verifies with no seq gap; the CRL
  * number strictly grows across restarts. The seed fixes the structure (tokens, races, kill points);
- * FLEETGATE_KILL9_SEED replays another.
+ * FLEETGATE_TEST_KILL9_SEED replays another.
  */
-const SEED = Number(process.env["FLEETGATE_KILL9_SEED"] ?? 0x5eed);
+const SEED = Number(process.env["FLEETGATE_TEST_KILL9_SEED"] ?? 0x5eed);
 const KILLS = 4;
 
 afterAll(async () => {
