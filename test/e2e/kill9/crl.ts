@@ -15,7 +15,8 @@ export interface CrlFacts {
 /** `openssl crl -inform DER -CAfile <issuingCaFile> -noout -text`, the DER on stdin (no event-loop block). */
 export function inspectCrl(der: Buffer, issuingCaFile: string): Promise<CrlFacts> {
   return new Promise((resolve, reject) => {
-    const child = spawn("openssl", ["crl", "-inform", "DER", "-CAfile", issuingCaFile, "-noout", "-text"]);
+    const args = ["crl", "-inform", "DER", "-CAfile", issuingCaFile, "-noout", "-text"];
+    const child = spawn("openssl", args, { timeout: 15_000 }); // killed, and so unverified, past the deadline
     let out = "";
     let err = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
