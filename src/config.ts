@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_ACL, templateProblem } from "./domain/acl.js";
@@ -78,6 +79,11 @@ const cluster = z
       .string()
       .regex(/^[A-Za-z0-9._:-]{1,64}$/)
       .default("fleetgate"),
+    /**
+     * `serve --workers N`: worker processes on this host, each a node (README "Workers on one host").
+     * Unset: one per core with a Redis URL, else 1 (resolved in parseConfig).
+     */
+    workers: z.number().int().min(1).max(256).optional(),
   })
   .prefault({});
 
@@ -228,7 +234,11 @@ const CheckedConfigSchema = ConfigSchema.superRefine((config, ctx) => {
       });
 });
 
-export type Config = Readonly<z.output<typeof ConfigSchema>>;
+type ParsedConfig = z.output<typeof ConfigSchema>;
+/** `cluster.workers` is always resolved (see `resolveWorkers`). */
+export type Config = Readonly<
+  Omit<ParsedConfig, "cluster"> & { cluster: ParsedConfig["cluster"] & { readonly workers: number } }
+>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
 export class ConfigError extends Error {
@@ -255,6 +265,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   FLEETGATE_REDIS: "cluster.redis",
   FLEETGATE_NODE_ID: "cluster.nodeId",
   FLEETGATE_CLUSTER_KEY_PREFIX: "cluster.keyPrefix",
+  FLEETGATE_WORKERS: "cluster.workers",
   FLEETGATE_CA_KEY: "ca.key",
   FLEETGATE_CA_ROOT_KEY: "ca.rootKey",
   FLEETGATE_PKCS11_MODULE: "pkcs11.module",
@@ -363,7 +374,23 @@ export function parseConfig(input: Tree): Config {
         "a SQLite registry serves one node",
     );
   }
-  return deepFreeze(config);
+  return deepFreeze({ ...config, cluster: { ...config.cluster, workers: resolveWorkers(config.cluster) } });
+}
+
+/**
+ * One worker per core when Redis makes the workers one cluster, one process otherwise. More than one
+ * without Redis is refused: each worker would have its own sessions, its own MQTT fan-out and (on
+ * SQLite) a registry file another process writes.
+ */
+function resolveWorkers(cluster: { readonly redis?: string | undefined; readonly workers?: number | undefined }) {
+  if (cluster.redis !== undefined) return cluster.workers ?? availableParallelism();
+  if ((cluster.workers ?? 1) > 1)
+    throw new ConfigError(
+      `invalid configuration:\n  cluster.workers: ${cluster.workers} workers need cluster mode: ` +
+        "a PostgreSQL registry (registry: postgres://…) and Redis (cluster.redis: redis://…); " +
+        "a SQLite registry serves one process",
+    );
+  return 1;
 }
 
 function hasPassword(url: string): boolean {
