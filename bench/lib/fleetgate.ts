@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { readLogLines, startChildServer, type ChildServer, type LogLine } from "./child-server.js";
 import type { Cleanup } from "./cleanup.js";
 import { processTreeCpuMs } from "./proc-cpu.js";
+import { rssKiB, treeRssKiB } from "./proc-mem.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -117,6 +118,8 @@ export interface ServerStart {
 }
 
 export interface FleetgateServer extends ChildServer {
+  /** RSS (KiB) of the server: with workers, of the primary and every worker. */
+  rssKiB(): number | null;
   /** Bound port per service, from the `{"service":…,"port":…}` listening lines. */
   readonly ports: Readonly<Record<string, number>>;
 }
@@ -145,7 +148,12 @@ export async function startServer(options: ServerStart): Promise<FleetgateServer
   const listening = readLogLines(options.logFile).filter(
     (l) => typeof l["service"] === "string" && typeof l["port"] === "number",
   );
-  return { ...server, ports: Object.fromEntries(listening.map((l) => [l["service"] as string, l["port"] as number])) };
+  const rss = () => (workers > 1 ? treeRssKiB(server.pid) : rssKiB(server.pid));
+  return {
+    ...server,
+    rssKiB: rss,
+    ports: Object.fromEntries(listening.map((l) => [l["service"] as string, l["port"] as number])),
+  };
 }
 
 export function caBundlePem(dataDir: string): string {

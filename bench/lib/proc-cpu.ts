@@ -87,15 +87,10 @@ function parentPids(): Map<number, number> {
   return parents;
 }
 
-/**
- * CPU time (ms) of a process and every live descendant — `serve --workers N`'s primary and its workers.
- * A descendant that has exited is not counted (its time moves into the parent's cutime only once it
- * is reaped), so read this around a phase in which no worker exits. Null when the root is gone.
- */
-export function processTreeCpuMs(rootPid: number): { cpuMs: number; processes: number } | null {
-  const root = processCpuMs(rootPid);
-  if (root === null) return null;
+/** A process and its live descendants (`serve --workers N`: the primary and its workers); [] when it is gone. */
+export function processTree(rootPid: number): number[] {
   const parents = parentPids();
+  if (!parents.has(rootPid)) return [];
   const inTree = new Set([rootPid]);
   for (let grew = true; grew;) {
     grew = false;
@@ -105,7 +100,19 @@ export function processTreeCpuMs(rootPid: number): { cpuMs: number; processes: n
       grew = true;
     }
   }
+  return [...inTree];
+}
+
+/**
+ * CPU time (ms) of a process and every live descendant. A descendant that has exited is not counted
+ * (its time moves into the parent's cutime only once it is reaped), so read this around a phase in
+ * which no worker exits. Null when the root is gone.
+ */
+export function processTreeCpuMs(rootPid: number): { cpuMs: number; processes: number } | null {
+  const root = processCpuMs(rootPid);
+  if (root === null) return null;
+  const tree = processTree(rootPid);
   let cpuMs = root;
-  for (const pid of inTree) if (pid !== rootPid) cpuMs += processCpuMs(pid) ?? 0;
-  return { cpuMs, processes: inTree.size };
+  for (const pid of tree) if (pid !== rootPid) cpuMs += processCpuMs(pid) ?? 0;
+  return { cpuMs, processes: Math.max(1, tree.length) };
 }
