@@ -215,6 +215,19 @@ describe.skipIf(unavailable !== null)(
       expect(worker.stderr).toContain("run/wk-w2.lock");
     });
 
+    it("passes SIGHUP to every worker: each reloads its PKI and audits it", async () => {
+      const reloads = async () => {
+        const listed = await cli("audit", "list", "--limit", "1000", "--json");
+        expect(listed.code, listed.stderr).toBe(0);
+        const entries = JSON.parse(listed.stdout) as { actor: string; action: string }[];
+        return entries.filter((e) => e.action === "pki.reloaded" && e.actor === "signal:SIGHUP").length;
+      };
+      expect(await reloads()).toBe(0);
+      process.kill(primary.child.pid!, "SIGHUP");
+      await eventually(async () => (await reloads()) === 2, "a SIGHUP reload audited by both workers", 30_000);
+      expect(primary.exitedAt()).toBeNull();
+    });
+
     it("stops every worker on SIGTERM and exits 0, leaving no process and no runtime file", async () => {
       const pids = WORKERS.map((w) => runtime(w).pid);
       for (const client of clients) client.end(true);
