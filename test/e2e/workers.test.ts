@@ -121,7 +121,7 @@ describe.skipIf(unavailable !== null)(
       for (let i = 1; i <= 6; i++) devices.push(await enroll(`wk-dev-${i}`, token.trim()));
       const svc = await cli("token", "create", "--device", "wk-svc", "--profile", "service");
       service = await enroll("wk-svc", svc.stdout.trim());
-    });
+    }, 180_000); // two workers under tsx and seven enrollments through the CLI: slow on a busy machine
     afterAll(async () => {
       for (const client of clients) client.end(true);
       await killChildren();
