@@ -7,6 +7,7 @@ import { DEFAULT_ALLOWED_KEYS } from "./domain/csr-policy.js";
 import { parseDuration } from "./domain/duration.js";
 import { DEFAULT_PROFILES, ROLE_PATTERN } from "./domain/profile.js";
 import { Pkcs11ConfigSchema } from "./adapters/ca/pkcs11/config.js";
+import { cluster, registryUrl, workersProblem } from "./config-cluster.js";
 
 /**
  * The whole configuration, validated once at start-up and frozen. Sources, weakest first:
@@ -52,40 +53,6 @@ const aclTemplate = z.string().superRefine((template, ctx) => {
   if (problem !== null)
     ctx.addIssue({ code: "custom", message: `ACL template ${JSON.stringify(template)}: ${problem}` });
 });
-
-/** `sqlite:` (a file path after the colon; empty = DATA/registry.db) or a `postgres://` URL. */
-const registryUrl = z
-  .string()
-  .refine((url) => /^sqlite:/.test(url) || /^postgres(ql)?:\/\//.test(url), "expected sqlite:PATH or postgres://…")
-  .refine(
-    (url) => !hasPassword(url),
-    "no password in the URL: use PGPASSWORD or ~/.pgpass (passwords stay out of config)",
-  );
-
-const cluster = z
-  .strictObject({
-    /** Redis for cluster mode: MQTT fan-out and persistence, fleetgate's events, leases. */
-    redis: z
-      .url({ protocol: /^rediss?$/ })
-      .refine((url) => !hasPassword(url), "no password in the URL: use FLEETGATE_REDIS_PASSWORD")
-      .optional(),
-    /** This node's name in the cluster; default hostname-<mqtt port>. */
-    nodeId: z
-      .string()
-      .regex(/^[A-Za-z0-9._-]{1,64}$/, "expected 1-64 characters of [A-Za-z0-9._-]")
-      .optional(),
-    /** Prefix of every Redis key and channel fleetgate uses (several clusters may share one Redis). */
-    keyPrefix: z
-      .string()
-      .regex(/^[A-Za-z0-9._:-]{1,64}$/)
-      .default("fleetgate"),
-    /**
-     * `serve --workers N`: worker processes on this host, each a node (README "Workers on one host").
-     * Unset: one per core with a Redis URL, else 1 (resolved in parseConfig).
-     */
-    workers: z.number().int().min(1).max(256).optional(),
-  })
-  .prefault({});
 
 /**
  * `ca`: where new CA keys are made (`init`, `ca rotate`): 0600 files or the PKCS#11 token of `pkcs11`.
@@ -235,7 +202,7 @@ const CheckedConfigSchema = ConfigSchema.superRefine((config, ctx) => {
 });
 
 type ParsedConfig = z.output<typeof ConfigSchema>;
-/** `cluster.workers` is always resolved (see `resolveWorkers`). */
+/** `cluster.workers` is always resolved: one per core with Redis, else 1. */
 export type Config = Readonly<
   Omit<ParsedConfig, "cluster"> & { cluster: ParsedConfig["cluster"] & { readonly workers: number } }
 >;
@@ -374,31 +341,10 @@ export function parseConfig(input: Tree): Config {
         "a SQLite registry serves one node",
     );
   }
-  return deepFreeze({ ...config, cluster: { ...config.cluster, workers: resolveWorkers(config.cluster) } });
-}
-
-/**
- * One worker per core when Redis makes the workers one cluster, one process otherwise. More than one
- * without Redis is refused: each worker would have its own sessions, its own MQTT fan-out and (on
- * SQLite) a registry file another process writes.
- */
-function resolveWorkers(cluster: { readonly redis?: string | undefined; readonly workers?: number | undefined }) {
-  if (cluster.redis !== undefined) return cluster.workers ?? availableParallelism();
-  if ((cluster.workers ?? 1) > 1)
-    throw new ConfigError(
-      `invalid configuration:\n  cluster.workers: ${cluster.workers} workers need cluster mode: ` +
-        "a PostgreSQL registry (registry: postgres://…) and Redis (cluster.redis: redis://…); " +
-        "a SQLite registry serves one process",
-    );
-  return 1;
-}
-
-function hasPassword(url: string): boolean {
-  try {
-    return new URL(url).password !== "";
-  } catch {
-    return false;
-  }
+  const workers = config.cluster.workers ?? (config.cluster.redis === undefined ? 1 : availableParallelism());
+  const problem = workersProblem(config.cluster.redis, workers);
+  if (problem !== null) throw new ConfigError(`invalid configuration:\n  cluster.workers: ${problem}`);
+  return deepFreeze({ ...config, cluster: { ...config.cluster, workers } });
 }
 
 /** file < env < flags. The data dir itself may come from env or flags, so it is found first. */
