@@ -68,7 +68,12 @@ async function serve(opts: Opts): Promise<void> {
 async function serveNode(config: Config, logger: Logger, onReady?: () => void): Promise<void> {
   const running = await startFleetgate(config, logger);
   onReady?.();
+  let stopping = false;
   const stop = (signal: string) => {
+    // Ctrl-C reaches a worker twice: SIGINT from the terminal, then SIGTERM from the primary. The
+    // second must not exit while the first is still closing sessions.
+    if (stopping) return;
+    stopping = true;
     logger.info({ signal }, "shutting down");
     running.close().then(
       () => process.exit(0),
