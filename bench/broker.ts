@@ -11,6 +11,9 @@
  * Devices enroll once through fleetgate's JSON API (ECDSA P-256, one certificate per CN). Each
  * broker is then started twice: once for the handshakes, once for idle RSS + QoS 1 (+ revocation),
  * so no phase pays for another's garbage or inherits its heap. Exit code: 0 when every phase
+ * `--workers N` runs fleetgate as `serve --workers N` on PostgreSQL and Redis (a schema and a key prefix of
+ * the run's own; devices enroll through it too), its CPU and RSS summed over the primary and every worker.
+ *
  * completed and every message was delivered (targets met or not: this is a report), 1 otherwise,
  * 2 for bad flags.
  */
@@ -37,10 +40,12 @@ import {
   caBundlePem,
   createGroupToken,
   initDataDir,
+  runCli,
   startServer,
   unlimitedEnrollConfig,
   writeConfig,
 } from "./lib/fleetgate.js";
+import { clusterBackend, type ClusterBackend } from "./lib/cluster-backend.js";
 import { startMosquitto } from "./lib/mosquitto.js";
 import { closeAll, connectAll } from "./lib/mqtt-load.js";
 import { adminClientFor, revokeLatencies } from "./lib/revoke-latency.js";
@@ -52,6 +57,8 @@ interface Options extends PhaseOptions {
   readonly revocations: number;
   readonly only: "fleetgate" | "mosquitto" | null;
   readonly profileDir: string | null;
+  /** `serve --workers N` on PostgreSQL + Redis; null: the embedded SQLite server. */
+  readonly workers: number | null;
   readonly json: boolean;
 }
 
@@ -66,6 +73,7 @@ const USAGE = `usage: npx tsx bench/broker.ts [--devices N] [--handshakes H] [--
   --concurrency C  connections opened at once by the load generator (default 32)
   --only B         measure one broker (no ratios)
   --profile DIR    run the measured fleetgate under node --cpu-prof into DIR and summarize it
+  --workers N      fleetgate as serve --workers N on PostgreSQL + Redis (CPU and RSS of every process)
   --json           machine-readable report on stdout (progress stays on stderr)
 Scaled-down runs are for trying the bench: per-unit figures then carry fixed costs (settles,
 idle timers, JIT warm-up), so only runs at the default sizes compare with the targets.`;
@@ -85,6 +93,7 @@ function parseOptions(argv: readonly string[]): Options | null {
       concurrency: text,
       only: text,
       profile: text,
+      workers: text,
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -106,6 +115,7 @@ function parseOptions(argv: readonly string[]): Options | null {
     timeoutMs: 30_000,
     only,
     profileDir: values.profile ? resolve(values.profile) : null,
+    workers: values.workers === undefined ? null : integerFlag(values.workers, "workers", 1, 1),
     json: values.json ?? false,
   };
 }
@@ -127,8 +137,14 @@ interface Credentials extends Fixture {
 }
 
 /** Every credential, through fleetgate's real enrollment API; the server is stopped afterwards. */
-async function enrollEverything(dataDir: string, options: Options, cleanup: Cleanup): Promise<Credentials> {
-  const server = await startServer({ dataDir, logFile: join(dataDir, "enroll-server.log"), cleanup });
+async function enrollEverything(
+  dataDir: string,
+  options: Options,
+  cleanup: Cleanup,
+  backend: ClusterBackend | null,
+): Promise<Credentials> {
+  const logFile = join(dataDir, "enroll-server.log");
+  const server = await startServer({ dataDir, logFile, cleanup, ...clusterStart(options, backend) });
   const target = {
     host: "127.0.0.1",
     port: server.ports["enroll"]!,
@@ -224,7 +240,19 @@ async function revocationPhase(
   }
 }
 
-async function runFleetgate(dataDir: string, creds: Credentials, options: Options, cleanup: Cleanup) {
+/** startServer's options for `--workers N`: the flags, the key prefix, the worker count. */
+function clusterStart(options: Options, backend: ClusterBackend | null) {
+  if (backend === null || options.workers === null) return {};
+  return { serveArgs: backend.serveArgs(options.workers), env: backend.env, workers: options.workers };
+}
+
+async function runFleetgate(
+  dataDir: string,
+  creds: Credentials,
+  options: Options,
+  cleanup: Cleanup,
+  backend: ClusterBackend | null,
+) {
   const pids: number[] = [];
   const start = async (): Promise<StartedBroker> => {
     // One log per start: readiness and ports are read from the log, which must not be a previous run's.
@@ -235,6 +263,7 @@ async function runFleetgate(dataDir: string, creds: Credentials, options: Option
       cleanup,
       nodeFlags: profileFlags(options),
       readyService: "metrics",
+      ...clusterStart(options, backend),
     });
     pids.push(server.pid);
     return {
@@ -242,6 +271,7 @@ async function runFleetgate(dataDir: string, creds: Credentials, options: Option
       pid: server.pid,
       port: server.ports["mqtt"]!,
       cpuMs: () => server.cpuMs(),
+      rssKiB: () => server.rssKiB(),
       stop: () => server.stop(),
       logTail: (n) => server.logTail(n),
     };
@@ -315,10 +345,14 @@ async function run(options: Options, cleanup: Cleanup): Promise<BrokerReport> {
   const dataDir = mkdtempSync(join(tmpdir(), "fleetgate-bench-broker-"));
   cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
   note(`data dir ${dataDir}: fleetgate init; rate limits raised for the benchmark`);
-  await initDataDir(dataDir);
+  const backend = options.workers === null ? null : clusterBackend(cleanup);
+  if (backend === null) await initDataDir(dataDir);
+  else await runCli(["init", "--data", dataDir, "--registry", backend.registry]);
+  if (backend)
+    note(`fleetgate: serve --workers ${options.workers} on PostgreSQL + Redis (prefix ${backend.keyPrefix})`);
   writeConfig(dataDir, benchConfig(options));
-  const creds = await enrollEverything(dataDir, options, cleanup);
-  const fg = options.only === "mosquitto" ? null : await runFleetgate(dataDir, creds, options, cleanup);
+  const creds = await enrollEverything(dataDir, options, cleanup, backend);
+  const fg = options.only === "mosquitto" ? null : await runFleetgate(dataDir, creds, options, cleanup, backend);
   const mosquitto = options.only === "fleetgate" ? null : await runMosquitto(dataDir, creds, options, cleanup);
   const run = {
     devices: options.devices,
@@ -327,6 +361,7 @@ async function run(options: Options, cleanup: Cleanup): Promise<BrokerReport> {
     ratePerSecond: options.rate,
     revocations: creds.revoked.length,
     concurrency: options.concurrency,
+    ...(options.workers === null ? {} : { workers: options.workers }),
   };
   const parts = {
     uptime: { start: uptimeStart, end: uptimeLine() },

@@ -7,7 +7,9 @@
  *
  * `--ca-key pkcs11` measures twice, one after the other on fresh data dirs: with the issuing CA key in a
  * file, then in a SoftHSM2 token (`fleetgate init --ca-key pkcs11`, a private token dir), and reports
- * the two side by side.
+ * the two side by side. `--workers 1,2` measures once per worker count, on PostgreSQL and Redis (a schema
+ * and a key prefix of the run's own): `fleetgate serve --workers N`, the server's CPU summed over the
+ * primary and every worker from /proc, and reports the counts side by side.
  *
  * A fresh data dir is made with the real CLI (`fleetgate init`, `fleetgate token create`), its
  * enroll rate limits are raised so they never bind, and `fleetgate serve` runs as a separate
@@ -48,6 +50,8 @@ import { createSoftHsm } from "../test/helpers/softhsm.js";
 import { runPool } from "./lib/pool.js";
 import { selfCpuMs, systemCpu, type SystemCpu } from "./lib/proc-cpu.js";
 import { round } from "./lib/stats.js";
+import { clusterBackend, type ClusterBackend } from "./lib/cluster-backend.js";
+import { compareWorkers, workersComparisonText } from "./lib/workers-report.js";
 
 const PREFIX = "bench-";
 const WARMUP_PREFIX = "bench-warmup-";
@@ -60,6 +64,8 @@ interface Options {
   readonly timeoutMs: number;
   readonly profileDir: string | null;
   readonly caKey: "file" | "pkcs11";
+  /** `--workers 1,2`: one cluster-mode run per count; null = the embedded SQLite server. */
+  readonly workers: readonly number[] | null;
   readonly json: boolean;
 }
 
@@ -72,6 +78,7 @@ const USAGE = `usage: npx tsx bench/enroll.ts [--devices N] [--concurrency C] [-
   --timeout-ms T   per-request timeout (default 30000)
   --profile DIR    run the server under node --cpu-prof, keep the profile in DIR, summarize it
   --ca-key K       file (default), or pkcs11: measure with the CA key in a file, then in SoftHSM2, side by side
+  --workers LIST   e.g. 1,2: serve --workers N on PostgreSQL + Redis, once per count, side by side
   --json           machine-readable report on stdout (progress stays on stderr)`;
 
 /** The options, or null when help was asked for; throws on bad flags. */
@@ -86,6 +93,7 @@ function parseOptions(argv: readonly string[]): Options | null {
       "timeout-ms": { type: "string" },
       profile: { type: "string" },
       "ca-key": { type: "string" },
+      workers: { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -105,8 +113,15 @@ function parseOptions(argv: readonly string[]): Options | null {
     timeoutMs: integerFlag(values["timeout-ms"], "timeout-ms", 30_000, 1),
     profileDir: values.profile ? resolve(values.profile) : null,
     caKey,
+    workers: values.workers === undefined ? null : workerCounts(values.workers),
     json: values.json ?? false,
   };
+}
+
+function workerCounts(raw: string): number[] {
+  const counts = raw.split(",").map((part) => integerFlag(part.trim(), "workers", 1, 1));
+  if (counts.length === 0) throw new Error("--workers needs at least one count");
+  return counts;
 }
 
 /** Progress goes to stderr so that `--json` leaves stdout to the report alone. */
@@ -143,12 +158,13 @@ function useSoftHsm(dataDir: string, cleanup: Cleanup): void {
   note(`issuing CA key in SoftHSM2 (${hsm.module}, token dir ${hsm.dir})`);
 }
 
-async function makeDataDir(cleanup: Cleanup, caKey: "file" | "pkcs11"): Promise<string> {
+async function makeDataDir(cleanup: Cleanup, caKey: "file" | "pkcs11", backend?: ClusterBackend): Promise<string> {
   const dataDir = mkdtempSync(join(tmpdir(), "fleetgate-bench-"));
   cleanup.add(() => rmSync(dataDir, { recursive: true, force: true }));
   if (caKey === "pkcs11") useSoftHsm(dataDir, cleanup);
   note(`data dir ${dataDir}: fleetgate init${caKey === "pkcs11" ? " --ca-key pkcs11" : ""}`);
-  await initDataDir(dataDir);
+  if (backend === undefined) await initDataDir(dataDir);
+  else await runCli(["init", "--data", dataDir, "--registry", backend.registry]);
   writeConfig(dataDir, unlimitedEnrollConfig());
   note("enroll rate limits raised for the benchmark (perAddress and perToken: 1e6/s, burst 1e6)");
   return dataDir;
@@ -223,15 +239,23 @@ function describeExit(server: FleetgateServer): string {
   return exitCode === null && signalCode === null ? "still running" : `exited (code ${exitCode}, signal ${signalCode})`;
 }
 
-async function runOnce(options: Options, cleanup: Cleanup, caKey: "file" | "pkcs11"): Promise<Report> {
-  const dataDir = await makeDataDir(cleanup, caKey);
+async function runOnce(
+  options: Options,
+  cleanup: Cleanup,
+  caKey: "file" | "pkcs11",
+  workers?: number,
+): Promise<Report> {
+  const backend = workers === undefined ? undefined : clusterBackend(cleanup);
+  const dataDir = await makeDataDir(cleanup, caKey, backend);
   const server = await startServer({
     dataDir,
     logFile: join(dataDir, "server.log"),
     cleanup,
     nodeFlags: serverFlags(options),
+    ...(backend && workers ? { serveArgs: backend.serveArgs(workers), env: backend.env, workers } : {}),
   });
-  note(`server pid ${server.pid} listening on 127.0.0.1:${server.ports["enroll"]}`);
+  const where = backend ? `, serve --workers ${workers} on PostgreSQL + Redis (prefix ${backend.keyPrefix})` : "";
+  note(`server pid ${server.pid} listening on 127.0.0.1:${server.ports["enroll"]}${where}`);
   const setup = await prepare(dataDir, options);
   const target: EnrollTarget = {
     host: "127.0.0.1",
@@ -255,6 +279,7 @@ async function runOnce(options: Options, cleanup: Cleanup, caKey: "file" | "pkcs
     rateLimitsRaised: true,
     csrPregenerationSeconds: round(setup.csrSeconds, 2),
     caKey,
+    ...(workers === undefined ? {} : { workers }),
   } as const;
   const report = buildReport(runInfo, measurement, registered);
   const profile = options.profileDir ? newestProfile(options.profileDir, server.pid) : null;
@@ -262,10 +287,15 @@ async function runOnce(options: Options, cleanup: Cleanup, caKey: "file" | "pkcs
   return report;
 }
 
-type Outcome = Report | { readonly file: Report; readonly pkcs11: Report };
+type Outcome = Report | { readonly file: Report; readonly pkcs11: Report } | { readonly byWorkers: Report[] };
 
 /** One run with the file key; with --ca-key pkcs11 a second with SoftHSM2, each on its own data dir and server. */
 async function run(options: Options, cleanup: Cleanup): Promise<Outcome> {
+  if (options.workers !== null) {
+    const byWorkers: Report[] = [];
+    for (const count of options.workers) byWorkers.push(await runOnce(options, cleanup, "file", count));
+    return { byWorkers };
+  }
   const file = await runOnce(options, cleanup, "file");
   if (options.caKey === "file") return file;
   note("second run: the same enrollments with the issuing CA key in SoftHSM2");
@@ -286,6 +316,12 @@ function finish(outcome: Outcome, options: Options): number {
   if ("results" in outcome) {
     console.log(options.json ? JSON.stringify(outcome, null, 2) : humanReport(outcome));
     return complete(outcome) ? 0 : 1;
+  }
+  if ("byWorkers" in outcome) {
+    const comparison = compareWorkers(outcome.byWorkers);
+    if (options.json) console.log(JSON.stringify({ ...outcome, comparison }, null, 2));
+    else console.log(`${humanReport(outcome.byWorkers.at(-1)!)}\n\n${workersComparisonText(comparison)}`);
+    return outcome.byWorkers.every(complete) ? 0 : 1;
   }
   const comparison = compareKeys(outcome.file, outcome.pkcs11);
   if (options.json) console.log(JSON.stringify({ ...outcome, comparison }, null, 2));

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_ACL, templateProblem } from "./domain/acl.js";
@@ -6,6 +7,7 @@ import { DEFAULT_ALLOWED_KEYS } from "./domain/csr-policy.js";
 import { parseDuration } from "./domain/duration.js";
 import { DEFAULT_PROFILES, ROLE_PATTERN } from "./domain/profile.js";
 import { Pkcs11ConfigSchema } from "./adapters/ca/pkcs11/config.js";
+import { cluster, registryUrl, workersProblem } from "./config-cluster.js";
 
 /**
  * The whole configuration, validated once at start-up and frozen. Sources, weakest first:
@@ -51,35 +53,6 @@ const aclTemplate = z.string().superRefine((template, ctx) => {
   if (problem !== null)
     ctx.addIssue({ code: "custom", message: `ACL template ${JSON.stringify(template)}: ${problem}` });
 });
-
-/** `sqlite:` (a file path after the colon; empty = DATA/registry.db) or a `postgres://` URL. */
-const registryUrl = z
-  .string()
-  .refine((url) => /^sqlite:/.test(url) || /^postgres(ql)?:\/\//.test(url), "expected sqlite:PATH or postgres://…")
-  .refine(
-    (url) => !hasPassword(url),
-    "no password in the URL: use PGPASSWORD or ~/.pgpass (passwords stay out of config)",
-  );
-
-const cluster = z
-  .strictObject({
-    /** Redis for cluster mode: MQTT fan-out and persistence, fleetgate's events, leases. */
-    redis: z
-      .url({ protocol: /^rediss?$/ })
-      .refine((url) => !hasPassword(url), "no password in the URL: use FLEETGATE_REDIS_PASSWORD")
-      .optional(),
-    /** This node's name in the cluster; default hostname-<mqtt port>. */
-    nodeId: z
-      .string()
-      .regex(/^[A-Za-z0-9._-]{1,64}$/, "expected 1-64 characters of [A-Za-z0-9._-]")
-      .optional(),
-    /** Prefix of every Redis key and channel fleetgate uses (several clusters may share one Redis). */
-    keyPrefix: z
-      .string()
-      .regex(/^[A-Za-z0-9._:-]{1,64}$/)
-      .default("fleetgate"),
-  })
-  .prefault({});
 
 /**
  * `ca`: where new CA keys are made (`init`, `ca rotate`): 0600 files or the PKCS#11 token of `pkcs11`.
@@ -228,7 +201,11 @@ const CheckedConfigSchema = ConfigSchema.superRefine((config, ctx) => {
       });
 });
 
-export type Config = Readonly<z.output<typeof ConfigSchema>>;
+type ParsedConfig = z.output<typeof ConfigSchema>;
+/** `cluster.workers` is always resolved: one per core with Redis, else 1. */
+export type Config = Readonly<
+  Omit<ParsedConfig, "cluster"> & { cluster: ParsedConfig["cluster"] & { readonly workers: number } }
+>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
 export class ConfigError extends Error {
@@ -255,6 +232,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   FLEETGATE_REDIS: "cluster.redis",
   FLEETGATE_NODE_ID: "cluster.nodeId",
   FLEETGATE_CLUSTER_KEY_PREFIX: "cluster.keyPrefix",
+  FLEETGATE_WORKERS: "cluster.workers",
   FLEETGATE_CA_KEY: "ca.key",
   FLEETGATE_CA_ROOT_KEY: "ca.rootKey",
   FLEETGATE_PKCS11_MODULE: "pkcs11.module",
@@ -363,15 +341,10 @@ export function parseConfig(input: Tree): Config {
         "a SQLite registry serves one node",
     );
   }
-  return deepFreeze(config);
-}
-
-function hasPassword(url: string): boolean {
-  try {
-    return new URL(url).password !== "";
-  } catch {
-    return false;
-  }
+  const workers = config.cluster.workers ?? (config.cluster.redis === undefined ? 1 : availableParallelism());
+  const problem = workersProblem(config.cluster.redis, workers);
+  if (problem !== null) throw new ConfigError(`invalid configuration:\n  cluster.workers: ${problem}`);
+  return deepFreeze({ ...config, cluster: { ...config.cluster, workers } });
 }
 
 /** file < env < flags. The data dir itself may come from env or flags, so it is found first. */

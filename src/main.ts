@@ -220,13 +220,14 @@ async function startListeners(
     for (const app of [enroll, admin]) replaceListenerTls(app, next);
     gateway.replaceTls(next);
   });
-  const adminPort = await listen(admin, "admin", config.admin.host, config.admin.port, logger);
+  // Admin and metrics are each worker's own under `serve --workers N` (README "Workers on one host").
+  const adminPort = await listen(admin, "admin", config.admin.host, config.admin.port, logger, true);
   const health = new HealthCheck(registry, clock, async () => ({
     sessions: gateway.sessions.size,
     ...(cluster === null ? {} : { redis: await cluster.health() }),
   }));
   const metricsServer = closers.add(createMetricsServer(metrics, health, logger, config.metrics), (s) => s.close());
-  const metricsPort = await listen(metricsServer, "metrics", config.metrics.host, config.metrics.port, logger);
+  const metricsPort = await listen(metricsServer, "metrics", config.metrics.host, config.metrics.port, logger, true);
   const ports = { enroll: enrollPort, mqtt: gateway.port, metrics: metricsPort, admin: adminPort, pki: pkiPort };
   return {
     nodeId,

@@ -1,4 +1,5 @@
 import { writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, configFromEnv, loadConfig, parseConfig, type Config } from "../src/config.js";
@@ -350,5 +351,31 @@ describe("CA keys and the PKCS#11 token", () => {
       "the PIN is never read from fleetgate.json",
     );
     expect(configError(() => parseConfig({ ca: { key: "hsm" } })).message).toMatch(/ca\.key: /);
+  });
+});
+
+describe("cluster.workers (serve --workers N)", () => {
+  const clustered = { registry: "postgres://fg@127.0.0.1/fg", cluster: { redis: "redis://127.0.0.1:6379" } };
+
+  it("defaults to one worker per core with Redis, and to 1 without", () => {
+    expect(parseConfig(clustered).cluster.workers).toBe(availableParallelism());
+    expect(parseConfig({}).cluster.workers).toBe(1);
+  });
+
+  it("takes FLEETGATE_WORKERS and a flag, the flag winning", () => {
+    const dataDir = dataDirWithFile();
+    const env = { FLEETGATE_WORKERS: "3", FLEETGATE_REGISTRY: clustered.registry, FLEETGATE_REDIS: "redis://x:6379" };
+    expect(loadConfig({ dataDir }, env).cluster.workers).toBe(3);
+    expect(loadConfig({ dataDir, cluster: { workers: 2 } }, env).cluster.workers).toBe(2);
+  });
+
+  it("refuses more than one worker without cluster mode, naming what it needs", () => {
+    const error = configError(() => parseConfig({ cluster: { workers: 2 } }));
+    expect(error.message).toContain("cluster.workers: 2 workers need cluster mode");
+    expect(error.message).toContain("a SQLite registry serves one process");
+    expect(parseConfig({ cluster: { workers: 1 } }).cluster.workers).toBe(1);
+    expect(
+      configError(() => parseConfig({ ...clustered, cluster: { ...clustered.cluster, workers: 0 } })).message,
+    ).toContain("cluster.workers");
   });
 });

@@ -16,6 +16,8 @@ export interface MeasuredBroker {
   readonly pid: number;
   readonly port: number;
   cpuMs(): number | null;
+  /** RSS in KiB; default /proc/PID/status of `pid` (a `serve --workers N` sums its process tree). */
+  rssKiB?(): number | null;
 }
 
 export interface PhaseOptions {
@@ -56,7 +58,7 @@ function cpuOf(broker: MeasuredBroker): number {
 }
 
 function rssOf(broker: MeasuredBroker): number {
-  const kib = rssKiB(broker.pid);
+  const kib = broker.rssKiB ? broker.rssKiB() : rssKiB(broker.pid);
   if (kib === null) throw new Error(`${broker.name} (pid ${broker.pid}): no RSS figure`);
   return kib;
 }

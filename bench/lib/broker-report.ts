@@ -17,6 +17,8 @@ export interface RunInfo {
   readonly ratePerSecond: number;
   readonly revocations: number;
   readonly concurrency: number;
+  /** fleetgate as `serve --workers N` on PostgreSQL + Redis; absent: one process on SQLite. */
+  readonly workers?: number;
 }
 
 export interface BrokerReport {
@@ -121,6 +123,7 @@ export function humanReport(report: BrokerReport): string {
     `machine  ${m.cores} cores (${m.model}), ${m.memoryGiB} GiB, ${m.os}, node ${m.node}`,
     `uptime   start: ${report.uptime.start}\n         end:   ${report.uptime.end}`,
     `run      ${run.devices} devices, ${run.handshakes} handshakes, ${run.messages} QoS 1 messages at ${run.ratePerSecond}/s, ${run.revocations} revocations; ${num(report.wallSeconds, 0)} s in all`,
+    `fleetgate ${run.workers === undefined ? "one process, SQLite" : `serve --workers ${run.workers}, PostgreSQL + Redis (CPU and RSS of every process)`}`,
     section("broker figures", mainRows(report), [
       "",
       "fleetgate",

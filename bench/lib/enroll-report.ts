@@ -18,6 +18,8 @@ export interface RunInfo {
   readonly csrPregenerationSeconds: number | null;
   /** Where the issuing CA key was: a 0600 file or a SoftHSM2 token. */
   readonly caKey?: "file" | "pkcs11";
+  /** `serve --workers N` on PostgreSQL + Redis; absent: the embedded SQLite server. */
+  readonly workers?: number;
 }
 
 export interface Measurement {
@@ -144,6 +146,10 @@ function runRows(run: Report["run"]): Cell[][] {
     ["enroll rate limits", "raised to 1e6/s, burst 1e6, for the benchmark"],
     ["CSR pre-generation", `${run.csrPregenerationSeconds} s (untimed)`],
     ["issuing CA key", run.caKey === "pkcs11" ? "SoftHSM2 token (PKCS#11, C_SignAsync)" : "0600 file (node:crypto)"],
+    [
+      "server",
+      run.workers === undefined ? "one process, SQLite" : `serve --workers ${run.workers}, PostgreSQL + Redis`,
+    ],
   ];
 }
 

@@ -6,6 +6,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { readLogLines, startChildServer, type ChildServer, type LogLine } from "./child-server.js";
 import type { Cleanup } from "./cleanup.js";
+import { processTreeCpuMs } from "./proc-cpu.js";
+import { rssKiB, treeRssKiB } from "./proc-mem.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -105,9 +107,19 @@ export interface ServerStart {
    * mqtt, pki, admin, metrics; a caller that needs a later one's port waits for it.
    */
   readonly readyService?: string;
+  /** More `serve` flags, e.g. `--workers 2 --registry postgres://… --redis redis://…`. */
+  readonly serveArgs?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  /**
+   * `serve --workers N` (N > 1): ready once the primary logs that every worker serves, and the server's
+   * CPU is the whole process tree's (primary and workers) from /proc.
+   */
+  readonly workers?: number;
 }
 
 export interface FleetgateServer extends ChildServer {
+  /** RSS (KiB) of the server: with workers, of the primary and every worker. */
+  rssKiB(): number | null;
   /** Bound port per service, from the `{"service":…,"port":…}` listening lines. */
   readonly ports: Readonly<Record<string, number>>;
 }
@@ -118,18 +130,30 @@ export interface FleetgateServer extends ChildServer {
  */
 export async function startServer(options: ServerStart): Promise<FleetgateServer> {
   const readyService = options.readyService ?? "enroll";
-  const isReady = (line: LogLine) => line["service"] === readyService && typeof line["port"] === "number";
-  const server = await startChildServer({
-    nodeArgs: cliNodeArgs(["serve", "--data", options.dataDir], options.nodeFlags),
+  const workers = options.workers ?? 1;
+  const isReady = (line: LogLine) =>
+    workers > 1
+      ? line["msg"] === "every worker serving"
+      : line["service"] === readyService && typeof line["port"] === "number";
+  const started = await startChildServer({
+    nodeArgs: cliNodeArgs(["serve", "--data", options.dataDir, ...(options.serveArgs ?? [])], options.nodeFlags),
     cwd: REPO_ROOT,
     logFile: options.logFile,
     ready: isReady,
+    ...(options.env ? { env: options.env } : {}),
     ...(options.cleanup ? { cleanup: options.cleanup } : {}),
   });
+  const server: ChildServer =
+    workers > 1 ? { ...started, cpuMs: () => processTreeCpuMs(started.pid)?.cpuMs ?? null } : started;
   const listening = readLogLines(options.logFile).filter(
     (l) => typeof l["service"] === "string" && typeof l["port"] === "number",
   );
-  return { ...server, ports: Object.fromEntries(listening.map((l) => [l["service"] as string, l["port"] as number])) };
+  const rss = () => (workers > 1 ? treeRssKiB(server.pid) : rssKiB(server.pid));
+  return {
+    ...server,
+    rssKiB: rss,
+    ports: Object.fromEntries(listening.map((l) => [l["service"] as string, l["port"] as number])),
+  };
 }
 
 export function caBundlePem(dataDir: string): string {

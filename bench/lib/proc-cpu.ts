@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 let ticksPerSecond: number | undefined;
 
@@ -65,4 +65,54 @@ export function systemCpu(): SystemCpu | null {
   const [user = 0, nice = 0, system = 0, , iowait = 0, irq = 0, softirq = 0, steal = 0] = ticks;
   const toMs = (t: number) => (t * 1000) / clockTicks();
   return { busyMs: toMs(user + nice + system + irq + softirq + steal), iowaitMs: toMs(iowait) };
+}
+
+/** Parent pid of every process in /proc (field 4 of /proc/PID/stat); empty without /proc. */
+function parentPids(): Map<number, number> {
+  const parents = new Map<number, number>();
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    return parents;
+  }
+  for (const name of entries) {
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      parents.set(Number(name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[4 - 3]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return parents;
+}
+
+/** A process and its live descendants (`serve --workers N`: the primary and its workers); [] when it is gone. */
+export function processTree(rootPid: number): number[] {
+  const parents = parentPids();
+  if (!parents.has(rootPid)) return [];
+  const inTree = new Set([rootPid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, parent] of parents) {
+      if (inTree.has(pid) || !inTree.has(parent)) continue;
+      inTree.add(pid);
+      grew = true;
+    }
+  }
+  return [...inTree];
+}
+
+/**
+ * CPU time (ms) of a process and every live descendant. A descendant that has exited is not counted
+ * (its time moves into the parent's cutime only once it is reaped), so read this around a phase in
+ * which no worker exits. Null when the root is gone.
+ */
+export function processTreeCpuMs(rootPid: number): { cpuMs: number; processes: number } | null {
+  const root = processCpuMs(rootPid);
+  if (root === null) return null;
+  const tree = processTree(rootPid);
+  let cpuMs = root;
+  for (const pid of tree) if (pid !== rootPid) cpuMs += processCpuMs(pid) ?? 0;
+  return { cpuMs, processes: Math.max(1, tree.length) };
 }

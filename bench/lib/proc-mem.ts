@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { processTree } from "./proc-cpu.js";
 
 /**
  * Resident set size (KiB) of a process, the VmRSS line of /proc/PID/status; null without /proc or
@@ -26,4 +27,13 @@ export function peakRssKiB(pid: number): number | null {
   }
   const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
   return match ? Number(match[1]) : null;
+}
+
+/** RSS (KiB) summed over a process and its live descendants (`serve --workers N`); null when it is gone. */
+export function treeRssKiB(rootPid: number): number | null {
+  const root = rssKiB(rootPid);
+  if (root === null) return null;
+  return processTree(rootPid)
+    .filter((pid) => pid !== rootPid)
+    .reduce((sum, pid) => sum + (rssKiB(pid) ?? 0), root);
 }

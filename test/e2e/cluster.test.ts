@@ -61,6 +61,9 @@ describe.skipIf(unavailable !== null)(
         REDIS_URL,
         "--node-id",
         id,
+        // One process per node here (with Redis, serve would otherwise fork one worker per core).
+        "--workers",
+        "1",
         ...ports,
       ];
       // A node lives for the whole suite (spawnTracked's default would kill it after 30 s).

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { ConfigError, loadConfig } from "../../config.js";
-import { createLogger } from "../../logger.js";
+import { ConfigError, loadConfig, type Config } from "../../config.js";
+import { createLogger, type Logger } from "../../logger.js";
 import { initDataDir, startFleetgate } from "../../main.js";
 import { pkiExists, pkiPaths } from "../shared/key-files.js";
 import { PkiExistsError } from "../../../provisioning/init-pki.js";
@@ -10,6 +10,7 @@ import { registerAdminCommands } from "./admin-commands.js";
 import { registerRegistryCommands } from "./registry-commands.js";
 import { registerRegistryCopy } from "./registry-copy-command.js";
 import { onReloadSignal, registerCaCommands } from "./ca-commands.js";
+import { announceReady, superviseWorkers, workerConfig, workerIndex } from "../../wiring/workers.js";
 
 type Opts = Record<string, unknown>;
 
@@ -30,6 +31,7 @@ function serveFlags(opts: Opts): Record<string, unknown> {
   const cluster = {
     ...(opts["redis"] ? { redis: opts["redis"] } : {}),
     ...(opts["nodeId"] ? { nodeId: opts["nodeId"] } : {}),
+    ...(opts["workers"] !== undefined ? { workers: Number(opts["workers"]) } : {}),
   };
   if (Object.keys(cluster).length > 0) flags["cluster"] = cluster;
   for (const service of ["enroll", "mqtt", "metrics", "admin", "pki"] as const) {
@@ -49,12 +51,30 @@ async function init(opts: Opts): Promise<void> {
 async function serve(opts: Opts): Promise<void> {
   const config = loadConfig(serveFlags(opts));
   const logger = createLogger(config.logLevel);
+  const index = workerIndex();
+  if (index !== null) {
+    // Every line of a worker names its node: N workers share the primary's stdout.
+    const worker = workerConfig(config, index);
+    return serveNode(worker, logger.child({ node: worker.cluster.nodeId }), announceReady);
+  }
   if (!pkiExists(pkiPaths(config.dataDir))) {
     logger.info({ dataDir: config.dataDir }, "no PKI yet: initializing the data dir with embedded defaults");
     await initDataDir(config, logger);
   }
+  if (config.cluster.workers > 1) return superviseWorkers(config, logger);
+  return serveNode(config, logger);
+}
+
+/** One node in this process: a plain `serve`, or one worker of `serve --workers N`. */
+async function serveNode(config: Config, logger: Logger, onReady?: () => void): Promise<void> {
   const running = await startFleetgate(config, logger);
+  onReady?.();
+  let stopping = false;
   const stop = (signal: string) => {
+    // Ctrl-C reaches a worker twice: SIGINT from the terminal, then SIGTERM from the primary. The
+    // second must not exit while the first is still closing sessions.
+    if (stopping) return;
+    stopping = true;
     logger.info({ signal }, "shutting down");
     running.close().then(
       () => process.exit(0),
@@ -95,6 +115,10 @@ function program(): Command {
     .option("--registry <url>", "sqlite:PATH (default: DATA/registry.db) or postgres://… (env FLEETGATE_REGISTRY)")
     .option("--redis <url>", "cluster mode: redis://… shared by every node (env FLEETGATE_REDIS)")
     .option("--node-id <id>", "this node's id in the cluster (env FLEETGATE_NODE_ID; default hostname-<mqtt port>)")
+    .option(
+      "--workers <n>",
+      "cluster mode: worker processes on this host, each a node <node-id>-w<i> (env FLEETGATE_WORKERS; default: one per core)",
+    )
     .action(serve);
   registerRegistryCommands(cli);
   registerRegistryCopy(cli);
