@@ -105,6 +105,8 @@ export interface ServerStart {
    * mqtt, pki, admin, metrics; a caller that needs a later one's port waits for it.
    */
   readonly readyService?: string;
+  /** `ulimit -n` for the server process (see ChildServerOptions.openFileLimit). */
+  readonly openFileLimit?: number;
 }
 
 export interface FleetgateServer extends ChildServer {
@@ -125,6 +127,7 @@ export async function startServer(options: ServerStart): Promise<FleetgateServer
     logFile: options.logFile,
     ready: isReady,
     ...(options.cleanup ? { cleanup: options.cleanup } : {}),
+    ...(options.openFileLimit ? { openFileLimit: options.openFileLimit } : {}),
   });
   const listening = readLogLines(options.logFile).filter(
     (l) => typeof l["service"] === "string" && typeof l["port"] === "number",
