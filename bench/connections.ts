@@ -35,7 +35,7 @@ import { caBundlePem, createGroupToken, initDataDir, startServer, writeConfig } 
 import { describeLimits, hostLimits } from "./lib/host-limits.js";
 import { LoaderFleet, type LoaderShare } from "./lib/loader-fleet.js";
 import { startMosquitto } from "./lib/mosquitto.js";
-import { heapOf, reportFlags } from "./lib/node-report.js";
+import { heapOf, reportFlags, type HeapFigures } from "./lib/node-report.js";
 import type { RawTarget } from "./lib/raw-mqtt.js";
 import { adminClientFor } from "./lib/revoke-latency.js";
 import { round } from "./lib/stats.js";
@@ -142,23 +142,30 @@ function targetOf(port: number): RawTarget {
   return { host: "127.0.0.1", port, keepaliveSeconds: KEEPALIVE_SECONDS, timeoutMs: 30_000 };
 }
 
-/** The phases every broker goes through; `atLoad` adds the broker-specific ones with the fleet held. */
+/** Broker-specific steps: before anything connects, and with the fleet held. */
+interface BrokerHooks {
+  atRest?(): Promise<HeapFigures | null>;
+  atLoad?(): Promise<Partial<BrokerConnections>>;
+}
+
+/** The phases every broker goes through, with the broker's own steps at rest and with the fleet held. */
 async function measureBroker(
   broker: Broker,
   fixture: Fixture,
   plan: ConnectionsPlan,
   options: Options,
   cleanup: Cleanup,
-  atLoad: () => Promise<Partial<BrokerConnections>>,
+  hooks: BrokerHooks = {},
 ): Promise<BrokerConnections> {
   const target = targetOf(broker.port);
+  const heapAtRest = (await hooks.atRest?.()) ?? null;
   note(`${broker.name} pid ${broker.pid} on 127.0.0.1:${broker.port}: ${options.probes} admission probes at rest`);
   const probeAtRest = await probeAdmission(target, fixture.probes, fixture.caPem);
   const fleet = await LoaderFleet.start(fixture.shares, plan.openFileLimit, cleanup);
   try {
     const connect = { requested: plan.connections, concurrency: options.concurrency, settleMs: 5000 };
     const held = await connectFleet(broker, fleet, target, fixture.caPem, connect);
-    const extra = await atLoad();
+    const extra = (await hooks.atLoad?.()) ?? {};
     note(`${broker.name}: ${options.probes} admission probes with ${held.connected} sessions held`);
     const probeAtLoad = await probeAdmission(target, fixture.probes, fixture.caPem);
     return {
@@ -166,7 +173,7 @@ async function measureBroker(
       held,
       probeAtRest,
       probeAtLoad,
-      heap: null,
+      heap: { atRest: heapAtRest, held: null },
       revocation: null,
       ...extra,
       dropped: fleet.droppedCount,
@@ -195,13 +202,17 @@ async function runFleetgate(
   });
   const broker = { name: "fleetgate", pid: server.pid, port: server.ports["mqtt"]!, cpuMs: () => server.cpuMs() };
   try {
-    return await measureBroker(broker, fixture, plan, options, cleanup, async () => {
-      const heap = await heapOf(server.pid, reports);
-      const revocation =
-        fixture.revoked.length > 0
-          ? await revokeAtLoad(adminClientFor(dataDir), targetOf(broker.port), fixture.revoked, fixture.caPem)
-          : null;
-      return { heap, revocation };
+    let atRest: HeapFigures | null = null;
+    return await measureBroker(broker, fixture, plan, options, cleanup, {
+      atRest: async () => (atRest = await heapOf(server.pid, reports)),
+      atLoad: async () => {
+        const heap = { atRest, held: await heapOf(server.pid, reports) };
+        const revocation =
+          fixture.revoked.length > 0
+            ? await revokeAtLoad(adminClientFor(dataDir), targetOf(broker.port), fixture.revoked, fixture.caPem)
+            : null;
+        return { heap, revocation };
+      },
     });
   } catch (error) {
     console.error(`[bench] fleetgate log ends:\n${server.logTail(15)}`);
@@ -227,7 +238,7 @@ async function runMosquitto(
   });
   const broker = { name: "mosquitto", pid: mosquitto.pid, port: mosquitto.port, cpuMs: () => mosquitto.cpuMs() };
   try {
-    return await measureBroker(broker, fixture, plan, options, cleanup, async () => ({}));
+    return await measureBroker(broker, fixture, plan, options, cleanup);
   } catch (error) {
     console.error(`[bench] mosquitto log ends:\n${mosquitto.logTail(15)}`);
     throw error;

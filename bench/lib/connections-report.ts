@@ -15,7 +15,8 @@ export interface BrokerConnections {
   readonly held: FleetFigures;
   readonly probeAtRest: ProbeFigures;
   readonly probeAtLoad: ProbeFigures;
-  readonly heap: HeapFigures | null;
+  /** fleetgate's V8 heap before the fleet connected and with it held (null for Mosquitto). */
+  readonly heap: { atRest: HeapFigures | null; held: HeapFigures | null };
   readonly revocation: RevocationFigures | null;
   /** Fleet sessions the broker closed while they were held. */
   readonly dropped: number;
@@ -56,6 +57,23 @@ function ratio(fg: BrokerConnections | null, mq: BrokerConnections | null, f: (h
   if (!fg || !mq) return null;
   const value = f(fg.held) / f(mq.held);
   return Number.isFinite(value) ? round(value, 2) : null;
+}
+
+/** Where a held session's RSS goes: the V8 heap's growth, and the rest (anonymous memory outside it). */
+export function perSessionSplit(b: BrokerConnections) {
+  const { atRest, held } = b.heap;
+  if (!atRest || !held) return null;
+  const n = Math.max(1, b.held.connected);
+  const per = (mib: number) => (mib * 1024) / n;
+  const rssKiB = b.held.kibPerConnection;
+  const heapCommittedKiB = per(held.committedMiB - atRest.committedMiB);
+  return {
+    rssKiB,
+    heapCommittedKiB,
+    heapUsedKiB: per(held.usedMiB - atRest.usedMiB),
+    externalKiB: per(held.externalMiB - atRest.externalMiB),
+    outsideHeapKiB: rssKiB - heapCommittedKiB,
+  };
 }
 
 export function problemsOf(parts: Parts): string[] {
@@ -152,11 +170,14 @@ function detailRows(b: BrokerConnections | null): Cell[][] {
     ],
     ["", "held sessions dropped", b.dropped],
   ];
-  if (b.heap)
+  const split = b.heap.atRest && b.heap.held ? perSessionSplit(b) : null;
+  if (split)
     rows.push([
       "",
-      "V8 heap held",
-      `used ${num(b.heap.usedMiB, 0)} MiB (committed ${num(b.heap.committedMiB, 0)}, limit ${num(b.heap.limitMiB, 0)}), external ${num(b.heap.externalMiB, 0)} MiB; ${b.heap.libuvHandles} libuv handles`,
+      "per held session",
+      `RSS ${num(split.rssKiB)} KiB = V8 heap committed ${num(split.heapCommittedKiB)} (used ${num(split.heapUsedKiB)}) ` +
+        `+ outside the V8 heap ${num(split.outsideHeapKiB)} (ArrayBuffers/Buffers ${num(split.externalKiB)}; ` +
+        `the rest OpenSSL, libuv, malloc) KiB; heap limit ${num(b.heap.held!.limitMiB, 0)} MiB, ${b.heap.held!.libuvHandles} libuv handles`,
     ]);
   if (b.revocation)
     rows.push([
