@@ -22,7 +22,7 @@ import { benchMain, integerFlag } from "./lib/bench-main.js";
 import { uptimeLine } from "./lib/broker-report.js";
 import type { Cleanup } from "./lib/cleanup.js";
 import { connectFleet, probeAdmission, revokeAtLoad, type Broker } from "./lib/connection-phases.js";
-import { planConnections, serverConfig, type ConnectionsPlan } from "./lib/connections-plan.js";
+import { neededOpenFiles, planConnections, serverConfig, type ConnectionsPlan } from "./lib/connections-plan.js";
 import {
   buildReport,
   humanReport,
@@ -32,7 +32,7 @@ import {
 } from "./lib/connections-report.js";
 import { enrollDevices, type DeviceCredential } from "./lib/device-credentials.js";
 import { caBundlePem, createGroupToken, initDataDir, startServer, writeConfig } from "./lib/fleetgate.js";
-import { describeLimits, hostLimits } from "./lib/host-limits.js";
+import { childOpenFileLimit, describeLimits, hostLimits } from "./lib/host-limits.js";
 import { LoaderFleet, type LoaderShare } from "./lib/loader-fleet.js";
 import { startMosquitto } from "./lib/mosquitto.js";
 import { heapOf, reportFlags, type HeapFigures } from "./lib/node-report.js";
@@ -252,7 +252,9 @@ async function run(options: Options, cleanup: Cleanup): Promise<ConnectionsRepor
   const uptimeStart = uptimeLine();
   const limits = hostLimits();
   note(`host limits: ${describeLimits(limits)}`);
-  const plan = planConnections(options.connections, options.probes + options.revocations, limits);
+  const extra = options.probes + options.revocations;
+  const granted = childOpenFileLimit(limits, neededOpenFiles(options.connections, extra));
+  const plan = planConnections(options.connections, extra, limits, granted);
   note(
     `ulimit -n ${plan.openFileLimit} for the broker and ${plan.loaders.count} load processes ` +
       `(${plan.loaders.addresses.join(", ")}; ${plan.loaders.perLoader.join(" + ")} sessions)`,

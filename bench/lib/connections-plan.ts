@@ -5,7 +5,7 @@
  * keys only: the HTTP listeners' caps are lowered so the MQTT cap fits the descriptor budget).
  */
 import { FD_HEADROOM } from "../../src/domain/fd-budget.js";
-import { childOpenFileLimit, type HostLimits } from "./host-limits.js";
+import type { HostLimits } from "./host-limits.js";
 
 /** Small HTTP caps for the bench's server: only the bench's own enrollments and admin calls use them. */
 const HTTP_CAPS = { enroll: 128, pki: 16, admin: 16, metrics: 16 } as const;
@@ -28,13 +28,20 @@ export interface ConnectionsPlan {
   readonly extra: number;
 }
 
+/** The open-file limit a run of `requested` sessions needs per broker process. */
+export function neededOpenFiles(requested: number, extra: number): number {
+  return requested + extra + BROKER_SPARE;
+}
+
+/** `granted`: the limit the children can get (host-limits.ts childOpenFileLimit). */
 export function planConnections(
   requested: number,
   extra: number,
   limits: HostLimits,
-  wantedLimit = requested + extra + BROKER_SPARE,
+  granted: { limit: number; raised: boolean },
 ): ConnectionsPlan {
-  const { limit, raised } = childOpenFileLimit(limits, wantedLimit);
+  const { limit, raised } = granted;
+  const wantedLimit = neededOpenFiles(requested, extra);
   const room = limit - BROKER_SPARE - extra;
   const connections = Math.max(0, Math.min(requested, room));
   const limitedBy =
