@@ -60,6 +60,9 @@ async function connectAll(job: LoaderJob): Promise<void> {
   const errors: string[] = [];
   const latenciesMs: number[] = [];
   let failed = 0;
+  // From the start (a storm of 100,000 on a busy machine can take an hour), at half the keep-alive:
+  // the broker drops a session after 1.5 × keep-alive without a packet.
+  keepSessionsAlive((job.target.keepaliveSeconds * 1000) / 2);
   const progress = setInterval(() => send({ type: "progress", connected: sessions.size, failed }), 2000);
   await runPool(devices.length, job.concurrency, async (i) => {
     const device = devices[i]!;
@@ -75,8 +78,6 @@ async function connectAll(job: LoaderJob): Promise<void> {
     }
   });
   clearInterval(progress);
-  // Half the keep-alive: the broker drops a session after 1.5 × keep-alive without a packet.
-  keepSessionsAlive((job.target.keepaliveSeconds * 1000) / 2);
   send({ type: "connected", connected: sessions.size, failed, errors, latenciesMs });
 }
 
