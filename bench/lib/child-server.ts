@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Cleanup } from "./cleanup.js";
+import { ulimitCommand } from "./host-limits.js";
 import { processCpuMs } from "./proc-cpu.js";
 
 export type LogLine = Record<string, unknown>;
@@ -19,6 +20,8 @@ export interface ChildServerOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Registered with the child's stop right after spawn, so Ctrl-C during start-up kills it too. */
   readonly cleanup?: Cleanup;
+  /** Start the process under `ulimit -n` this (through bash; the pid stays the server's). */
+  readonly openFileLimit?: number;
 }
 
 export interface ChildServer {
@@ -84,7 +87,10 @@ async function waitForReady(child: ChildProcess, options: ChildServerOptions): P
 /** Starts a Node server as its own process (so its CPU is measured apart) and waits for its ready line. */
 export async function startChildServer(options: ChildServerOptions): Promise<ChildServer> {
   const fd = openSync(options.logFile, "a");
-  const child = spawn(process.execPath, [...options.nodeArgs], {
+  const [command, args] = options.openFileLimit
+    ? ulimitCommand(options.openFileLimit, process.execPath, options.nodeArgs)
+    : [process.execPath, [...options.nodeArgs]];
+  const child = spawn(command, args, {
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdio: ["ignore", fd, fd],

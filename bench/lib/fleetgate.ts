@@ -115,6 +115,8 @@ export interface ServerStart {
    * CPU is the whole process tree's (primary and workers) from /proc.
    */
   readonly workers?: number;
+  /** `ulimit -n` for the server process (see ChildServerOptions.openFileLimit). */
+  readonly openFileLimit?: number;
 }
 
 export interface FleetgateServer extends ChildServer {
@@ -142,6 +144,7 @@ export async function startServer(options: ServerStart): Promise<FleetgateServer
     ready: isReady,
     ...(options.env ? { env: options.env } : {}),
     ...(options.cleanup ? { cleanup: options.cleanup } : {}),
+    ...(options.openFileLimit ? { openFileLimit: options.openFileLimit } : {}),
   });
   const server: ChildServer =
     workers > 1 ? { ...started, cpuMs: () => processTreeCpuMs(started.pid)?.cpuMs ?? null } : started;

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stopChild, tailOf, type ChildServer } from "./child-server.js";
 import type { Cleanup } from "./cleanup.js";
+import { ulimitCommand } from "./host-limits.js";
 import { processCpuMs } from "./proc-cpu.js";
 
 export const MOSQUITTO = "/usr/sbin/mosquitto";
@@ -21,6 +22,8 @@ export interface MosquittoStart {
   /** Users (certificate CNs) that may read every device's telemetry, as fleetgate's `service` role. */
   readonly telemetryReaders: readonly string[];
   readonly cleanup?: Cleanup;
+  /** `ulimit -n` for Mosquitto (through bash; the pid stays Mosquitto's). */
+  readonly openFileLimit?: number;
 }
 
 export interface MosquittoServer extends Omit<ChildServer, "readyLine"> {
@@ -93,7 +96,10 @@ export async function startMosquitto(options: MosquittoStart): Promise<Mosquitto
   writeFileSync(confPath, configFile(port, join(options.dataDir, "pki"), aclPath));
   const offset = existsSync(logFile) ? statSync(logFile).size : 0;
   const fd = openSync(logFile, "a");
-  const child = spawn(MOSQUITTO, ["-c", confPath], { stdio: ["ignore", fd, fd] });
+  const [command, args] = options.openFileLimit
+    ? ulimitCommand(options.openFileLimit, MOSQUITTO, ["-c", confPath])
+    : [MOSQUITTO, ["-c", confPath]];
+  const child = spawn(command, args, { stdio: ["ignore", fd, fd] });
   closeSync(fd);
   const stop = (graceMs?: number) => stopChild(child, graceMs);
   options.cleanup?.add(() => stop());

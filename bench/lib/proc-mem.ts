@@ -37,3 +37,30 @@ export function treeRssKiB(rootPid: number): number | null {
     .filter((pid) => pid !== rootPid)
     .reduce((sum, pid) => sum + (rssKiB(pid) ?? 0), root);
 }
+
+export interface MemoryBreakdown {
+  readonly rssKiB: number;
+  /** Private anonymous pages: heaps (V8, malloc: OpenSSL, Mosquitto), stacks. */
+  readonly anonKiB: number;
+  /** Mapped files: the executable, shared libraries. */
+  readonly fileKiB: number;
+  readonly shmemKiB: number;
+}
+
+/** RSS and its parts (RssAnon, RssFile, RssShmem of /proc/PID/status); null when unavailable. */
+export function memoryBreakdown(pid: number): MemoryBreakdown | null {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return null;
+  }
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)\\s+kB$`, "m").exec(status)?.[1] ?? NaN);
+  const parts = {
+    rssKiB: field("VmRSS"),
+    anonKiB: field("RssAnon"),
+    fileKiB: field("RssFile"),
+    shmemKiB: field("RssShmem"),
+  };
+  return Object.values(parts).every(Number.isFinite) ? parts : null;
+}
