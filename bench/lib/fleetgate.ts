@@ -105,6 +105,10 @@ export interface ServerStart {
    * mqtt, pki, admin, metrics; a caller that needs a later one's port waits for it.
    */
   readonly readyService?: string;
+  /** Extra `fleetgate serve` flags, e.g. ["--node-id", "n1", "--redis", "redis://…"]. */
+  readonly serveArgs?: readonly string[];
+  /** Extra environment for the server process (merged over this process's). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface FleetgateServer extends ChildServer {
@@ -120,8 +124,9 @@ export async function startServer(options: ServerStart): Promise<FleetgateServer
   const readyService = options.readyService ?? "enroll";
   const isReady = (line: LogLine) => line["service"] === readyService && typeof line["port"] === "number";
   const server = await startChildServer({
-    nodeArgs: cliNodeArgs(["serve", "--data", options.dataDir], options.nodeFlags),
+    nodeArgs: cliNodeArgs(["serve", "--data", options.dataDir, ...(options.serveArgs ?? [])], options.nodeFlags),
     cwd: REPO_ROOT,
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     logFile: options.logFile,
     ready: isReady,
     ...(options.cleanup ? { cleanup: options.cleanup } : {}),
