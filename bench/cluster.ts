@@ -41,6 +41,7 @@ import {
   type SingleFigures,
 } from "./lib/cluster-report.js";
 import { newestProfile } from "./lib/cpuprofile.js";
+import { profileDiff } from "./lib/profile-diff.js";
 import { enrollDevices, type DeviceCredential } from "./lib/device-credentials.js";
 import {
   caBundlePem,
@@ -51,7 +52,7 @@ import {
   writeConfig,
 } from "./lib/fleetgate.js";
 import { machineInfo } from "./lib/machine.js";
-import { connectAll } from "./lib/mqtt-load.js";
+import { closeAll, connectAll } from "./lib/mqtt-load.js";
 import { round } from "./lib/stats.js";
 
 export interface Options {
@@ -199,11 +200,14 @@ function profileFlags(options: Options): string[] {
   return ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
 }
 
-async function stopAll(nodes: readonly BenchNode[], options: Options): Promise<void> {
+/** Profiles written by the nodes, per configuration ("sqlite", "postgres", "cluster"), with --profile. */
+const profiles: Record<string, string[]> = {};
+
+async function stopAll(nodes: readonly BenchNode[], options: Options, label: string): Promise<void> {
   await Promise.all(nodes.map((n) => n.server.stop()));
   for (const n of options.profileDir ? nodes : []) {
     const file = newestProfile(options.profileDir!, n.server.pid);
-    if (file) note(`CPU profile of node ${n.id ?? "single"}: ${file}`);
+    if (file) (profiles[label] ??= []).push(file);
   }
 }
 
@@ -249,7 +253,7 @@ async function singleNode(
     });
     return { cpu, latency };
   } finally {
-    await stopAll([node], options);
+    await stopAll([node], options, label);
   }
 }
 
@@ -260,7 +264,7 @@ async function cluster(
   cleanup: Cleanup,
   run: number,
 ): Promise<RunFigures["cluster"]> {
-  const keyPrefix = `fgbench-${randomSuffix()}`;
+  const keyPrefix = `fgbcluster-${randomSuffix()}`;
   cleanup.add(() => cleanRedisPrefix(keyPrefix));
   note(`cluster of 3 nodes, Redis key prefix ${keyPrefix}`);
   const nodes: BenchNode[] = [];
@@ -310,7 +314,7 @@ async function cluster(
     );
     return { cpu, latency, revoke, failover };
   } finally {
-    await stopAll(nodes, options);
+    await stopAll(nodes, options, "cluster");
     await cleanRedisPrefix(keyPrefix);
   }
 }
@@ -334,7 +338,11 @@ async function revokeAcross(
   note(
     `${interleaved.length} revocations through node ${via.id}, devices on ${targets.map((t) => t.id).join(" and ")}`,
   );
-  return revokePhase(via, interleaved);
+  try {
+    return await revokePhase(via, interleaved);
+  } finally {
+    await closeAll(interleaved.map((d) => d.connected));
+  }
 }
 
 async function run(options: Options, cleanup: Cleanup): Promise<ClusterReport> {
@@ -379,8 +387,13 @@ async function run(options: Options, cleanup: Cleanup): Promise<ClusterReport> {
     profiled: options.profileDir !== null,
   };
   const partial = { machine: machineInfo(), uptime: { start: uptimeStart, end: uptimeLine() }, settings, runs };
+  const profile =
+    options.profileDir && profiles["postgres"] && profiles["cluster"]
+      ? profileDiff(profiles["postgres"], profiles["cluster"], options.messages * options.runs)
+      : null;
   return {
     ...partial,
+    profile,
     wallSeconds: (performance.now() - started) / 1000,
     summary: summarizeRuns(runs),
     problems: problemsOf(runs, options),

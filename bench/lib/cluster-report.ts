@@ -2,6 +2,7 @@
 import type { FailoverFigures, RevokeFigures } from "./cluster-failures.js";
 import type { LatencyFigures, MessageCpuFigures } from "./cluster-phases.js";
 import type { MachineInfo } from "./machine.js";
+import { profileDiffText, type ProfileDiff } from "./profile-diff.js";
 import { round } from "./stats.js";
 import { section, type Cell } from "./table.js";
 
@@ -39,6 +40,8 @@ export interface ClusterReport {
   /** Per figure (the keys of FIGURES), median and range over the runs. */
   readonly summary: Record<string, Spread>;
   readonly problems: string[];
+  /** With --profile: self time by area, single node on PostgreSQL vs the cluster's nodes summed. */
+  readonly profile: ProfileDiff | null;
 }
 
 type Pick = (run: RunFigures) => number | null | undefined;
@@ -167,6 +170,7 @@ export function humanReport(report: ClusterReport): string {
     `load at start: ${report.uptime.start}\nload at end:   ${report.uptime.end}`,
     section("figures", rows, header),
     ...report.runs.map(runDetails),
+    ...(report.profile ? [profileDiffText("CPU profiles: single node on PostgreSQL vs cluster", report.profile)] : []),
     `wall time ${round(report.wallSeconds, 0)} s`,
     report.problems.length ? `PROBLEMS:\n  ${report.problems.join("\n  ")}` : "every phase completed",
   ].join("\n\n");
