@@ -6,7 +6,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchNode } from "./cluster-nodes.js";
-import { note } from "./cluster-phases.js";
+import { cpuWindow, note, type CpuWindow } from "./cluster-phases.js";
 import type { DeviceCredential } from "./device-credentials.js";
 import type { Connected } from "./mqtt-load.js";
 import { runPool } from "./pool.js";
@@ -80,6 +80,13 @@ export interface FailoverFigures {
   readonly sessionPresent: number;
   readonly reconnectedByNode: Readonly<Record<string, number>>;
   readonly reconnectPeriodMs: number;
+  /** Connection attempts per device after the kill (1 = straight onto a survivor). */
+  readonly attempts: LatencySummary;
+  /** Error messages the devices saw meanwhile (refusals, resets), with counts. */
+  readonly errors: Readonly<Record<string, number>>;
+  /** The survivors' CPU from the kill until every device is back and listed (listing polls included). */
+  readonly survivors: CpuWindow;
+  readonly survivorCpuMsPerDevice: number;
 }
 
 export interface FailoverLoad {
@@ -98,6 +105,8 @@ interface Device {
   reconnectedAt: number | null;
   port: number | null;
   sessionPresent: boolean;
+  /** Connection attempts after the kill, and why the failed ones failed. */
+  attempts: number;
 }
 
 /** A persistent-session device whose list of servers starts with the victim (as DNS/balancer order would). */
@@ -126,7 +135,7 @@ function connectPersistent(load: FailoverLoad, credential: DeviceCredential, i: 
     );
     client.once("connect", () => {
       clearTimeout(timer);
-      resolve({ id: credential.id, client, reconnectedAt: null, port: null, sessionPresent: false });
+      resolve({ id: credential.id, client, reconnectedAt: null, port: null, sessionPresent: false, attempts: 0 });
     });
   });
 }
@@ -166,18 +175,26 @@ export async function failoverPhase(load: FailoverLoad, prefix: string): Promise
       devices[i]!.client.subscribeAsync(`devices/${devices[i]!.id}/commands/#`, { qos: 1 }),
     );
     await sleep(1500); // the session directory and the persistent subscriptions are written
-    for (const device of devices)
+    const errors: Record<string, number> = {};
+    for (const device of devices) {
+      device.client.on("reconnect", () => void device.attempts++);
+      device.client.on("error", (error) => void (errors[error.message] = (errors[error.message] ?? 0) + 1));
       device.client.once("connect", (packet) => {
         device.reconnectedAt = performance.now();
         device.port = device.client.options.port ?? null;
         device.sessionPresent = packet.sessionPresent;
       });
+    }
     note(`kill -9 node ${load.victim.id} (pid ${load.victim.server.pid}) with ${devices.length} devices on it`);
-    const killedAt = performance.now();
-    load.victim.server.process.kill("SIGKILL");
     const allBack = () => devices.every((d) => d.reconnectedAt !== null);
-    const listing = await watchListing(load, prefix, killedAt);
-    for (let waited = 0; !allBack() && waited < load.timeoutMs; waited += 100) await sleep(100);
+    let killedAt = 0;
+    const { result: listing, window } = await cpuWindow(load.survivors, async () => {
+      killedAt = performance.now();
+      load.victim.server.process.kill("SIGKILL");
+      const listed = await watchListing(load, prefix, killedAt);
+      for (let waited = 0; !allBack() && waited < load.timeoutMs; waited += 100) await sleep(100);
+      return listed;
+    });
     const back = devices.filter((d) => d.reconnectedAt !== null);
     const byNode: Record<string, number> = {};
     for (const d of back) {
@@ -192,6 +209,10 @@ export async function failoverPhase(load: FailoverLoad, prefix: string): Promise
       sessionPresent: back.filter((d) => d.sessionPresent).length,
       reconnectedByNode: byNode,
       reconnectPeriodMs: load.reconnectPeriodMs,
+      attempts: summarize(devices.map((d) => d.attempts)),
+      survivors: window,
+      survivorCpuMsPerDevice: window.nodesCpuMs / Math.max(1, back.length),
+      errors,
     };
   } finally {
     for (const d of devices) d.client.end(true);

@@ -77,6 +77,8 @@ export const FIGURES: Record<string, Pick> = {
   "failover CONNACK max ms": (r) => r.cluster.failover?.reconnectMs.max,
   "failover all listed online ms": (r) => r.cluster.failover?.listedOnlineMs,
   "failover dead node's sessions unlisted ms": (r) => r.cluster.failover?.deadSessionsGoneMs,
+  "failover survivors' CPU ms per device": (r) => r.cluster.failover?.survivorCpuMsPerDevice,
+  "other processes busy, cores (failover)": (r) => r.cluster.failover?.survivors.otherCoresBusy,
   "other processes busy, cores (cluster CPU phase)": (r) => r.cluster.cpu.otherCoresBusy,
   "other processes busy, cores (PostgreSQL CPU phase)": (r) => r.postgres.cpu.otherCoresBusy,
 };
@@ -153,6 +155,8 @@ function runDetails(run: RunFigures, i: number): string {
   if (failover) {
     rows.push(["failover: back on", JSON.stringify(failover.reconnectedByNode)]);
     rows.push(["failover: session present / devices", `${failover.sessionPresent} / ${failover.devices}`]);
+    rows.push(["failover: attempts per device p50/max", `${failover.attempts.p50} / ${failover.attempts.max}`]);
+    rows.push(["failover: errors seen", JSON.stringify(failover.errors)]);
   }
   return section(`run ${i + 1}`, rows);
 }
