@@ -68,12 +68,14 @@ export interface Options {
   readonly runs: number;
   readonly sqlite: boolean;
   readonly profileDir: string | null;
+  /** Only the CPU phase (implied by --profile: a kill -9 writes no profile). */
+  readonly cpuOnly: boolean;
   readonly json: boolean;
 }
 
 const USAGE = `usage: npm run bench:cluster -- [--devices N] [--messages M] [--rate R] [--revocations V] [--failover D]
                                [--samples S] [--interval-ms I] [--reconnect-ms P] [--concurrency C]
-                               [--runs N] [--no-sqlite] [--quick] [--profile DIR] [--json]
+                               [--runs N] [--no-sqlite] [--cpu-only] [--quick] [--profile DIR] [--json]
   --devices N       devices connected to node 1 for the QoS 1 CPU phase (default 1000)
   --messages M      QoS 1 messages in that phase, all to one subscriber on node 2 (default 20000)
   --rate R          their total publish rate, per second (default 1000)
@@ -84,6 +86,7 @@ const USAGE = `usage: npm run bench:cluster -- [--devices N] [--messages M] [--r
   --concurrency C   connections opened at once by the load generator (default 32)
   --runs N          repeat everything N times on fresh processes; the report gives median and range
   --no-sqlite       skip the single node on SQLite (the single node on PostgreSQL always runs)
+  --cpu-only        only the QoS 1 CPU phase (no latency, revocation or failover)
   --quick           a scaled-down try (100 devices, 2000 messages, 20 revocations, 30 failover devices)
   --profile DIR     nodes under node --cpu-prof into DIR; only the CPU phase runs (kill -9 writes no profile)
   --json            machine-readable report on stdout (progress stays on stderr)
@@ -108,6 +111,7 @@ function parseOptions(argv: readonly string[]): Options | null {
       runs: text,
       profile: text,
       "no-sqlite": flag,
+      "cpu-only": flag,
       quick: flag,
       json: flag,
       help: { ...flag, short: "h" },
@@ -129,6 +133,7 @@ function parseOptions(argv: readonly string[]): Options | null {
     runs: integerFlag(v.runs, "runs", 1, 1),
     sqlite: v["no-sqlite"] !== true,
     profileDir: v.profile ? resolve(v.profile) : null,
+    cpuOnly: v["cpu-only"] === true || v.profile !== undefined,
     json: v.json === true,
   };
 }
@@ -241,7 +246,7 @@ async function singleNode(
       rate: options.rate,
       concurrency: options.concurrency,
     });
-    if (options.profileDir) return { cpu, latency: null };
+    if (options.cpuOnly) return { cpu, latency: null };
     const latency = await latencyPhase({
       publisher: fx.publisher,
       publisherAt: node,
@@ -288,7 +293,7 @@ async function cluster(
       rate: options.rate,
       concurrency: options.concurrency,
     });
-    if (options.profileDir) return { cpu, latency: null, revoke: null, failover: null };
+    if (options.cpuOnly) return { cpu, latency: null, revoke: null, failover: null };
     const far = { node: n2, credential: fx.services[1] };
     const latency = await latencyPhase({
       publisher: fx.publisher,
@@ -356,7 +361,7 @@ async function run(options: Options, cleanup: Cleanup): Promise<ClusterReport> {
   note(`data dir ${pgDir}, registry schema ${schema}`);
   writeConfig(pgDir, benchConfig(options, registryUrl));
   await runCli(["init", "--data", pgDir, "--registry", registryUrl]);
-  const pgFixture = await prepare(pgDir, options, cleanup, true);
+  const pgFixture = await prepare(pgDir, options, cleanup, !options.cpuOnly);
   let sqliteDir: string | null = null;
   let sqliteFixture: Fixture | null = null;
   if (options.sqlite) {
@@ -385,6 +390,7 @@ async function run(options: Options, cleanup: Cleanup): Promise<ClusterReport> {
     reconnectPeriodMs: options.reconnectMs,
     runs: options.runs,
     profiled: options.profileDir !== null,
+    cpuOnly: options.cpuOnly,
   };
   const partial = { machine: machineInfo(), uptime: { start: uptimeStart, end: uptimeLine() }, settings, runs };
   const profile =
