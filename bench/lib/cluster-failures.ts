@@ -87,6 +87,9 @@ export interface FailoverFigures {
   /** The survivors' CPU from the kill until every device is back and listed (listing polls included). */
   readonly survivors: CpuWindow;
   readonly survivorCpuMsPerDevice: number;
+  /** kill -9 → the device's socket 'close'; its last reconnect attempt → CONNACK (the survivor's part). */
+  readonly closeSeenMs: LatencySummary;
+  readonly attemptToConnackMs: LatencySummary;
 }
 
 export interface FailoverLoad {
@@ -107,6 +110,9 @@ interface Device {
   sessionPresent: boolean;
   /** Connection attempts after the kill, and why the failed ones failed. */
   attempts: number;
+  /** When the device saw its socket close, and when its last connection attempt began. */
+  closedAt: number | null;
+  attemptAt: number | null;
 }
 
 /** A persistent-session device whose list of servers starts with the victim (as DNS/balancer order would). */
@@ -135,7 +141,16 @@ function connectPersistent(load: FailoverLoad, credential: DeviceCredential, i: 
     );
     client.once("connect", () => {
       clearTimeout(timer);
-      resolve({ id: credential.id, client, reconnectedAt: null, port: null, sessionPresent: false, attempts: 0 });
+      resolve({
+        id: credential.id,
+        client,
+        reconnectedAt: null,
+        port: null,
+        sessionPresent: false,
+        attempts: 0,
+        closedAt: null,
+        attemptAt: null,
+      });
     });
   });
 }
@@ -177,7 +192,11 @@ export async function failoverPhase(load: FailoverLoad, prefix: string): Promise
     await sleep(1500); // the session directory and the persistent subscriptions are written
     const errors: Record<string, number> = {};
     for (const device of devices) {
-      device.client.on("reconnect", () => void device.attempts++);
+      device.client.on("reconnect", () => {
+        device.attempts++;
+        device.attemptAt = performance.now();
+      });
+      device.client.once("close", () => void (device.closedAt = performance.now()));
       device.client.on("error", (error) => void (errors[error.message] = (errors[error.message] ?? 0) + 1));
       device.client.once("connect", (packet) => {
         device.reconnectedAt = performance.now();
@@ -211,6 +230,10 @@ export async function failoverPhase(load: FailoverLoad, prefix: string): Promise
       reconnectPeriodMs: load.reconnectPeriodMs,
       attempts: summarize(devices.map((d) => d.attempts)),
       survivors: window,
+      closeSeenMs: summarize(devices.flatMap((d) => (d.closedAt === null ? [] : [d.closedAt - killedAt]))),
+      attemptToConnackMs: summarize(
+        back.flatMap((d) => (d.attemptAt === null ? [] : [d.reconnectedAt! - d.attemptAt])),
+      ),
       survivorCpuMsPerDevice: window.nodesCpuMs / Math.max(1, back.length),
       errors,
     };
