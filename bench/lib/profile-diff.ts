@@ -17,8 +17,7 @@ export interface ProfileDiff {
 function byArea(files: readonly string[], key: "byArea" | "topFunctions"): Map<string, number> {
   const totals = new Map<string, number>();
   for (const file of files)
-    for (const t of summarizeProfile(file, 100_000)[key])
-      totals.set(t.name, (totals.get(t.name) ?? 0) + t.ms);
+    for (const t of summarizeProfile(file, 100_000)[key]) totals.set(t.name, (totals.get(t.name) ?? 0) + t.ms);
   return totals;
 }
 
