@@ -140,9 +140,9 @@ export async function startServer(options: ServerStart): Promise<FleetgateServer
   const started = await startChildServer({
     nodeArgs: cliNodeArgs(["serve", "--data", options.dataDir, ...(options.serveArgs ?? [])], options.nodeFlags),
     cwd: REPO_ROOT,
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     logFile: options.logFile,
     ready: isReady,
-    ...(options.env ? { env: options.env } : {}),
     ...(options.cleanup ? { cleanup: options.cleanup } : {}),
     ...(options.openFileLimit ? { openFileLimit: options.openFileLimit } : {}),
   });
