@@ -1,16 +1,19 @@
 /**
  * `npm run bench:broker`: fleetgate's MQTT gateway against Mosquitto 2.0 on the same PKI, driven by
  * the same MQTT.js load, one broker at a time (the other stopped). Per broker, from its own
- * /proc/PID: CPU per mTLS handshake, CPU per QoS 1 message with every device connected, RSS per
+ * /proc/PID: CPU per mTLS handshake (fresh and disconnecting, resumed from the previous connection's
+ * session ticket, fresh and accumulating), CPU per QoS 1 message with every device connected, RSS per
  * idle connection; for fleetgate also revoke → socket closed latency (Mosquitto cannot kick).
  *
  *   npx tsx bench/broker.ts [--devices 5000] [--handshakes 2000] [--messages 50000] [--rate 2000]
- *                           [--revocations 100] [--concurrency 32] [--only fleetgate|mosquitto]
+ *                           [--revocations 100] [--concurrency 32] [--accumulate 1000]
+ *                           [--accumulate-concurrency 50] [--only fleetgate|mosquitto]
  *                           [--profile DIR] [--json]
  *
  * Devices enroll once through fleetgate's JSON API (ECDSA P-256, one certificate per CN). Each
- * broker is then started twice: once for the handshakes, once for idle RSS + QoS 1 (+ revocation),
- * so no phase pays for another's garbage or inherits its heap. Exit code: 0 when every phase
+ * broker is then started three times: once for the fresh and resumed handshakes, once for the
+ * accumulating handshakes, once for idle RSS + QoS 1 (+ revocation), so no phase pays for another's
+ * garbage or inherits its heap. Exit code: 0 when every phase
  * completed and every message was delivered (targets met or not: this is a report), 1 otherwise,
  * 2 for bad flags.
  */
@@ -21,6 +24,7 @@ import { performance } from "node:perf_hooks";
 import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
 import {
+  accumulatePhase,
   handshakePhase,
   loadPhases,
   type BrokerFigures,
@@ -56,14 +60,18 @@ interface Options extends PhaseOptions {
 }
 
 const USAGE = `usage: npx tsx bench/broker.ts [--devices N] [--handshakes H] [--messages M] [--rate R]
-                                [--revocations V] [--concurrency C] [--only fleetgate|mosquitto]
+                                [--revocations V] [--concurrency C] [--accumulate A]
+                                [--accumulate-concurrency F] [--only fleetgate|mosquitto]
                                 [--profile DIR] [--json]
   --devices N      devices connected at once, for RSS per idle connection and the QoS 1 phase (default 5000)
-  --handshakes H   fresh connect → CONNACK → DISCONNECT cycles timed per broker (default 2000)
+  --handshakes H   fresh connect → CONNACK → DISCONNECT cycles timed per broker (default 2000), then
+                   as many reconnects resuming the previous connection's TLS session
   --messages M     QoS 1 messages published, all to be delivered to one subscriber (default 50000)
   --rate R         total publish rate, messages per second (default 2000)
   --revocations V  fleetgate revocations timed to socket close (default 100, 0 = none)
   --concurrency C  connections opened at once by the load generator (default 32)
+  --accumulate A   fresh handshakes whose connections stay open, on a fresh broker (default 1000, 0 = none)
+  --accumulate-concurrency F   of those, in flight at once (default 50)
   --only B         measure one broker (no ratios)
   --profile DIR    run the measured fleetgate under node --cpu-prof into DIR and summarize it
   --json           machine-readable report on stdout (progress stays on stderr)
@@ -83,6 +91,8 @@ function parseOptions(argv: readonly string[]): Options | null {
       rate: text,
       revocations: text,
       concurrency: text,
+      accumulate: text,
+      "accumulate-concurrency": text,
       only: text,
       profile: text,
       json: { type: "boolean", default: false },
@@ -103,6 +113,8 @@ function parseOptions(argv: readonly string[]): Options | null {
     rate: integerFlag(values.rate, "rate", 2000, 1),
     revocations: integerFlag(values.revocations, "revocations", 100, 0),
     concurrency: integerFlag(values.concurrency, "concurrency", 32, 1),
+    accumulate: integerFlag(values.accumulate, "accumulate", 1000, 0),
+    accumulateConcurrency: integerFlag(values["accumulate-concurrency"], "accumulate-concurrency", 50, 1),
     timeoutMs: 30_000,
     only,
     profileDir: values.profile ? resolve(values.profile) : null,
@@ -115,7 +127,10 @@ const note = (message: string) => console.error(`[bench] ${message}`);
 /** Limits raised so they never bind: connect rate from one address, publish rate, connection cap. */
 function benchConfig(options: Options): Record<string, unknown> {
   const unlimited = { perSecond: 1_000_000, burst: 1_000_000 };
-  const maxConnections = Math.max(6000, options.devices + options.revocations + 2 * options.concurrency + 10);
+  const maxConnections = Math.max(
+    6000,
+    options.devices + options.revocations + 2 * options.concurrency + options.accumulateConcurrency + 10,
+  );
   return {
     ...unlimitedEnrollConfig(),
     mqtt: { host: "127.0.0.1", port: 0, maxConnections, connectRatePerAddress: unlimited, publishRate: unlimited },
@@ -186,16 +201,18 @@ async function withBroker<T>(
   }
 }
 
-/** Handshakes on one fresh process; idle RSS, QoS 1 and then `more` on a second one. */
+/** Handshakes on one fresh process, accumulating ones on a second, idle RSS, QoS 1 and then `more` on a third. */
 async function measure<T>(
   start: () => Promise<StartedBroker>,
   creds: Credentials,
   options: Options,
   more: (broker: StartedBroker) => Promise<T>,
 ) {
-  const handshake = await withBroker(start, (broker) => handshakePhase(broker, creds, options));
+  const handshakes = await withBroker(start, (broker) => handshakePhase(broker, creds, options));
+  const accumulated =
+    options.accumulate > 0 ? await withBroker(start, (b) => accumulatePhase(b, creds, options)) : null;
   return withBroker(start, async (broker) => {
-    const figures: BrokerFigures = { handshake, ...(await loadPhases(broker, creds, options)) };
+    const figures: BrokerFigures = { ...handshakes, accumulated, ...(await loadPhases(broker, creds, options)) };
     return { figures, more: await more(broker) };
   });
 }
@@ -295,7 +312,10 @@ async function runMosquitto(
   return (await measure(start, creds, options, async () => null)).figures;
 }
 
-function problemsOf(report: Omit<BrokerReport, "machine" | "ratios" | "problems">, options: Options): string[] {
+function problemsOf(
+  report: Omit<BrokerReport, "machine" | "ratios" | "tlsRatios" | "problems">,
+  options: Options,
+): string[] {
   const problems: string[] = [];
   for (const [name, f] of [
     ["fleetgate", report.fleetgate],
@@ -303,6 +323,14 @@ function problemsOf(report: Omit<BrokerReport, "machine" | "ratios" | "problems"
   ] as const) {
     if (f && (f.messages.delivered < options.messages || f.messages.acked < options.messages))
       problems.push(`${name}: ${f.messages.delivered}/${options.messages} delivered, ${f.messages.acked} acked`);
+  }
+  for (const [name, f] of [
+    ["fleetgate", report.fleetgate],
+    ["mosquitto", report.mosquitto],
+  ] as const) {
+    const r = f?.resumedHandshake;
+    if (r && r.resumed < r.count)
+      problems.push(`${name}: only ${r.resumed}/${r.count} reconnects resumed their session`);
   }
   if (report.revocation && report.revocation.notClosed > 0)
     problems.push(`fleetgate: ${report.revocation.notClosed} revoked devices still connected after 10 s`);
@@ -327,6 +355,8 @@ async function run(options: Options, cleanup: Cleanup): Promise<BrokerReport> {
     ratePerSecond: options.rate,
     revocations: creds.revoked.length,
     concurrency: options.concurrency,
+    accumulate: options.accumulate,
+    accumulateConcurrency: options.accumulateConcurrency,
   };
   const parts = {
     uptime: { start: uptimeStart, end: uptimeLine() },
