@@ -37,7 +37,9 @@ import { benchMain, integerFlag } from "./lib/bench-main.js";
 import type { Cleanup } from "./lib/cleanup.js";
 import { newestProfile, summarizeProfile } from "./lib/cpuprofile.js";
 import { enrollDevices, type DeviceCredential } from "./lib/device-credentials.js";
+import { startChildServer } from "./lib/child-server.js";
 import {
+  REPO_ROOT,
   caBundlePem,
   createGroupToken,
   initDataDir,
@@ -56,6 +58,7 @@ interface Options extends PhaseOptions {
   readonly revocations: number;
   readonly only: "fleetgate" | "mosquitto" | null;
   readonly profileDir: string | null;
+  readonly floor: boolean;
   readonly json: boolean;
 }
 
@@ -74,6 +77,8 @@ const USAGE = `usage: npx tsx bench/broker.ts [--devices N] [--handshakes H] [--
   --accumulate-concurrency F   of those, in flight at once (default 50)
   --only B         measure one broker (no ratios)
   --profile DIR    run the measured fleetgate under node --cpu-prof into DIR and summarize it
+  --floor          also measure the handshake phase on Node's TLS alone and on a default Aedes over it
+                   (same PKI, same load): the floor under fleetgate's handshake figures
   --json           machine-readable report on stdout (progress stays on stderr)
 Scaled-down runs are for trying the bench: per-unit figures then carry fixed costs (settles,
 idle timers, JIT warm-up), so only runs at the default sizes compare with the targets.`;
@@ -95,6 +100,7 @@ function parseOptions(argv: readonly string[]): Options | null {
       "accumulate-concurrency": text,
       only: text,
       profile: text,
+      floor: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -118,6 +124,7 @@ function parseOptions(argv: readonly string[]): Options | null {
     timeoutMs: 30_000,
     only,
     profileDir: values.profile ? resolve(values.profile) : null,
+    floor: values.floor ?? false,
     json: values.json ?? false,
   };
 }
@@ -287,6 +294,34 @@ function printProfile(file: string): void {
   );
 }
 
+/** The handshake phase on Node's TLS alone and on a default Aedes (bench/lib/floor-server.ts). */
+async function runFloor(dataDir: string, creds: Credentials, options: Options, cleanup: Cleanup) {
+  const start = (mode: "tls" | "aedes") => async (): Promise<StartedBroker> => {
+    const logFile = join(dataDir, `floor-${mode}.log`);
+    const server = await startChildServer({
+      nodeArgs: ["--import", "tsx", join(REPO_ROOT, "bench/lib/floor-server.ts"), mode, dataDir],
+      cwd: REPO_ROOT,
+      logFile,
+      ready: (line) => line["service"] === "floor",
+      cleanup,
+    });
+    const port = server.readyLine["port"] as number;
+    const name = `node ${mode}`;
+    return {
+      name,
+      pid: server.pid,
+      port,
+      cpuMs: () => server.cpuMs(),
+      stop: () => server.stop(),
+      logTail: (n) => server.logTail(n),
+    };
+  };
+  return {
+    tls: await withBroker(start("tls"), (broker) => handshakePhase(broker, creds, options)),
+    aedes: await withBroker(start("aedes"), (broker) => handshakePhase(broker, creds, options)),
+  };
+}
+
 async function runMosquitto(
   dataDir: string,
   creds: Credentials,
@@ -348,6 +383,7 @@ async function run(options: Options, cleanup: Cleanup): Promise<BrokerReport> {
   const creds = await enrollEverything(dataDir, options, cleanup);
   const fg = options.only === "mosquitto" ? null : await runFleetgate(dataDir, creds, options, cleanup);
   const mosquitto = options.only === "fleetgate" ? null : await runMosquitto(dataDir, creds, options, cleanup);
+  const floor = options.floor ? await runFloor(dataDir, creds, options, cleanup) : null;
   const run = {
     devices: options.devices,
     handshakes: options.handshakes,
@@ -365,6 +401,7 @@ async function run(options: Options, cleanup: Cleanup): Promise<BrokerReport> {
     fleetgate: fg?.figures ?? null,
     mosquitto,
     revocation: fg?.revocation ?? null,
+    floor,
   };
   return buildReport({ ...parts, problems: problemsOf(parts, options) });
 }

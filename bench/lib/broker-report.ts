@@ -49,8 +49,12 @@ export interface BrokerReport {
   readonly ratios: Record<Metric, { measured: number | null; baseline: number; met: boolean | null }>;
   readonly tlsRatios: Record<TlsMetric, TlsRatio>;
   readonly revocation: (LatencySummary & { notClosed: number }) | null;
+  /** --floor: the handshake phase on Node's TLS alone and on a default Aedes over it. */
+  readonly floor: { readonly tls: FloorFigures; readonly aedes: FloorFigures } | null;
   readonly problems: string[];
 }
+
+export type FloorFigures = Pick<BrokerFigures, "handshake" | "resumedHandshake">;
 
 /** `uptime` as the shell prints it (load averages included), so a reader sees what else was running. */
 export function uptimeLine(): string {
@@ -162,12 +166,42 @@ function tlsRows(report: BrokerReport): Cell[][] {
   ];
   const t = report.tlsRatios;
   const { accumulate, accumulateConcurrency } = report.run;
-  return [
+  const rows = [
     row("fresh, connect → DISCONNECT", t.freshHandshake),
     row(`fresh, ${accumulate} kept open, ${accumulateConcurrency} in flight`, t.accumulatedHandshake),
     row("resumed (vs Mosquitto resumed)", t.resumedVsResumed),
     row("resumed (vs Mosquitto fresh)", t.resumedVsFresh),
   ];
+  return [...rows, ...floorRows(report)];
+}
+
+/** The floor processes' figures as multiples of Mosquitto's (no target: they show what is reachable). */
+function floorRows(report: BrokerReport): Cell[][] {
+  const mq = report.mosquitto;
+  if (!report.floor) return [];
+  const times = (us: number, of: number | undefined) => (of ? `${round(us / of, 2)}×` : "-");
+  return (["tls", "aedes"] as const).flatMap((mode) => {
+    const f = report.floor![mode];
+    const label = mode === "tls" ? "floor: Node TLS alone" : "floor: default Aedes on Node TLS";
+    return [
+      [
+        `${label}, fresh`,
+        num(f.handshake.cpuUsPer),
+        num(mq?.handshake.cpuUsPer),
+        times(f.handshake.cpuUsPer, mq?.handshake.cpuUsPer),
+        "",
+        "",
+      ],
+      [
+        `${label}, resumed`,
+        num(f.resumedHandshake.cpuUsPer),
+        num(mq?.resumedHandshake.cpuUsPer),
+        times(f.resumedHandshake.cpuUsPer, mq?.resumedHandshake.cpuUsPer),
+        "",
+        "",
+      ],
+    ];
+  });
 }
 
 const handshakeLine = (h: HandshakeFigures | null): string =>
