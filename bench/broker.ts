@@ -73,6 +73,7 @@ const USAGE = `usage: npx tsx bench/broker.ts [--devices N] [--handshakes H] [--
   --rate R         total publish rate, messages per second (default 2000)
   --revocations V  fleetgate revocations timed to socket close (default 100, 0 = none)
   --concurrency C  connections opened at once by the load generator (default 32)
+  --warmup W       untimed full handshakes before the handshake and kept-open phases (default min(200, H))
   --accumulate A   fresh handshakes whose connections stay open, on a fresh broker (default 1000, 0 = none)
   --accumulate-concurrency F   of those, in flight at once (default 50)
   --only B         measure one broker (no ratios)
@@ -96,6 +97,7 @@ function parseOptions(argv: readonly string[]): Options | null {
       rate: text,
       revocations: text,
       concurrency: text,
+      warmup: text,
       accumulate: text,
       "accumulate-concurrency": text,
       only: text,
@@ -114,7 +116,7 @@ function parseOptions(argv: readonly string[]): Options | null {
   return {
     devices: integerFlag(values.devices, "devices", 5000, 1),
     handshakes,
-    warmupHandshakes: Math.min(200, handshakes),
+    warmupHandshakes: integerFlag(values.warmup, "warmup", Math.min(200, handshakes), 0),
     messages: integerFlag(values.messages, "messages", 50_000, 1),
     rate: integerFlag(values.rate, "rate", 2000, 1),
     revocations: integerFlag(values.revocations, "revocations", 100, 0),
@@ -393,6 +395,7 @@ async function run(options: Options, cleanup: Cleanup): Promise<BrokerReport> {
     concurrency: options.concurrency,
     accumulate: options.accumulate,
     accumulateConcurrency: options.accumulateConcurrency,
+    warmup: options.warmupHandshakes,
   };
   const parts = {
     uptime: { start: uptimeStart, end: uptimeLine() },

@@ -29,6 +29,8 @@ export interface RunInfo {
   readonly concurrency: number;
   readonly accumulate: number;
   readonly accumulateConcurrency: number;
+  /** Untimed full handshakes before the handshake and kept-open phases. */
+  readonly warmup: number;
 }
 
 export interface TlsRatio {
@@ -234,7 +236,7 @@ export function humanReport(report: BrokerReport): string {
   const parts = [
     `machine  ${m.cores} cores (${m.model}), ${m.memoryGiB} GiB, ${m.os}, node ${m.node}`,
     `uptime   start: ${report.uptime.start}\n         end:   ${report.uptime.end}`,
-    `run      ${run.devices} devices, ${run.handshakes} handshakes, ${run.messages} QoS 1 messages at ${run.ratePerSecond}/s, ${run.revocations} revocations; ${num(report.wallSeconds, 0)} s in all`,
+    `run      ${run.devices} devices, ${run.handshakes} handshakes, ${run.messages} QoS 1 messages at ${run.ratePerSecond}/s, ${run.revocations} revocations, warm-up ${run.warmup} handshakes; ${num(report.wallSeconds, 0)} s in all`,
     section("broker figures", mainRows(report), [
       "",
       "fleetgate",
