@@ -111,3 +111,16 @@ describe.each(["TLSv1.3", "TLSv1.2"] as const)("MQTT session tickets across two 
     await waitForLogs(fg, { msg: "connection refused", reason: "certificate_not_active" });
   });
 });
+
+describe("MQTT session tickets across a PKI reload", () => {
+  it("a ticket from before the reload (SIGHUP, CA rollover) still resumes: the new context gets the current keys", async () => {
+    const certificate = await device("tickets-reload");
+    // After a rotation: a reloaded context without the current keys would fall back to the start-up ones.
+    await pastNextRotation();
+    const first = await connectOnce(fg.running.ports.mqtt, certificate, "TLSv1.3");
+    expect(first.reused).toBe(false);
+    await fg.running.pki.reload();
+    const after = await connectOnce(fg.running.ports.mqtt, certificate, "TLSv1.3", first.session);
+    expect({ code: after.code, reused: after.reused }).toEqual({ code: 0, reused: true });
+  });
+});
