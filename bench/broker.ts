@@ -1,19 +1,22 @@
 /**
  * `npm run bench:broker`: fleetgate's MQTT gateway against Mosquitto 2.0 on the same PKI, driven by
  * the same MQTT.js load, one broker at a time (the other stopped). Per broker, from its own
- * /proc/PID: CPU per mTLS handshake, CPU per QoS 1 message with every device connected, RSS per
+ * /proc/PID: CPU per mTLS handshake (fresh and disconnecting, resumed from the previous connection's
+ * session ticket, fresh and accumulating), CPU per QoS 1 message with every device connected, RSS per
  * idle connection; for fleetgate also revoke → socket closed latency (Mosquitto cannot kick).
  *
  *   npx tsx bench/broker.ts [--devices 5000] [--handshakes 2000] [--messages 50000] [--rate 2000]
- *                           [--revocations 100] [--concurrency 32] [--only fleetgate|mosquitto]
+ *                           [--revocations 100] [--concurrency 32] [--accumulate 1000]
+ *                           [--accumulate-concurrency 50] [--only fleetgate|mosquitto]
  *                           [--profile DIR] [--json]
  *
  * Devices enroll once through fleetgate's JSON API (ECDSA P-256, one certificate per CN). Each
- * broker is then started twice: once for the handshakes, once for idle RSS + QoS 1 (+ revocation),
- * so no phase pays for another's garbage or inherits its heap. Exit code: 0 when every phase
+ * broker is then started three times: once for the fresh and resumed handshakes, once for the
+ * accumulating handshakes, once for idle RSS + QoS 1 (+ revocation), so no phase pays for another's
+ * garbage or inherits its heap.
  * `--workers N` runs fleetgate as `serve --workers N` on PostgreSQL and Redis (a schema and a key prefix of
  * the run's own; devices enroll through it too), its CPU and RSS summed over the primary and every worker.
- *
+ * Exit code: 0 when every phase
  * completed and every message was delivered (targets met or not: this is a report), 1 otherwise,
  * 2 for bad flags.
  */
@@ -24,6 +27,7 @@ import { performance } from "node:perf_hooks";
 import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
 import {
+  accumulatePhase,
   handshakePhase,
   loadPhases,
   type BrokerFigures,
@@ -36,7 +40,9 @@ import { benchMain, integerFlag } from "./lib/bench-main.js";
 import type { Cleanup } from "./lib/cleanup.js";
 import { newestProfile, summarizeProfile } from "./lib/cpuprofile.js";
 import { enrollDevices, type DeviceCredential } from "./lib/device-credentials.js";
+import { startChildServer } from "./lib/child-server.js";
 import {
+  REPO_ROOT,
   caBundlePem,
   createGroupToken,
   initDataDir,
@@ -59,21 +65,29 @@ interface Options extends PhaseOptions {
   readonly profileDir: string | null;
   /** `serve --workers N` on PostgreSQL + Redis; null: the embedded SQLite server. */
   readonly workers: number | null;
+  readonly floor: boolean;
   readonly json: boolean;
 }
 
 const USAGE = `usage: npx tsx bench/broker.ts [--devices N] [--handshakes H] [--messages M] [--rate R]
-                                [--revocations V] [--concurrency C] [--only fleetgate|mosquitto]
+                                [--revocations V] [--concurrency C] [--accumulate A]
+                                [--accumulate-concurrency F] [--only fleetgate|mosquitto]
                                 [--profile DIR] [--json]
   --devices N      devices connected at once, for RSS per idle connection and the QoS 1 phase (default 5000)
-  --handshakes H   fresh connect → CONNACK → DISCONNECT cycles timed per broker (default 2000)
+  --handshakes H   fresh connect → CONNACK → DISCONNECT cycles timed per broker (default 2000), then
+                   as many reconnects resuming the previous connection's TLS session
   --messages M     QoS 1 messages published, all to be delivered to one subscriber (default 50000)
   --rate R         total publish rate, messages per second (default 2000)
   --revocations V  fleetgate revocations timed to socket close (default 100, 0 = none)
   --concurrency C  connections opened at once by the load generator (default 32)
+  --warmup W       untimed full handshakes before the handshake and kept-open phases (default min(200, H))
+  --accumulate A   fresh handshakes whose connections stay open, on a fresh broker (default 1000, 0 = none)
+  --accumulate-concurrency F   of those, in flight at once (default 50)
   --only B         measure one broker (no ratios)
   --profile DIR    run the measured fleetgate under node --cpu-prof into DIR and summarize it
   --workers N      fleetgate as serve --workers N on PostgreSQL + Redis (CPU and RSS of every process)
+  --floor          also measure the handshake phase on Node's TLS alone and on a default Aedes over it
+                   (same PKI, same load): the floor under fleetgate's handshake figures
   --json           machine-readable report on stdout (progress stays on stderr)
 Scaled-down runs are for trying the bench: per-unit figures then carry fixed costs (settles,
 idle timers, JIT warm-up), so only runs at the default sizes compare with the targets.`;
@@ -91,9 +105,13 @@ function parseOptions(argv: readonly string[]): Options | null {
       rate: text,
       revocations: text,
       concurrency: text,
+      warmup: text,
+      accumulate: text,
+      "accumulate-concurrency": text,
       only: text,
       profile: text,
       workers: text,
+      floor: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -107,15 +125,18 @@ function parseOptions(argv: readonly string[]): Options | null {
   return {
     devices: integerFlag(values.devices, "devices", 5000, 1),
     handshakes,
-    warmupHandshakes: Math.min(200, handshakes),
+    warmupHandshakes: integerFlag(values.warmup, "warmup", Math.min(200, handshakes), 0),
     messages: integerFlag(values.messages, "messages", 50_000, 1),
     rate: integerFlag(values.rate, "rate", 2000, 1),
     revocations: integerFlag(values.revocations, "revocations", 100, 0),
     concurrency: integerFlag(values.concurrency, "concurrency", 32, 1),
+    accumulate: integerFlag(values.accumulate, "accumulate", 1000, 0),
+    accumulateConcurrency: integerFlag(values["accumulate-concurrency"], "accumulate-concurrency", 50, 1),
     timeoutMs: 30_000,
     only,
     profileDir: values.profile ? resolve(values.profile) : null,
     workers: values.workers === undefined ? null : integerFlag(values.workers, "workers", 1, 1),
+    floor: values.floor ?? false,
     json: values.json ?? false,
   };
 }
@@ -125,7 +146,10 @@ const note = (message: string) => console.error(`[bench] ${message}`);
 /** Limits raised so they never bind: connect rate from one address, publish rate, connection cap. */
 function benchConfig(options: Options): Record<string, unknown> {
   const unlimited = { perSecond: 1_000_000, burst: 1_000_000 };
-  const maxConnections = Math.max(6000, options.devices + options.revocations + 2 * options.concurrency + 10);
+  const maxConnections = Math.max(
+    6000,
+    options.devices + options.revocations + 2 * options.concurrency + options.accumulateConcurrency + 10,
+  );
   return {
     ...unlimitedEnrollConfig(),
     mqtt: { host: "127.0.0.1", port: 0, maxConnections, connectRatePerAddress: unlimited, publishRate: unlimited },
@@ -202,16 +226,18 @@ async function withBroker<T>(
   }
 }
 
-/** Handshakes on one fresh process; idle RSS, QoS 1 and then `more` on a second one. */
+/** Handshakes on one fresh process, accumulating ones on a second, idle RSS, QoS 1 and then `more` on a third. */
 async function measure<T>(
   start: () => Promise<StartedBroker>,
   creds: Credentials,
   options: Options,
   more: (broker: StartedBroker) => Promise<T>,
 ) {
-  const handshake = await withBroker(start, (broker) => handshakePhase(broker, creds, options));
+  const handshakes = await withBroker(start, (broker) => handshakePhase(broker, creds, options));
+  const accumulated =
+    options.accumulate > 0 ? await withBroker(start, (b) => accumulatePhase(b, creds, options)) : null;
   return withBroker(start, async (broker) => {
-    const figures: BrokerFigures = { handshake, ...(await loadPhases(broker, creds, options)) };
+    const figures: BrokerFigures = { ...handshakes, accumulated, ...(await loadPhases(broker, creds, options)) };
     return { figures, more: await more(broker) };
   });
 }
@@ -300,6 +326,34 @@ function printProfile(file: string): void {
   );
 }
 
+/** The handshake phase on Node's TLS alone and on a default Aedes (bench/lib/floor-server.ts). */
+async function runFloor(dataDir: string, creds: Credentials, options: Options, cleanup: Cleanup) {
+  const start = (mode: "tls" | "aedes") => async (): Promise<StartedBroker> => {
+    const logFile = join(dataDir, `floor-${mode}.log`);
+    const server = await startChildServer({
+      nodeArgs: ["--import", "tsx", join(REPO_ROOT, "bench/lib/floor-server.ts"), mode, dataDir],
+      cwd: REPO_ROOT,
+      logFile,
+      ready: (line) => line["service"] === "floor",
+      cleanup,
+    });
+    const port = server.readyLine["port"] as number;
+    const name = `node ${mode}`;
+    return {
+      name,
+      pid: server.pid,
+      port,
+      cpuMs: () => server.cpuMs(),
+      stop: () => server.stop(),
+      logTail: (n) => server.logTail(n),
+    };
+  };
+  return {
+    tls: await withBroker(start("tls"), (broker) => handshakePhase(broker, creds, options)),
+    aedes: await withBroker(start("aedes"), (broker) => handshakePhase(broker, creds, options)),
+  };
+}
+
 async function runMosquitto(
   dataDir: string,
   creds: Credentials,
@@ -325,7 +379,10 @@ async function runMosquitto(
   return (await measure(start, creds, options, async () => null)).figures;
 }
 
-function problemsOf(report: Omit<BrokerReport, "machine" | "ratios" | "problems">, options: Options): string[] {
+function problemsOf(
+  report: Omit<BrokerReport, "machine" | "ratios" | "tlsRatios" | "problems">,
+  options: Options,
+): string[] {
   const problems: string[] = [];
   for (const [name, f] of [
     ["fleetgate", report.fleetgate],
@@ -333,6 +390,14 @@ function problemsOf(report: Omit<BrokerReport, "machine" | "ratios" | "problems"
   ] as const) {
     if (f && (f.messages.delivered < options.messages || f.messages.acked < options.messages))
       problems.push(`${name}: ${f.messages.delivered}/${options.messages} delivered, ${f.messages.acked} acked`);
+  }
+  for (const [name, f] of [
+    ["fleetgate", report.fleetgate],
+    ["mosquitto", report.mosquitto],
+  ] as const) {
+    const r = f?.resumedHandshake;
+    if (r && r.resumed < r.count)
+      problems.push(`${name}: only ${r.resumed}/${r.count} reconnects resumed their session`);
   }
   if (report.revocation && report.revocation.notClosed > 0)
     problems.push(`fleetgate: ${report.revocation.notClosed} revoked devices still connected after 10 s`);
@@ -354,6 +419,7 @@ async function run(options: Options, cleanup: Cleanup): Promise<BrokerReport> {
   const creds = await enrollEverything(dataDir, options, cleanup, backend);
   const fg = options.only === "mosquitto" ? null : await runFleetgate(dataDir, creds, options, cleanup, backend);
   const mosquitto = options.only === "fleetgate" ? null : await runMosquitto(dataDir, creds, options, cleanup);
+  const floor = options.floor ? await runFloor(dataDir, creds, options, cleanup) : null;
   const run = {
     devices: options.devices,
     handshakes: options.handshakes,
@@ -362,6 +428,9 @@ async function run(options: Options, cleanup: Cleanup): Promise<BrokerReport> {
     revocations: creds.revoked.length,
     concurrency: options.concurrency,
     ...(options.workers === null ? {} : { workers: options.workers }),
+    accumulate: options.accumulate,
+    accumulateConcurrency: options.accumulateConcurrency,
+    warmup: options.warmupHandshakes,
   };
   const parts = {
     uptime: { start: uptimeStart, end: uptimeLine() },
@@ -370,6 +439,7 @@ async function run(options: Options, cleanup: Cleanup): Promise<BrokerReport> {
     fleetgate: fg?.figures ?? null,
     mosquitto,
     revocation: fg?.revocation ?? null,
+    floor,
   };
   return buildReport({ ...parts, problems: problemsOf(parts, options) });
 }

@@ -15,6 +15,8 @@ export interface DeviceRecord {
   firstConnectAttemptAt: number | null;
   firstConnectedAt: number | null;
   connects: number;
+  /** Of those, connects whose TLS session was resumed from the previous connection's ticket. */
+  resumedConnects: number;
   renewals: number;
   /** When each renewal succeeded. */
   renewedAt: number[];
@@ -38,6 +40,7 @@ export function newDeviceRecord(id: string): DeviceRecord {
     bootAt: null,
     firstBoot: false,
     enrolledAt: null,
+    resumedConnects: 0,
     enrollMs: null,
     firstConnectAttemptAt: null,
     firstConnectedAt: null,

@@ -6,6 +6,7 @@ import type { DeviceEnvironment } from "./device-env.js";
 import { newDeviceRecord, type DeviceRecord } from "./device-record.js";
 import { EnrollError } from "./enroll-client.js";
 import { connectOnce } from "./mqtt-link.js";
+import { TlsSessionSlot } from "./tls-session.js";
 import { Outbox } from "./outbox.js";
 import { renewalTime } from "./renewal.js";
 import { answerTo, commandFilter, eventTopic, SensorState, telemetryTopic } from "./telemetry.js";
@@ -32,6 +33,8 @@ export class SimDevice {
   readonly record: DeviceRecord;
   private readonly outbox = new Outbox();
   private readonly sensor = new SensorState();
+  /** Its TLS session, offered on every reconnect (resumption), as firmware keeps it. */
+  private readonly tlsSession = new TlsSessionSlot();
   private readonly budget: RetryBudget;
   private readonly intervalMs: number;
   private readonly tasks = new Set<Promise<unknown>>();
@@ -140,9 +143,12 @@ export class SimDevice {
       this.record.firstConnectAttemptAt ??= Date.now();
       const broker = this.brokerFor("same");
       const outcome = await this.env.connects.run(() =>
-        connectOnce(this.env.endpoints, this.credential!, this.env.signal, undefined, broker),
+        connectOnce(this.env.endpoints, this.credential!, this.env.signal, undefined, broker, this.tlsSession),
       );
-      if (outcome.ok) return this.stopping ? void outcome.client.end(true) : this.goOnline(outcome.client);
+      if (outcome.ok) {
+        if (outcome.resumed) this.record.resumedConnects++;
+        return this.stopping ? void outcome.client.end(true) : this.goOnline(outcome.client);
+      }
       if (outcome.kind === "refused") this.refused("connect", outcome.reason);
       else this.brokerFor("next");
       const decision = this.budget.failed(outcome.kind, outcome.reason);

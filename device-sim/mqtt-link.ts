@@ -1,9 +1,11 @@
 import mqtt, { type MqttClient } from "mqtt";
+import type { TLSSocket } from "node:tls";
 import type { DeviceCredential } from "./credential-store.js";
+import type { TlsSessionSlot } from "./tls-session.js";
 import type { FleetEndpoints, MqttBroker } from "./types.js";
 
 export type ConnectOutcome =
-  | { readonly ok: true; readonly client: MqttClient }
+  | { readonly ok: true; readonly client: MqttClient; readonly resumed: boolean }
   | { readonly ok: false; readonly kind: "refused" | "transient"; readonly reason: string };
 
 /**
@@ -23,7 +25,8 @@ export function classifyConnectError(error: Error & { code?: number | string }):
 
 /**
  * One MQTT 3.1.1 connection attempt over mTLS, no automatic reconnects: the caller (the device's
- * firmware loop) decides when and whether to try again.
+ * firmware loop) decides when and whether to try again. With a `sessions` slot, the TLS session kept
+ * from the previous connection is offered (resumption) and every session the server sends is kept.
  */
 export function connectOnce(
   endpoints: FleetEndpoints,
@@ -31,7 +34,9 @@ export function connectOnce(
   signal?: AbortSignal,
   timeoutMs = 10_000,
   broker: MqttBroker = endpoints,
+  sessions?: TlsSessionSlot,
 ): Promise<ConnectOutcome> {
+  const offered = sessions?.offer(credential);
   const client = mqtt.connect({
     host: broker.mqttHost,
     port: broker.mqttPort,
@@ -45,7 +50,10 @@ export function connectOnce(
     key: credential.keyPem,
     reconnectPeriod: 0,
     connectTimeout: timeoutMs,
+    ...(offered === undefined ? {} : { session: offered }),
   });
+  const socket = client.stream as TLSSocket;
+  socket.on("session", (session: Buffer) => sessions?.keep(credential, session));
   // Errors after the outcome (a reset on a closed socket) are followed by 'close', which the
   // device handles; without a listener an 'error' event would throw.
   client.on("error", () => undefined);
@@ -56,7 +64,7 @@ export function connectOnce(
       if (!outcome.ok) client.end(true);
       resolve(outcome);
     };
-    const onConnect = () => settle({ ok: true, client });
+    const onConnect = () => settle({ ok: true, client, resumed: socket.isSessionReused() });
     const onError = (error: Error & { code?: number | string }) =>
       settle({ ok: false, ...classifyConnectError(error) });
     const onClose = () => settle({ ok: false, kind: "transient", reason: "closed before CONNACK" });

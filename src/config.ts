@@ -73,6 +73,15 @@ const ConfigSchema = z.strictObject({
   cluster,
   hostnames: z.array(z.string().regex(/^[A-Za-z0-9.:-]+$/, "expected a DNS name or IP address")).default([]),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  // TLS session resumption on the MQTT and enrollment listeners (README "TLS session resumption").
+  tlsSessions: z
+    .strictObject({
+      // A ticket resumes until the end of its period; RFC 8446 §4.6.1 caps a ticket's lifetime at 7 days.
+      ticketKeyRotation: duration
+        .default(12 * 3_600_000)
+        .refine((ms) => ms >= 1_000 && ms <= 7 * 86_400_000, "must be from 1s to 7d"),
+    })
+    .prefault({}),
   enroll: z
     .strictObject({
       ...listener("0.0.0.0", 8443).shape,
@@ -217,6 +226,7 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   FLEETGATE_DATA: "dataDir",
   FLEETGATE_HOSTNAMES: "hostnames",
   FLEETGATE_LOG_LEVEL: "logLevel",
+  FLEETGATE_TLS_TICKET_KEY_ROTATION: "tlsSessions.ticketKeyRotation",
   FLEETGATE_ENROLL_HOST: "enroll.host",
   FLEETGATE_ENROLL_PORT: "enroll.port",
   FLEETGATE_MQTT_HOST: "mqtt.host",

@@ -17,6 +17,7 @@ import { listen } from "./adapters/http/listen.js";
 import { createMetricsServer } from "./adapters/http/metrics-server.js";
 import { MqttGateway } from "./adapters/mqtt/broker.js";
 import { pkiExists, pkiPaths, type PkiPaths } from "./adapters/shared/key-files.js";
+import { loadTicketSecret } from "./adapters/shared/ticket-keys.js";
 import type { Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import {
@@ -35,6 +36,7 @@ import { initPki } from "../provisioning/init-pki.js";
 import { issueFirstOperator } from "../provisioning/operator-credential.js";
 import { connectCluster } from "./wiring/cluster.js";
 import { startGateway } from "./wiring/gateway.js";
+import { startTicketRotation } from "./wiring/tls-tickets.js";
 import { openPki, startPkiServices, type PkiServices } from "./wiring/pki.js";
 import { withCaKeys } from "./wiring/pki-init.js";
 import type { PkiRuntime } from "./wiring/pki-runtime.js";
@@ -81,6 +83,7 @@ export async function initDataDir(
   const paths = pkiPaths(config.dataDir);
   const keyTypes = { root: config.ca.rootKey, issuing: config.ca.key };
   await withCaKeys(config, env, (keys) => initPki(paths, { hostnames: config.hostnames, keyTypes }, keys));
+  loadTicketSecret(paths.ticketSecret); // made now, so that copying pki/ to other nodes copies it too
   const pki = await openPki(config, env);
   const registry = await openRegistry(config).catch(async (error: unknown) => {
     await pki.close();
@@ -188,13 +191,13 @@ async function startListeners(
   const { nodeId, registry, metrics, tls, bus, deps, cluster, pki } = core;
   const observe = { logger, metrics };
   const { bodyLimit, rateLimit } = config.enroll;
-  const enrollOptions = { deps, tls, bodyLimit, rateLimit, limits: config.enroll, ...observe };
+  const tickets = closers.add(startTicketRotation(config), (rotation) => rotation.stop());
+  const sessionTickets = tickets.listener("enroll");
+  const enrollOptions = { deps, tls, sessionTickets, bodyLimit, rateLimit, limits: config.enroll, ...observe };
   const enroll = closers.add(await createEnrollServer(enrollOptions), (s) => s.close());
   const enrollPort = await listen(enroll, "enroll", config.enroll.host, config.enroll.port, logger);
-  const gateway = closers.add(
-    await startGateway(config, { nodeId, maxConnections: mqttMaxConnections }, tls, deps, bus, cluster, observe),
-    (g) => g.close(),
-  );
+  const node = { nodeId, maxConnections: mqttMaxConnections, sessionTickets: tickets.listener("mqtt") };
+  const gateway = closers.add(await startGateway(config, node, tls, deps, bus, cluster, observe), (g) => g.close());
   bus.onRevocation((event) => gateway.sessions.kick(event.deviceId, `revoked: ${event.reason}`));
   const sessions = cluster === null ? gateway.sessions : await cluster.attach(gateway, registry);
   recordLastSeen(registry, bus, clock, logger, closers);
@@ -217,7 +220,8 @@ async function startListeners(
   // A PKI reload (issuing-CA rollover, new server certificate) reaches every TLS listener's next handshake.
   pki.onReload((reloaded) => {
     const next = reloaded.listenerTls();
-    for (const app of [enroll, admin]) replaceListenerTls(app, next);
+    replaceListenerTls(enroll, next, sessionTickets);
+    replaceListenerTls(admin, next);
     gateway.replaceTls(next);
   });
   // Admin and metrics are each worker's own under `serve --workers N` (README "Workers on one host").

@@ -379,3 +379,16 @@ describe("cluster.workers (serve --workers N)", () => {
     ).toContain("cluster.workers");
   });
 });
+
+describe("tlsSessions.ticketKeyRotation", () => {
+  it("defaults to 12 h, comes from FLEETGATE_TLS_TICKET_KEY_ROTATION, and is bounded to 1 s – 7 d", () => {
+    expect(parseConfig({}).tlsSessions.ticketKeyRotation).toBe(12 * 3_600_000);
+    const fromEnv = configFromEnv({ FLEETGATE_TLS_TICKET_KEY_ROTATION: "90m" });
+    expect(parseConfig(fromEnv).tlsSessions.ticketKeyRotation).toBe(90 * 60_000);
+    expect(() => parseConfig({ tlsSessions: { ticketKeyRotation: "500ms" } })).toThrow(
+      /tlsSessions\.ticketKeyRotation: must be from 1s to 7d/,
+    );
+    expect(() => parseConfig({ tlsSessions: { ticketKeyRotation: "8d" } })).toThrow(/from 1s to 7d/);
+    expect(() => parseConfig({ tlsSessions: { rotation: "1h" } })).toThrow(ConfigError);
+  });
+});

@@ -7,7 +7,15 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { performance } from "node:perf_hooks";
 import type { DeviceCredential } from "./device-credentials.js";
-import { closeAll, connectAll, connectDevice, handshakeCycles, type Connected, type MqttTarget } from "./mqtt-load.js";
+import {
+  closeAll,
+  connectAll,
+  connectDevice,
+  handshakeCycles,
+  type Connected,
+  type MqttTarget,
+  type SessionCache,
+} from "./mqtt-load.js";
 import { rssKiB } from "./proc-mem.js";
 import { subscribeTelemetry, telemetryRun, type TelemetryResult } from "./telemetry-load.js";
 
@@ -26,11 +34,27 @@ export interface PhaseOptions {
   readonly messages: number;
   readonly rate: number;
   readonly concurrency: number;
+  /** Devices connected one after another and kept open, `accumulateConcurrency` at once (0 = phase off). */
+  readonly accumulate: number;
+  readonly accumulateConcurrency: number;
   readonly timeoutMs: number;
 }
 
+/** A timed run of handshakes: how many, how many the broker resumed, its CPU. */
+export interface HandshakeFigures {
+  readonly count: number;
+  readonly resumed: number;
+  readonly cpuMs: number;
+  readonly cpuUsPer: number;
+  readonly wallSeconds: number;
+}
+
 export interface BrokerFigures {
-  readonly handshake: { count: number; resumed: number; cpuMs: number; cpuUsPer: number; wallSeconds: number };
+  readonly handshake: HandshakeFigures;
+  /** Reconnects offering the session ticket of the device's previous connection. */
+  readonly resumedHandshake: HandshakeFigures;
+  /** Fresh handshakes whose connections stay open (a fleet coming online), on a fresh broker. */
+  readonly accumulated: HandshakeFigures | null;
   readonly idle: {
     connections: number;
     rssBeforeKiB: number;
@@ -109,28 +133,73 @@ function targetOf(broker: MeasuredBroker, fixture: Fixture, options: PhaseOption
   };
 }
 
+const figuresOf = (run: { ok: number; resumed: number }, cpuMs: number, wallSeconds: number): HandshakeFigures => ({
+  count: run.ok,
+  resumed: run.resumed,
+  cpuMs,
+  cpuUsPer: (cpuMs * 1000) / Math.max(1, run.ok),
+  wallSeconds,
+});
+
 /**
  * Fresh connections only, run on a freshly started broker: on one that has just dropped thousands
  * of connections, collecting their garbage would be charged to the handshakes. A short untimed
- * warm-up first (JIT, allocator), the same for both brokers.
+ * warm-up first (JIT, allocator), the same for both brokers. Then the same count again, each device
+ * offering the session (ticket) its previous connection got: the resumed handshakes.
  */
 export async function handshakePhase(
   broker: MeasuredBroker,
   fixture: Fixture,
   options: PhaseOptions,
-): Promise<BrokerFigures["handshake"]> {
+): Promise<Pick<BrokerFigures, "handshake" | "resumedHandshake">> {
   const target = targetOf(broker, fixture, options);
+  const { devices } = fixture;
   if (options.warmupHandshakes > 0)
-    await handshakeCycles(target, fixture.devices, options.warmupHandshakes, options.concurrency);
+    await handshakeCycles(target, devices, options.warmupHandshakes, options.concurrency);
   note(
     `${broker.name}: ${options.handshakes} handshakes (connect → CONNACK → DISCONNECT), ${options.concurrency} at once`,
   );
-  const { result, cpuMs, wallSeconds } = await brokerCpuAround(broker, () =>
-    handshakeCycles(target, fixture.devices, options.handshakes, options.concurrency),
+  const cache: SessionCache = new Map();
+  const fresh = await brokerCpuAround(broker, () =>
+    handshakeCycles(target, devices, options.handshakes, options.concurrency, { cache, offer: false }),
   );
-  if (result.resumed > 0)
-    throw new Error(`${broker.name}: ${result.resumed} TLS sessions were resumed; every handshake must be a full one`);
-  return { count: result.ok, resumed: result.resumed, cpuMs, cpuUsPer: (cpuMs * 1000) / result.ok, wallSeconds };
+  if (fresh.result.resumed > 0)
+    throw new Error(
+      `${broker.name}: ${fresh.result.resumed} TLS sessions were resumed; every handshake must be a full one`,
+    );
+  note(`${broker.name}: ${options.handshakes} reconnects offering the previous session (${cache.size} tickets)`);
+  const resumed = await brokerCpuAround(broker, () =>
+    handshakeCycles(target, devices, options.handshakes, options.concurrency, { cache, offer: true }),
+  );
+  return {
+    handshake: figuresOf(fresh.result, fresh.cpuMs, fresh.wallSeconds),
+    resumedHandshake: figuresOf(resumed.result, resumed.cpuMs, resumed.wallSeconds),
+  };
+}
+
+/**
+ * Fresh handshakes whose connections stay open (a fleet coming online) on a freshly started broker,
+ * `accumulateConcurrency` at once, after the same untimed warm-up as the handshake phase; then closed.
+ */
+export async function accumulatePhase(
+  broker: MeasuredBroker,
+  fixture: Fixture,
+  options: PhaseOptions,
+): Promise<HandshakeFigures | null> {
+  const count = Math.min(options.accumulate, fixture.devices.length);
+  if (count === 0) return null;
+  const target = targetOf(broker, fixture, options);
+  if (options.warmupHandshakes > 0)
+    await handshakeCycles(target, fixture.devices, options.warmupHandshakes, options.concurrency);
+  note(`${broker.name}: ${count} fresh handshakes kept open, ${options.accumulateConcurrency} in flight`);
+  const devices = fixture.devices.slice(0, count);
+  const run = await brokerCpuAround(broker, () => connectAll(target, devices, options.accumulateConcurrency));
+  try {
+    const resumed = run.result.filter((c) => c.sessionReused).length;
+    return figuresOf({ ok: run.result.length, resumed }, run.cpuMs, run.wallSeconds);
+  } finally {
+    await closeAll(run.result);
+  }
 }
 
 /**

@@ -7,6 +7,7 @@ import type { ListenerTls } from "../adapters/http/listener-tls.js";
 import { MqttGateway, type BrokerOptions } from "../adapters/mqtt/broker.js";
 import { createMemoryPersistence } from "../adapters/mqtt/memory-persistence.js";
 import type { Cluster } from "./cluster.js";
+import type { SessionTickets } from "../adapters/shared/ticket-keys.js";
 
 /** The MQTT gateway from the configuration: memory store on one node, Redis store and leases in a cluster. */
 export function startGateway(...args: Parameters<typeof gatewayOptions>): Promise<MqttGateway> {
@@ -16,7 +17,7 @@ export function startGateway(...args: Parameters<typeof gatewayOptions>): Promis
 /** The gateway's options from the configuration (exported: tests start extra gateways over their own store). */
 export function gatewayOptions(
   config: Config,
-  node: { readonly nodeId: string; readonly maxConnections: number },
+  node: { readonly nodeId: string; readonly maxConnections: number; readonly sessionTickets?: SessionTickets },
   tls: ListenerTls,
   deps: EnrollmentDeps,
   bus: EventBus,
@@ -30,6 +31,7 @@ export function gatewayOptions(
     port: mqtt.port,
     tls,
     handshakeTimeoutMs: mqtt.handshakeTimeout,
+    ...(node.sessionTickets === undefined ? {} : { sessionTickets: node.sessionTickets }),
     limits: gatewayLimits(config, node.maxConnections),
     publishRate: mqtt.publishRate,
     onDeniedPublish: mqtt.onDeniedPublish,

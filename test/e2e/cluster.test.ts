@@ -8,6 +8,7 @@ import { cleanRedis, clusterUnavailable, REDIS_URL } from "../helpers/cluster.js
 import { killChildren, runCli, spawnTracked, type Spawned } from "../helpers/cli.js";
 import { opensslCsr } from "../helpers/fleetgate.js";
 import { postJson } from "../helpers/https.js";
+import * as mq from "../helpers/mqtt-bytes.js";
 import { eventually } from "../helpers/mqtt-kit.js";
 import { POSTGRES_URL, schemaFamily } from "../helpers/postgres.js";
 
@@ -197,6 +198,35 @@ describe.skipIf(unavailable !== null)(
       expect(received.slice(0, 3)).toEqual(["cmd-1", "cmd-2", "cmd-3"]);
       // Node 2 comes back on the same data dir (its lock died with it) and rejoins.
       nodes[1] = await startNode("n2");
+    });
+
+    it("a device's TLS session from one node resumes on another (separate processes, shared ticket keys)", async () => {
+      // Nodes 1 and 3: node 2 was just restarted by the test above (its runtime file may still be the old one's).
+      const [n1, , n3] = nodes as [Node, Node, Node];
+      const device = await enrollThrough(n1, "e2e-dev-5");
+      /** CONNECT over a new TLS 1.3 connection to `node`, offering `session`; CONNACK code, resumed, next session. */
+      const connectOnce = async (node: Node, session?: Buffer) => {
+        const wire = await mq.openTls({ rootCaPem: rootCa() }, node.ports["mqtt"]!, device, { session });
+        const reused = wire.socket.isSessionReused();
+        wire.send(mq.connect({ clientId: device.id, clean: true }));
+        await wire.waitFor((r) => mq.connackCode(r) !== null, "CONNACK");
+        const code = mq.connackCode(wire.received());
+        wire.send(mq.DISCONNECT);
+        await wire.closed;
+        return { code, reused, session: wire.session() };
+      };
+      const first = await connectOnce(n1);
+      expect({ code: first.code, reused: first.reused }).toEqual({ code: 0, reused: false });
+      const onN3 = await connectOnce(n3, first.session);
+      expect({ code: onN3.code, reused: onN3.reused }).toEqual({ code: 0, reused: true });
+      // (A resumed TLS 1.3 handshake need not bring a new ticket: the device keeps offering the one it has.)
+      const backOnN1 = await connectOnce(n1, onN3.session ?? first.session);
+      expect({ code: backOnN1.code, reused: backOnN1.reused }).toEqual({ code: 0, reused: true });
+      // Revoked through node 3: resuming on node 1 still goes through admission, and is refused.
+      const revoked = await cli(n3, "device", "revoke", device.id, "--reason", "keyCompromise");
+      expect(revoked.code, revoked.stderr).toBe(0);
+      const refused = await connectOnce(n1, backOnN1.session ?? onN3.session ?? first.session);
+      expect({ code: refused.code, reused: refused.reused }).toEqual({ code: 5, reused: true });
     });
   },
 );

@@ -3,6 +3,7 @@ import { MqttGateway } from "../../src/adapters/mqtt/broker.js";
 import { createMemoryPersistence } from "../../src/adapters/mqtt/memory-persistence.js";
 import type { AedesPersistence } from "../../src/adapters/shared/aedes-persistence.js";
 import { readPrivateKeyPem } from "../../src/adapters/shared/key-files.js";
+import type { SessionTickets } from "../../src/adapters/shared/ticket-keys.js";
 import type { ConfigInput } from "../../src/config.js";
 import { gatewayOptions } from "../../src/wiring/gateway.js";
 import { Metrics } from "../../src/metrics.js";
@@ -22,7 +23,11 @@ export interface ExtraGateway {
 
 export async function startExtraGateway(
   fg: TestFleetgate,
-  options: { mqtt?: NonNullable<ConfigInput["mqtt"]>; persistence?: AedesPersistence } = {},
+  options: {
+    mqtt?: NonNullable<ConfigInput["mqtt"]>;
+    persistence?: AedesPersistence;
+    sessionTickets?: SessionTickets;
+  } = {},
 ): Promise<ExtraGateway> {
   const config = testConfig(fg.dataDir, { mqtt: { host: "127.0.0.1", port: 0, ...options.mqtt } });
   const tls = {
@@ -32,7 +37,11 @@ export async function startExtraGateway(
   };
   const metrics = new Metrics();
   const { bus } = fg.running.revocation;
-  const node = { nodeId: "extra-node", maxConnections: config.mqtt.maxConnections };
+  const node = {
+    nodeId: "extra-node",
+    maxConnections: config.mqtt.maxConnections,
+    ...(options.sessionTickets ? { sessionTickets: options.sessionTickets } : {}),
+  };
   const base = gatewayOptions(config, node, tls, fg.running.deps, bus, null, { logger: fg.logger, metrics });
   const gateway = await MqttGateway.start({ ...base, persistence: options.persistence ?? createMemoryPersistence() });
   let open = true;

@@ -9,11 +9,14 @@ import { enrollRoutes } from "./enroll.routes.js";
 import { installErrorHandling, type ErrorPaths } from "./errors.js";
 import { estRoutes } from "./est.routes.js";
 import { capConnections, httpsListenerOptions, type ListenerLimits } from "./listener-limits.js";
-import { listenerContext, type ListenerTls } from "./listener-tls.js";
+import { listenerContext, rotateTicketKeys, type ListenerTls } from "./listener-tls.js";
+import type { SessionTickets } from "../shared/ticket-keys.js";
 
 export interface EnrollServerOptions {
   readonly deps: EnrollmentDeps;
   readonly tls: ListenerTls;
+  /** Shared, rotated session-ticket keys (devices renewing resume their session); without, Node's own. */
+  readonly sessionTickets?: SessionTickets;
   readonly bodyLimit: number;
   readonly rateLimit: { readonly perAddress: RateSpec; readonly perToken: RateSpec };
   readonly limits: ListenerLimits;
@@ -29,7 +32,7 @@ export async function createEnrollServer(options: EnrollServerOptions): Promise<
   const paths: ErrorPaths = { service: "enroll", logger: options.logger, metrics: options.metrics };
   const app = fastify({
     ...httpsListenerOptions(options.limits, paths, {
-      ...listenerContext(options.tls),
+      ...listenerContext(options.tls, options.sessionTickets),
       // The chain must reach a self-signed root for OpenSSL; renewDevice then requires a registry-known serial.
       requestCert: true,
       rejectUnauthorized: false,
@@ -37,6 +40,10 @@ export async function createEnrollServer(options: EnrollServerOptions): Promise<
     bodyLimit: options.bodyLimit,
   });
   capConnections(app.server, options.limits, paths);
+  if (options.sessionTickets) {
+    const stop = rotateTicketKeys(app, options.sessionTickets);
+    app.addHook("onClose", async () => stop());
+  }
   installErrorHandling(app, paths);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("application/json", { parseAs: "string" }, app.getDefaultJsonParser("error", "error"));
@@ -48,7 +55,7 @@ export async function createEnrollServer(options: EnrollServerOptions): Promise<
     void reply.header("retry-after", String(addressLimiter.retryAfterSeconds(request.ip, Date.now())));
     throw new FleetgateError("rate_limited", `address ${request.ip}`);
   });
-  const { tls: _tls, limits: _limits, ...shared } = options;
+  const { tls: _tls, limits: _limits, sessionTickets: _tickets, ...shared } = options;
   const context: EnrollContext = { ...shared, tokenLimiter: new KeyedTokenBucket(options.rateLimit.perToken) };
   await app.register(enrollRoutes, context);
   await app.register(estRoutes, context);

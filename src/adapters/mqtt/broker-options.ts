@@ -7,6 +7,7 @@ import type { Metrics } from "../../metrics.js";
 import type { FleetEvent } from "../../ports.js";
 import type { HookOptions } from "./hooks.js";
 import type { AedesPersistence } from "../shared/aedes-persistence.js";
+import type { SessionTickets } from "../shared/ticket-keys.js";
 
 export interface BrokerOptions {
   readonly nodeId: string;
@@ -14,6 +15,8 @@ export interface BrokerOptions {
   readonly port: number;
   readonly tls: { readonly key: string; readonly cert: string | Buffer; readonly ca: readonly string[] };
   readonly handshakeTimeoutMs: number;
+  /** Shared, rotated TLS session-ticket keys; without, Node's own (random per process, 300 s sessions). */
+  readonly sessionTickets?: SessionTickets;
   readonly limits: {
     readonly maxConnections: number;
     readonly maxPending: number;

@@ -7,6 +7,7 @@ import { DenialLog } from "./denial-log.js";
 import { GuardedPersistence } from "./guarded-persistence.js";
 import { BrokerHooks, isDroppedPublish } from "./hooks.js";
 import { LocalSessions, type Session } from "./sessions.js";
+import { ticketContextOptions, type SessionTickets } from "../shared/ticket-keys.js";
 
 /** What the gateway reacts to once it exists (the parts are made before it, and call back into it). */
 export interface GatewayCallbacks {
@@ -120,14 +121,15 @@ async function createAedes(
 }
 
 /** The secure-context part of the TLS server's options: what a reload replaces (setSecureContext). */
-export function mqttTlsContext(tls: BrokerOptions["tls"]): SecureContextOptions {
+export function mqttTlsContext(tls: BrokerOptions["tls"], tickets?: SessionTickets): SecureContextOptions {
   // OpenSSL needs the chain up to a self-signed root; the registry check pins our issuing CAs.
-  return { key: tls.key, cert: tls.cert, ca: [...tls.ca], minVersion: "TLSv1.2" };
+  const context: SecureContextOptions = { key: tls.key, cert: tls.cert, ca: [...tls.ca], minVersion: "TLSv1.2" };
+  return tickets === undefined ? context : { ...context, ...ticketContextOptions(tickets) };
 }
 
 function tlsServer(options: BrokerOptions): Server {
   return createServer({
-    ...mqttTlsContext(options.tls),
+    ...mqttTlsContext(options.tls, options.sessionTickets),
     requestCert: true,
     rejectUnauthorized: true,
     handshakeTimeout: options.handshakeTimeoutMs,

@@ -33,6 +33,7 @@ export class MqttGateway {
   private readonly denials: DenialLog;
   private readonly server: Server;
   private readonly tcp: TcpServer = createTcpServer();
+  private stopRotation: (() => void) | undefined;
 
   private constructor(
     private readonly options: BrokerOptions,
@@ -59,6 +60,7 @@ export class MqttGateway {
    */
   private async listen(): Promise<void> {
     const { server, tcp } = this;
+    this.stopRotation = this.options.sessionTickets?.onRotate((keys) => server.setTicketKeys(keys));
     tcp.on("connection", (socket: Socket) => this.onTcpConnection(socket));
     server.on("secureConnection", (socket: TLSSocket) => this.onSecureConnection(socket));
     server.on("tlsClientError", (error: NodeJS.ErrnoException, socket: TLSSocket) =>
@@ -160,7 +162,7 @@ export class MqttGateway {
    * already open are untouched. A client is still admitted only once the registry says its serial is active.
    */
   replaceTls(tls: BrokerOptions["tls"]): void {
-    this.server.setSecureContext(mqttTlsContext(tls));
+    this.server.setSecureContext(mqttTlsContext(tls, this.options.sessionTickets));
   }
 
   get pendingConnections(): number {
@@ -168,6 +170,7 @@ export class MqttGateway {
   }
 
   async close(): Promise<void> {
+    this.stopRotation?.();
     await new Promise<void>((resolve) => this.broker.close(() => resolve()));
     this.denials.close();
     for (const socket of this.openSockets) socket.destroy();

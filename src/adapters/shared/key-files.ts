@@ -30,6 +30,8 @@ export interface PkiPaths {
   readonly issuingDir: string;
   /** Keys and CSRs of issuing CAs made by `ca rotate --csr`, waiting for the root's signature. */
   readonly pendingDir: string;
+  /** The secret TLS session-ticket keys are derived from (0600; the same on every cluster node). */
+  readonly ticketSecret: string;
 }
 
 export function pkiPaths(dataDir: string): PkiPaths {
@@ -46,6 +48,7 @@ export function pkiPaths(dataDir: string): PkiPaths {
     manifest: join(dir, "issuing-cas.json"),
     issuingDir: join(dir, "issuing"),
     pendingDir: join(dir, "pending"),
+    ticketSecret: join(dir, "tls-ticket.secret"),
   };
 }
 
