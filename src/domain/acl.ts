@@ -3,7 +3,7 @@
  * the certificate profile) and the certificate CN. Rule templates name the CN as `{cn}`, so a
  * device can only ever address its own subtree; the service role uses `+` to see the whole fleet.
  */
-import { filterCoveredBy, topicMatchesFilter, validateTopicFilter, validateTopicName } from "./topic.js";
+import { filterCoveredBy, levelsMatch, splitLevels, validateTopicFilter, validateTopicName } from "./topic.js";
 
 export type Action = "publish" | "subscribe";
 
@@ -87,10 +87,42 @@ export function templateProblem(template: string): string | null {
   return null;
 }
 
+/** Each rule's levels (null: not a valid filter), index for index with the rule strings. */
+type CompiledRules = readonly (readonly string[] | null)[];
+
+/**
+ * The levels of a concrete rule, split once per session instead of once per message. Literal levels
+ * are the template's own strings (shared by every session of the role, see templateLevels) and a
+ * level that is exactly `{cn}` is the CN string the session holds anyway, so a connection pays for
+ * the arrays only.
+ */
+function ruleLevels(rule: string, template: string | undefined, cn: string): readonly string[] {
+  const levels = splitLevels(rule);
+  const shared = template === undefined ? undefined : templateLevels(template);
+  if (shared === undefined || shared.length !== levels.length) return Object.freeze(levels);
+  return Object.freeze(levels.map((level, i) => (shared[i] === level ? shared[i] : level === cn ? cn : level)));
+}
+
+/** Split templates, by template string: a config holds a handful, so the bound is never reached in practice. */
+const splitTemplates = new Map<string, readonly string[]>();
+const MAX_SPLIT_TEMPLATES = 1024;
+
+function templateLevels(template: string): readonly string[] {
+  let levels = splitTemplates.get(template);
+  if (levels === undefined) {
+    levels = Object.freeze(splitLevels(template));
+    if (splitTemplates.size < MAX_SPLIT_TEMPLATES) splitTemplates.set(template, levels);
+  }
+  return levels;
+}
+
 /** The concrete permissions of one connected client. Immutable; deny unless a rule says otherwise. */
 export class Acl {
   readonly publishRules: readonly string[];
   readonly subscribeRules: readonly string[];
+  /** publishRules / subscribeRules split into levels, index for index. */
+  private readonly publishLevels: CompiledRules;
+  private readonly subscribeLevels: CompiledRules;
 
   constructor(
     readonly role: string,
@@ -99,9 +131,13 @@ export class Acl {
     subscribeRules: readonly string[],
     /** Set only for a role the config does not know, so verdicts can say why nothing is allowed. */
     readonly unknownRole = false,
+    /** The templates the rules were instantiated from, index for index (only to share their strings). */
+    templates: { readonly publish?: readonly string[]; readonly subscribe?: readonly string[] } = {},
   ) {
     this.publishRules = Object.freeze([...publishRules]);
     this.subscribeRules = Object.freeze([...subscribeRules]);
+    this.publishLevels = compileRules(this.publishRules, templates.publish, cn);
+    this.subscribeLevels = compileRules(this.subscribeRules, templates.subscribe, cn);
     Object.freeze(this);
   }
 
@@ -115,23 +151,24 @@ export class Acl {
     if (action === "publish") {
       const problem = validateTopicName(topicOrFilter);
       if (problem !== null) return deny(`invalid topic name: ${problem}`);
-      return this.firstRule(
-        this.publishRules,
-        (rule) => topicMatchesFilter(topicOrFilter, rule),
-        "no publish rule matches this topic",
-      );
+      return this.verdict(this.publishRules, this.matchingRule(this.publishLevels, topicOrFilter), "publish");
     }
     if (action === "subscribe") {
       const problem = validateTopicFilter(topicOrFilter);
       if (problem !== null) return deny(`invalid topic filter: ${problem}`);
-      return this.firstRule(
-        this.subscribeRules,
-        (rule) => filterCoveredBy(topicOrFilter, rule),
-        "no subscribe rule covers this filter",
-      );
+      const index = this.subscribeRules.findIndex((rule) => filterCoveredBy(topicOrFilter, rule));
+      return this.verdict(this.subscribeRules, index, "subscribe");
     }
     // Unreachable for typed callers; an action string from elsewhere must still fail closed.
     return deny(`unknown action ${JSON.stringify(action)}`);
+  }
+
+  /**
+   * check("publish", topic).allowed without building the verdict: the broker asks this on every
+   * PUBLISH, and asks check() only to explain a refusal.
+   */
+  mayPublish(topic: string): boolean {
+    return validateTopicName(topic) === null && this.matchingRule(this.publishLevels, topic) >= 0;
   }
 
   /**
@@ -140,15 +177,33 @@ export class Acl {
    * accident.
    */
   canReceive(topic: string): boolean {
-    if (validateTopicName(topic) !== null) return false;
-    return this.subscribeRules.some((rule) => topicMatchesFilter(topic, rule));
+    return validateTopicName(topic) === null && this.matchingRule(this.subscribeLevels, topic) >= 0;
   }
 
-  private firstRule(rules: readonly string[], fits: (rule: string) => boolean, denial: string): AclVerdict {
-    const rule = rules.find(fits);
-    if (rule !== undefined) return { allowed: true, rule, reason: `allowed by rule ${rule}` };
-    return deny(this.unknownRole ? `unknown role ${JSON.stringify(this.role)}: nothing is allowed` : denial);
+  /** Index of the first rule matching a valid topic name, or -1; the topic is split once for all rules. */
+  private matchingRule(rules: CompiledRules, topic: string): number {
+    if (rules.length === 0) return -1;
+    const topicLevels = splitLevels(topic);
+    for (let index = 0; index < rules.length; index++) {
+      const levels = rules[index];
+      if (levels && levelsMatch(topic, topicLevels, levels)) return index;
+    }
+    return -1;
   }
+
+  private verdict(rules: readonly string[], index: number, action: Action): AclVerdict {
+    const rule = rules[index];
+    if (rule !== undefined) return { allowed: true, rule, reason: `allowed by rule ${rule}` };
+    if (this.unknownRole) return deny(`unknown role ${JSON.stringify(this.role)}: nothing is allowed`);
+    return deny(action === "publish" ? "no publish rule matches this topic" : "no subscribe rule covers this filter");
+  }
+}
+
+/** A rule that is not a valid filter compiles to null and matches nothing, as topicMatchesFilter would say. */
+function compileRules(rules: readonly string[], templates: readonly string[] | undefined, cn: string): CompiledRules {
+  return Object.freeze(
+    rules.map((rule, i) => (validateTopicFilter(rule) === null ? ruleLevels(rule, templates?.[i], cn) : null)),
+  );
 }
 
 function deny(reason: string): AclVerdict {
@@ -167,7 +222,7 @@ export function deriveAcl(config: AclConfig, role: string, cn: string): Acl {
   const templates = config[role] as RoleTemplates;
   const publish = templates.publish.map((template) => instantiate(template, cn));
   const subscribe = templates.subscribe.map((template) => instantiate(template, cn));
-  return new Acl(role, cn, publish, subscribe);
+  return new Acl(role, cn, publish, subscribe, false, templates);
 }
 
 /**

@@ -11,14 +11,21 @@ export function tlsSocketOf(conn: unknown): TLSSocket | undefined {
   return typeof conn === "object" && conn !== null ? tlsSockets.get(conn) : undefined;
 }
 
+/** Module-level, so a connection's batching costs no closure of its own. */
+function uncorkSocket(connection: InspectedConnection): void {
+  connection.flushCorked();
+}
+
 /**
  * What Aedes reads from and writes to instead of the TLS socket (`broker.handle(stream)` takes any
  * duplex stream): every inbound chunk passes the packet guard first, so a packet over the size limit,
  * an ill-formed UTF-8 topic or an oversized SUBSCRIBE closes the connection before the parser sees a
- * byte of it. Backpressure is passed through both ways; writes are forwarded corked (mqtt-packet
- * writes a packet in several pieces), so a packet still leaves in one TLS record.
+ * byte of it. Backpressure is passed through both ways; writes are forwarded corked until the next
+ * turn of the event loop (mqtt-packet writes a packet in several pieces, Aedes many packets at once).
  */
 export class InspectedConnection extends Duplex {
+  private corked = false;
+
   constructor(
     private readonly socket: TLSSocket,
     guard: PacketSizeGuard,
@@ -50,17 +57,37 @@ export class InspectedConnection extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.corkUntilNextTurn();
     if (this.socket.write(chunk)) callback();
     else this.socket.once("drain", () => callback());
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.socket.cork();
+    this.corkUntilNextTurn();
     let flushed = true;
     for (const { chunk } of chunks) flushed = this.socket.write(chunk);
-    this.socket.uncork();
     if (flushed) callback();
     else this.socket.once("drain", () => callback());
+  }
+
+  /**
+   * Every packet written to this connection during one turn of the event loop leaves in one TLS
+   * record and one syscall: a subscriber receiving many deliveries at once (Aedes writes each from its
+   * own setImmediate) costs one encryption and one write instead of one per packet. The socket is
+   * uncorked in the next check phase; write() still reports back-pressure while corked, and end()
+   * uncorks what is left.
+   */
+  private corkUntilNextTurn(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    setImmediate(uncorkSocket, this);
+  }
+
+  /** @internal for uncorkSocket */
+  flushCorked(): void {
+    this.corked = false;
+    this.socket.uncork();
   }
 
   override _final(callback: (error?: Error | null) => void): void {
