@@ -3,7 +3,8 @@
  * the certificate profile) and the certificate CN. Rule templates name the CN as `{cn}`, so a
  * device can only ever address its own subtree; the service role uses `+` to see the whole fleet.
  */
-import { filterCoveredBy, levelsMatch, splitLevels, validateTopicFilter, validateTopicName } from "./topic.js";
+import { compileRules, matchingRule, type CompiledRules } from "./acl-rules.js";
+import { filterCoveredBy, validateTopicFilter, validateTopicName } from "./topic.js";
 
 export type Action = "publish" | "subscribe";
 
@@ -87,35 +88,6 @@ export function templateProblem(template: string): string | null {
   return null;
 }
 
-/** Each rule's levels (null: not a valid filter), index for index with the rule strings. */
-type CompiledRules = readonly (readonly string[] | null)[];
-
-/**
- * The levels of a concrete rule, split once per session instead of once per message. Literal levels
- * are the template's own strings (shared by every session of the role, see templateLevels) and a
- * level that is exactly `{cn}` is the CN string the session holds anyway, so a connection pays for
- * the arrays only.
- */
-function ruleLevels(rule: string, template: string | undefined, cn: string): readonly string[] {
-  const levels = splitLevels(rule);
-  const shared = template === undefined ? undefined : templateLevels(template);
-  if (shared === undefined || shared.length !== levels.length) return Object.freeze(levels);
-  return Object.freeze(levels.map((level, i) => (shared[i] === level ? shared[i] : level === cn ? cn : level)));
-}
-
-/** Split templates, by template string: a config holds a handful, so the bound is never reached in practice. */
-const splitTemplates = new Map<string, readonly string[]>();
-const MAX_SPLIT_TEMPLATES = 1024;
-
-function templateLevels(template: string): readonly string[] {
-  let levels = splitTemplates.get(template);
-  if (levels === undefined) {
-    levels = Object.freeze(splitLevels(template));
-    if (splitTemplates.size < MAX_SPLIT_TEMPLATES) splitTemplates.set(template, levels);
-  }
-  return levels;
-}
-
 /** The concrete permissions of one connected client. Immutable; deny unless a rule says otherwise. */
 export class Acl {
   readonly publishRules: readonly string[];
@@ -151,7 +123,7 @@ export class Acl {
     if (action === "publish") {
       const problem = validateTopicName(topicOrFilter);
       if (problem !== null) return deny(`invalid topic name: ${problem}`);
-      return this.verdict(this.publishRules, this.matchingRule(this.publishLevels, topicOrFilter), "publish");
+      return this.verdict(this.publishRules, matchingRule(this.publishLevels, topicOrFilter), "publish");
     }
     if (action === "subscribe") {
       const problem = validateTopicFilter(topicOrFilter);
@@ -168,7 +140,7 @@ export class Acl {
    * PUBLISH, and asks check() only to explain a refusal.
    */
   mayPublish(topic: string): boolean {
-    return validateTopicName(topic) === null && this.matchingRule(this.publishLevels, topic) >= 0;
+    return validateTopicName(topic) === null && matchingRule(this.publishLevels, topic) >= 0;
   }
 
   /**
@@ -177,18 +149,7 @@ export class Acl {
    * accident.
    */
   canReceive(topic: string): boolean {
-    return validateTopicName(topic) === null && this.matchingRule(this.subscribeLevels, topic) >= 0;
-  }
-
-  /** Index of the first rule matching a valid topic name, or -1; the topic is split once for all rules. */
-  private matchingRule(rules: CompiledRules, topic: string): number {
-    if (rules.length === 0) return -1;
-    const topicLevels = splitLevels(topic);
-    for (let index = 0; index < rules.length; index++) {
-      const levels = rules[index];
-      if (levels && levelsMatch(topic, topicLevels, levels)) return index;
-    }
-    return -1;
+    return validateTopicName(topic) === null && matchingRule(this.subscribeLevels, topic) >= 0;
   }
 
   private verdict(rules: readonly string[], index: number, action: Action): AclVerdict {
@@ -197,13 +158,6 @@ export class Acl {
     if (this.unknownRole) return deny(`unknown role ${JSON.stringify(this.role)}: nothing is allowed`);
     return deny(action === "publish" ? "no publish rule matches this topic" : "no subscribe rule covers this filter");
   }
-}
-
-/** A rule that is not a valid filter compiles to null and matches nothing, as topicMatchesFilter would say. */
-function compileRules(rules: readonly string[], templates: readonly string[] | undefined, cn: string): CompiledRules {
-  return Object.freeze(
-    rules.map((rule, i) => (validateTopicFilter(rule) === null ? ruleLevels(rule, templates?.[i], cn) : null)),
-  );
 }
 
 function deny(reason: string): AclVerdict {
