@@ -3,7 +3,8 @@
  * the certificate profile) and the certificate CN. Rule templates name the CN as `{cn}`, so a
  * device can only ever address its own subtree; the service role uses `+` to see the whole fleet.
  */
-import { filterCoveredBy, topicMatchesFilter, validateTopicFilter, validateTopicName } from "./topic.js";
+import { compileRules, matchingRule, type CompiledRules } from "./acl-rules.js";
+import { filterCoveredBy, validateTopicFilter, validateTopicName } from "./topic.js";
 
 export type Action = "publish" | "subscribe";
 
@@ -91,6 +92,9 @@ export function templateProblem(template: string): string | null {
 export class Acl {
   readonly publishRules: readonly string[];
   readonly subscribeRules: readonly string[];
+  /** publishRules / subscribeRules split into levels, index for index. */
+  private readonly publishLevels: CompiledRules;
+  private readonly subscribeLevels: CompiledRules;
 
   constructor(
     readonly role: string,
@@ -99,9 +103,13 @@ export class Acl {
     subscribeRules: readonly string[],
     /** Set only for a role the config does not know, so verdicts can say why nothing is allowed. */
     readonly unknownRole = false,
+    /** The templates the rules were instantiated from, index for index (only to share their strings). */
+    templates: { readonly publish?: readonly string[]; readonly subscribe?: readonly string[] } = {},
   ) {
     this.publishRules = Object.freeze([...publishRules]);
     this.subscribeRules = Object.freeze([...subscribeRules]);
+    this.publishLevels = compileRules(this.publishRules, templates.publish, cn);
+    this.subscribeLevels = compileRules(this.subscribeRules, templates.subscribe, cn);
     Object.freeze(this);
   }
 
@@ -115,23 +123,24 @@ export class Acl {
     if (action === "publish") {
       const problem = validateTopicName(topicOrFilter);
       if (problem !== null) return deny(`invalid topic name: ${problem}`);
-      return this.firstRule(
-        this.publishRules,
-        (rule) => topicMatchesFilter(topicOrFilter, rule),
-        "no publish rule matches this topic",
-      );
+      return this.verdict(this.publishRules, matchingRule(this.publishLevels, topicOrFilter), "publish");
     }
     if (action === "subscribe") {
       const problem = validateTopicFilter(topicOrFilter);
       if (problem !== null) return deny(`invalid topic filter: ${problem}`);
-      return this.firstRule(
-        this.subscribeRules,
-        (rule) => filterCoveredBy(topicOrFilter, rule),
-        "no subscribe rule covers this filter",
-      );
+      const index = this.subscribeRules.findIndex((rule) => filterCoveredBy(topicOrFilter, rule));
+      return this.verdict(this.subscribeRules, index, "subscribe");
     }
     // Unreachable for typed callers; an action string from elsewhere must still fail closed.
     return deny(`unknown action ${JSON.stringify(action)}`);
+  }
+
+  /**
+   * check("publish", topic).allowed without building the verdict: the broker asks this on every
+   * PUBLISH, and asks check() only to explain a refusal.
+   */
+  mayPublish(topic: string): boolean {
+    return validateTopicName(topic) === null && matchingRule(this.publishLevels, topic) >= 0;
   }
 
   /**
@@ -140,14 +149,14 @@ export class Acl {
    * accident.
    */
   canReceive(topic: string): boolean {
-    if (validateTopicName(topic) !== null) return false;
-    return this.subscribeRules.some((rule) => topicMatchesFilter(topic, rule));
+    return validateTopicName(topic) === null && matchingRule(this.subscribeLevels, topic) >= 0;
   }
 
-  private firstRule(rules: readonly string[], fits: (rule: string) => boolean, denial: string): AclVerdict {
-    const rule = rules.find(fits);
+  private verdict(rules: readonly string[], index: number, action: Action): AclVerdict {
+    const rule = rules[index];
     if (rule !== undefined) return { allowed: true, rule, reason: `allowed by rule ${rule}` };
-    return deny(this.unknownRole ? `unknown role ${JSON.stringify(this.role)}: nothing is allowed` : denial);
+    if (this.unknownRole) return deny(`unknown role ${JSON.stringify(this.role)}: nothing is allowed`);
+    return deny(action === "publish" ? "no publish rule matches this topic" : "no subscribe rule covers this filter");
   }
 }
 
@@ -167,7 +176,7 @@ export function deriveAcl(config: AclConfig, role: string, cn: string): Acl {
   const templates = config[role] as RoleTemplates;
   const publish = templates.publish.map((template) => instantiate(template, cn));
   const subscribe = templates.subscribe.map((template) => instantiate(template, cn));
-  return new Acl(role, cn, publish, subscribe);
+  return new Acl(role, cn, publish, subscribe, false, templates);
 }
 
 /**

@@ -13,20 +13,28 @@ const SINGLE_LEVEL = "+";
 export const MAX_TOPIC_BYTES = 65_535;
 
 /**
- * Checks the rules names and filters share; null when they hold. Walking code points (not UTF-16
- * units) is what lets us see lone surrogates, which cannot be encoded as UTF-8 at all.
+ * Checks the rules names and filters share; null when they hold. Pairing surrogates (rather than
+ * counting UTF-16 units) is what lets us see lone ones, which cannot be encoded as UTF-8 at all.
  */
 function encodingProblem(text: string): string | null {
   // [MQTT-4.7.3-1]: a zero-length topic name or filter is a protocol violation.
   if (text.length === 0) return "empty";
   let bytes = 0;
-  for (const ch of text) {
-    const cp = ch.codePointAt(0) ?? 0;
+  // UTF-16 units by index (no per-character strings: this runs on every PUBLISH and delivery).
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
     // [MQTT-4.7.3-2] and [MQTT-1.5.3-2]: U+0000 is never allowed; C-style peers would truncate there.
-    if (cp === 0) return "contains U+0000";
+    if (unit === 0) return "contains U+0000";
+    if (unit < 0xd800 || unit > 0xdfff) {
+      bytes += unit < 0x80 ? 1 : unit < 0x800 ? 2 : 3;
+      continue;
+    }
+    // A high surrogate followed by a low one is one code point beyond U+FFFF (4 UTF-8 bytes).
+    const next = unit <= 0xdbff && i + 1 < text.length ? text.charCodeAt(i + 1) : 0;
     // [MQTT-1.5.3-1]: surrogate code points are not well-formed UTF-8.
-    if (cp >= 0xd800 && cp <= 0xdfff) return "contains a lone UTF-16 surrogate";
-    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (next < 0xdc00 || next > 0xdfff) return "contains a lone UTF-16 surrogate";
+    bytes += 4;
+    i += 1;
   }
   if (bytes > MAX_TOPIC_BYTES) return `longer than ${MAX_TOPIC_BYTES} UTF-8 bytes`;
   return null;
@@ -80,10 +88,24 @@ function dollarBarrier(topic: string, filterLevels: readonly string[]): boolean 
  */
 export function topicMatchesFilter(topic: string, filter: string): boolean {
   if (validateTopicName(topic) !== null || validateTopicFilter(filter) !== null) return false;
-  const topicLevels = topic.split(LEVEL_SEPARATOR);
-  const filterLevels = filter.split(LEVEL_SEPARATOR);
+  return levelsMatch(topic, splitLevels(topic), splitLevels(filter));
+}
+
+/** A topic or filter cut at its separators, once, for matching it against many filters or topics. */
+export function splitLevels(topicOrFilter: string): string[] {
+  return topicOrFilter.split(LEVEL_SEPARATOR);
+}
+
+/**
+ * The matching rule itself, on levels already split (splitLevels) of a topic name and a filter that
+ * are both known to be valid; `topic` is the unsplit name, for the '$' rule. Callers that check one
+ * topic against several pre-split filters (the ACL, per message) use it to split and validate once.
+ */
+export function levelsMatch(topic: string, topicLevels: readonly string[], filterLevels: readonly string[]): boolean {
   if (dollarBarrier(topic, filterLevels)) return false;
-  for (const [index, level] of filterLevels.entries()) {
+  const count = filterLevels.length;
+  for (let index = 0; index < count; index++) {
+    const level = filterLevels[index];
     // '#' also matches zero further levels, so "a/#" matches "a" itself (§4.7.1.2).
     if (level === MULTI_LEVEL) return true;
     const topicLevel = topicLevels[index];
@@ -91,7 +113,7 @@ export function topicMatchesFilter(topic: string, filter: string): boolean {
     // '+' matches exactly one level, including an empty one ("a//b" is matched by "a/+/b").
     if (level !== SINGLE_LEVEL && level !== topicLevel) return false;
   }
-  return topicLevels.length === filterLevels.length;
+  return topicLevels.length === count;
 }
 
 /** A valid filter split into its levels before a trailing '#' and whether that '#' is there. */

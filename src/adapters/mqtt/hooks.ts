@@ -191,8 +191,10 @@ export class BrokerHooks {
     const session = this.options.sessions.session(client);
     if (!session || session.kicked) return callback(new Error("no admitted session"));
     const { deviceId } = session.identity;
-    const verdict = session.acl.check("publish", packet.topic);
-    if (!verdict.allowed) return this.denyPublish(deviceId, packet, verdict.reason, callback);
+    // The boolean on the hot path; the verdict (its reason) only for a refusal.
+    if (!session.acl.mayPublish(packet.topic)) {
+      return this.denyPublish(deviceId, packet, session.acl.check("publish", packet.topic).reason, callback);
+    }
     if (!this.publishBuckets.take(deviceId, Date.now())) {
       this.denied(deviceId, "publish_rate_exceeded", { topic: packet.topic });
       this.dropPublish(packet);

@@ -11,12 +11,31 @@ export function tlsSocketOf(conn: unknown): TLSSocket | undefined {
   return typeof conn === "object" && conn !== null ? tlsSockets.get(conn) : undefined;
 }
 
+/** What Writable hands _writev; strings stay strings (decodeStrings: false): mqtt-packet writes topics as text. */
+type Piece = { readonly chunk: Buffer | string; readonly encoding: BufferEncoding };
+
+function bytesOf({ chunk, encoding }: Piece): Buffer {
+  return typeof chunk === "string" ? Buffer.from(chunk, encoding) : chunk;
+}
+
+function joined(pieces: readonly Piece[]): Buffer {
+  if (pieces.length === 1) return bytesOf(pieces[0]!);
+  let length = 0;
+  for (const { chunk, encoding } of pieces)
+    length += typeof chunk === "string" ? Buffer.byteLength(chunk, encoding) : chunk.length;
+  const out = Buffer.allocUnsafe(length);
+  let offset = 0;
+  for (const { chunk, encoding } of pieces)
+    offset += typeof chunk === "string" ? out.write(chunk, offset, encoding) : chunk.copy(out, offset);
+  return out;
+}
+
 /**
  * What Aedes reads from and writes to instead of the TLS socket (`broker.handle(stream)` takes any
  * duplex stream): every inbound chunk passes the packet guard first, so a packet over the size limit,
  * an ill-formed UTF-8 topic or an oversized SUBSCRIBE closes the connection before the parser sees a
- * byte of it. Backpressure is passed through both ways; writes are forwarded corked (mqtt-packet
- * writes a packet in several pieces), so a packet still leaves in one TLS record.
+ * byte of it. Backpressure is passed through both ways; the pieces mqtt-packet writes a packet in are
+ * forwarded as one buffer, so a packet leaves in one TLS record.
  */
 export class InspectedConnection extends Duplex {
   constructor(
@@ -49,17 +68,17 @@ export class InspectedConnection extends Duplex {
     this.socket.resume();
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.socket.write(chunk)) callback();
-    else this.socket.once("drain", () => callback());
+  override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.writeOut(bytesOf({ chunk, encoding }), callback);
   }
 
-  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.socket.cork();
-    let flushed = true;
-    for (const { chunk } of chunks) flushed = this.socket.write(chunk);
-    this.socket.uncork();
-    if (flushed) callback();
+  /** One packet's pieces (mqtt-packet writes a PUBLISH in about six), joined: one socket write, not six. */
+  override _writev(chunks: Piece[], callback: (error?: Error | null) => void): void {
+    this.writeOut(joined(chunks), callback);
+  }
+
+  private writeOut(chunk: Buffer, callback: (error?: Error | null) => void): void {
+    if (this.socket.write(chunk)) callback();
     else this.socket.once("drain", () => callback());
   }
 
