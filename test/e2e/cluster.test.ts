@@ -10,6 +10,7 @@ import { opensslCsr } from "../helpers/fleetgate.js";
 import { postJson } from "../helpers/https.js";
 import * as mq from "../helpers/mqtt-bytes.js";
 import { eventually } from "../helpers/mqtt-kit.js";
+import { connectMqtts, type DeviceCredentials } from "../helpers/mqtts-connect.js";
 import { POSTGRES_URL, schemaFamily } from "../helpers/postgres.js";
 
 const unavailable = await clusterUnavailable();
@@ -92,29 +93,8 @@ describe.skipIf(unavailable !== null)(
       return { id, certPem: res.json<{ certificate: string }>().certificate, keyPem };
     }
 
-    function connect(
-      node: Node,
-      device: { id: string; certPem: string; keyPem: string },
-      extra: mqtt.IClientOptions = {},
-    ) {
-      return new Promise<MqttClient>((resolve, reject) => {
-        const client = mqtt.connect({
-          host: "localhost",
-          port: node.ports["mqtt"],
-          protocol: "mqtts",
-          protocolVersion: 4,
-          clientId: device.id,
-          ca: rootCa(),
-          cert: device.certPem,
-          key: device.keyPem,
-          reconnectPeriod: 0,
-          ...extra,
-        });
-        clients.push(client);
-        client.once("connect", () => resolve(client));
-        client.once("error", reject);
-        client.once("close", () => reject(new Error("closed before CONNACK")));
-      });
+    function connect(node: Node, device: DeviceCredentials, extra: mqtt.IClientOptions = {}) {
+      return connectMqtts(node.ports["mqtt"], device, rootCa(), clients, extra);
     }
 
     beforeAll(async () => {

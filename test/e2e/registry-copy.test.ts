@@ -2,12 +2,13 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import mqtt, { type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killChildren, runCli, spawnTracked, type Spawned } from "../helpers/cli.js";
 import { opensslCsr } from "../helpers/fleetgate.js";
 import { postJson } from "../helpers/https.js";
 import { eventually } from "../helpers/mqtt-kit.js";
+import { connectMqtts } from "../helpers/mqtts-connect.js";
 import { POSTGRES_URL, postgresSuiteName, postgresUnavailable, schemaFamily } from "../helpers/postgres.js";
 
 const unavailable = await postgresUnavailable();
@@ -99,23 +100,7 @@ describe.skipIf(unavailable !== null)(
     }
 
     function connect(device: Device): Promise<MqttClient> {
-      return new Promise((resolve, reject) => {
-        const client = mqtt.connect({
-          host: "localhost",
-          port: server.ports["mqtt"],
-          protocol: "mqtts",
-          protocolVersion: 4,
-          clientId: device.id,
-          ca: rootCa(),
-          cert: device.certPem,
-          key: device.keyPem,
-          reconnectPeriod: 0,
-        });
-        clients.push(client);
-        client.once("connect", () => resolve(client));
-        client.once("error", reject);
-        client.once("close", () => reject(new Error("closed before CONNACK")));
-      });
+      return connectMqtts(server.ports["mqtt"], device, rootCa(), clients);
     }
 
     beforeAll(async () => {

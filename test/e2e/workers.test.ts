@@ -9,6 +9,7 @@ import { killChildren, runCli, spawnTracked, type Spawned } from "../helpers/cli
 import { opensslCsr } from "../helpers/fleetgate.js";
 import { postJson } from "../helpers/https.js";
 import { eventually } from "../helpers/mqtt-kit.js";
+import { connectMqtts } from "../helpers/mqtts-connect.js";
 import { POSTGRES_URL, schemaFamily } from "../helpers/postgres.js";
 
 const unavailable = await clusterUnavailable();
@@ -87,24 +88,7 @@ describe.skipIf(unavailable !== null)(
     }
 
     function connect(device: Device, extra: mqtt.IClientOptions = {}): Promise<MqttClient> {
-      return new Promise<MqttClient>((resolve, reject) => {
-        const client = mqtt.connect({
-          host: "localhost",
-          port: runtime(WORKERS[0]!).ports["mqtt"],
-          protocol: "mqtts",
-          protocolVersion: 4,
-          clientId: device.id,
-          ca: rootCa(),
-          cert: device.certPem,
-          key: device.keyPem,
-          reconnectPeriod: 0,
-          ...extra,
-        });
-        clients.push(client);
-        client.once("connect", () => resolve(client));
-        client.once("error", reject);
-        client.once("close", () => reject(new Error("closed before CONNACK")));
-      });
+      return connectMqtts(runtime(WORKERS[0]!).ports["mqtt"], device, rootCa(), clients, extra);
     }
 
     beforeAll(async () => {
