@@ -1,5 +1,5 @@
 import { linearScale, shortNumber } from "./scale.js";
-import { el, num, type SvgNode } from "./svg.js";
+import { chartSvg, el, num, type SvgNode } from "./svg.js";
 
 export interface Bar {
   readonly label: string;
@@ -64,18 +64,15 @@ export function barChart(options: BarChartOptions): SvgNode {
   const desc = options.bars.map(
     (b) => `${b.label}: ${b.value === null ? "not measured" : `${b.value} ${options.unit}`}`,
   );
-  return el(
-    "svg",
+  return chartSvg(
     {
-      viewBox: `0 0 ${width} ${height}`,
-      role: "img",
-      "aria-labelledby": `${options.id}-title ${options.id}-desc`,
-      class: "chart",
-      "data-chart": "bar",
       id: options.id,
+      title: options.title,
+      kind: "bar",
+      width,
+      height,
+      desc: `${desc.join("; ")}${options.target ? `; ${options.target.label}` : ""}`,
     },
-    el("title", { id: `${options.id}-title` }, options.title),
-    el("desc", { id: `${options.id}-desc` }, `${desc.join("; ")}${options.target ? `; ${options.target.label}` : ""}`),
     rows,
     target,
   );
@@ -153,22 +150,15 @@ export function histogram(options: {
     ),
   );
   const total = options.bins.reduce((s, b) => s + b.count, 0);
-  return el(
-    "svg",
+  return chartSvg(
     {
-      viewBox: `0 0 ${width} ${height}`,
-      role: "img",
-      "aria-labelledby": `${options.id}-title ${options.id}-desc`,
-      class: "chart",
-      "data-chart": "histogram",
       id: options.id,
+      title: options.title,
+      kind: "histogram",
+      width,
+      height,
+      desc: `${total} values in ${options.bins.length} bins, ${shortNumber(first)} to ${shortNumber(last)} ${options.unit}`,
     },
-    el("title", { id: `${options.id}-title` }, options.title),
-    el(
-      "desc",
-      { id: `${options.id}-desc` },
-      `${total} values in ${options.bins.length} bins, ${shortNumber(first)} to ${shortNumber(last)} ${options.unit}`,
-    ),
     el("line", { x1: m.left, x2: width - m.right, y1: num(y(0)), y2: num(y(0)), stroke: "currentColor" }),
     el("g", { class: "bars" }, bars),
     el("g", {}, xTicks),

@@ -1,5 +1,5 @@
 import { linearScale, shortNumber } from "./scale.js";
-import { el, num, type SvgNode } from "./svg.js";
+import { chartSvg, el, num, type SvgNode } from "./svg.js";
 
 export interface LineSeries {
   readonly name: string;
@@ -132,18 +132,8 @@ export function lineChart(options: LineChartOptions): SvgNode {
       el("title", {}, m.label),
     ),
   );
-  return el(
-    "svg",
-    {
-      viewBox: `0 0 ${width} ${height}`,
-      role: "img",
-      "aria-labelledby": `${options.id}-title ${options.id}-desc`,
-      class: "chart",
-      "data-chart": "line",
-      id: options.id,
-    },
-    el("title", { id: `${options.id}-title` }, options.title),
-    el("desc", { id: `${options.id}-desc` }, summary(options)),
+  return chartSvg(
+    { id: options.id, title: options.title, kind: "line", width, height, desc: summary(options) },
     el("g", { class: "grid" }, grid),
     el("line", {
       x1: MARGIN.left,

@@ -24,6 +24,37 @@ export function el(tag: string, attrs: SvgAttrs = {}, ...children: (SvgChild | r
   return { tag, attrs, children: flat };
 }
 
+/** What every chart's root needs: its id, its visible title, and a text description of its data. */
+export interface ChartFrame {
+  readonly id: string;
+  readonly title: string;
+  readonly kind: string;
+  readonly width: number;
+  readonly height: number;
+  readonly desc: string;
+}
+
+/**
+ * A chart's root element: an image role labelled by its title and described by a text summary of the
+ * data (screen readers read both; the figures stay readable without the picture).
+ */
+export function chartSvg(frame: ChartFrame, ...children: (SvgChild | readonly SvgChild[] | null)[]): SvgNode {
+  return el(
+    "svg",
+    {
+      viewBox: `0 0 ${frame.width} ${frame.height}`,
+      role: "img",
+      "aria-labelledby": `${frame.id}-title ${frame.id}-desc`,
+      class: "chart",
+      "data-chart": frame.kind,
+      id: frame.id,
+    },
+    el("title", { id: `${frame.id}-title` }, frame.title),
+    el("desc", { id: `${frame.id}-desc` }, frame.desc),
+    ...children,
+  );
+}
+
 const ESCAPES: Readonly<Record<string, string>> = {
   "&": "&amp;",
   "<": "&lt;",
