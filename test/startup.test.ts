@@ -10,6 +10,7 @@ import { initDataDir, registryFile, startFleetgate } from "../src/main.js";
 import { readRuntimeInfo, runtimeFile, writeRuntimeInfo, type RuntimeInfo } from "../src/runtime-file.js";
 import { operatorPaths } from "../provisioning/operator-credential.js";
 import { killChildren, runCli, spawnTracked, type Spawned } from "./helpers/cli.js";
+import { eventually } from "./helpers/mqtt-kit.js";
 import { connected, rawTcp } from "./helpers/raw-sockets.js";
 import { testConfig } from "./helpers/fleetgate.js";
 
@@ -210,7 +211,8 @@ describe("file descriptors: the MQTT cap gives way to the open-file limit", { ti
       for (const { socket } of held) await connected(socket);
       const extra = await rawTcp(info.ports["mqtt"]!).closed;
       expect(extra.received).toBe(""); // connection_limit_reached: closed before any TLS
-      expect(server.stdout()).toContain("connection_limit_reached");
+      // The refusal's log line crosses the child's stdout pipe after the socket close reached us.
+      await eventually(() => server.stdout().includes("connection_limit_reached"), "the connection_limit_reached line");
       // The admin listener's share was kept: the operator still gets through.
       const list = await runCli({ dataDir }, ["device", "list", "--json"]);
       expect(list, list.stderr).toMatchObject({ code: 0 });
